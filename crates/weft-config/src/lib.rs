@@ -2,7 +2,11 @@
 //! YAML or JSON with source positions, decoded into typed values, and validated with
 //! Istio's own rules. Knows nothing of xDS or sockets.
 
+pub mod de;
 pub mod diag;
+pub mod suggest;
+pub mod node;
+pub mod yaml;
 pub mod path;
 pub mod types;
 pub mod validate;

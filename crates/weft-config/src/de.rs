@@ -1,0 +1,844 @@
+//! Typed decoding of positioned nodes with serde, reporting every problem instead of the
+//! first. Unknown fields are detected from the field lists serde derive hands to
+//! `deserialize_struct`; a value that fails to decode is reported with its path and
+//! position, then skipped on a retry, so one document yields all of its errors.
+
+use crate::diag::Code;
+use crate::node::{Node, NodeKind, Pos, Resolved};
+use crate::path::{FieldPath, Segment};
+use crate::suggest;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+
+/// A problem found while decoding, located at a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub code: Code,
+    pub message: String,
+    pub suggestion: Option<String>,
+    pub path: FieldPath,
+    pub pos: Pos,
+    /// For unknown fields: what the decoder knew, so callers can suggest better.
+    pub unknown: Option<UnknownField>,
+}
+
+/// Context of an unknown field, for "did you mean" suggestions drawn from the schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownField {
+    pub key: String,
+    pub struct_name: &'static str,
+    pub known: &'static [&'static str],
+    /// Keys of the value, when it is a mapping (used to recognise a misplaced struct).
+    pub value_keys: Vec<String>,
+}
+
+/// The error type of the deserializer; carries the location of the innermost node that
+/// failed.
+#[derive(Debug, Clone)]
+pub struct DeError {
+    code: Code,
+    message: String,
+    suggestion: Option<String>,
+    at: Option<(u32, Pos, FieldPath)>,
+}
+
+impl DeError {
+    fn new(code: Code, message: impl Into<String>) -> Self {
+        DeError {
+            code,
+            message: message.into(),
+            suggestion: None,
+            at: None,
+        }
+    }
+
+    fn hint(mut self, s: impl Into<String>) -> Self {
+        self.suggestion = Some(s.into());
+        self
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError::new(Code::InvalidValue, msg.to_string())
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        DeError::new(Code::MissingField, format!("missing required field `{field}`"))
+    }
+}
+
+/// The path to the node being decoded, kept as a chain of stack frames so that no path is
+/// built unless something is reported.
+#[derive(Clone, Copy)]
+struct Trail<'a> {
+    parent: Option<&'a Trail<'a>>,
+    seg: Option<Seg<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Field(&'a str),
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Trail<'_> {
+    fn path(&self) -> FieldPath {
+        let mut segs = Vec::new();
+        let mut t = Some(self);
+        while let Some(cur) = t {
+            if let Some(s) = cur.seg {
+                segs.push(match s {
+                    Seg::Field(f) => Segment::Field(f.to_string()),
+                    Seg::Key(k) => Segment::Key(k.to_string()),
+                    Seg::Index(i) => Segment::Index(i),
+                });
+            }
+            t = cur.parent;
+        }
+        segs.reverse();
+        let mut p = FieldPath::root();
+        for s in segs {
+            p.push(s);
+        }
+        p
+    }
+}
+
+struct Cx {
+    poisoned: HashSet<u32>,
+    issues: RefCell<Vec<Issue>>,
+}
+
+/// Decodes `root` into `T`, returning the value (unless the root itself is unusable) and
+/// every issue found. The base path is prepended to reported paths.
+pub fn decode<T: DeserializeOwned>(root: &Node, base: &FieldPath) -> (Option<T>, Vec<Issue>) {
+    let mut cx = Cx {
+        poisoned: HashSet::new(),
+        issues: RefCell::new(Vec::new()),
+    };
+    let mut fatal: Vec<Issue> = Vec::new();
+    // The base path is only a prefix for reporting.
+    let base_segs: Vec<Seg<'_>> = base
+        .0
+        .iter()
+        .map(|s| match s {
+            Segment::Field(f) => Seg::Field(f),
+            Segment::Key(k) => Seg::Key(k),
+            Segment::Index(i) => Seg::Index(*i),
+        })
+        .collect();
+    // Attempts are bounded: each failure poisons one more node.
+    for _ in 0..10_000 {
+        cx.issues.borrow_mut().clear();
+        let result = with_base(&base_segs, |trail| {
+            T::deserialize(Deser {
+                node: root,
+                cx: &cx,
+                trail,
+            })
+        });
+        match result {
+            Ok(v) => {
+                let mut all = fatal;
+                all.append(&mut cx.issues.borrow_mut());
+                return (Some(v), all);
+            }
+            Err(e) => {
+                let (id, pos, path) = e.at.clone().unwrap_or((root.id, root.pos, base.clone()));
+                fatal.push(Issue {
+                    code: e.code,
+                    message: e.message,
+                    suggestion: e.suggestion,
+                    path,
+                    pos,
+                    unknown: None,
+                });
+                if id == root.id || !cx.poisoned.insert(id) {
+                    let mut all = fatal;
+                    all.append(&mut cx.issues.borrow_mut());
+                    return (None, all);
+                }
+            }
+        }
+    }
+    (None, fatal)
+}
+
+/// Builds the trail for the base path on the stack and runs `f` with it.
+fn with_base<R>(segs: &[Seg<'_>], f: impl FnOnce(&Trail<'_>) -> R) -> R {
+    fn go<R>(segs: &[Seg<'_>], parent: &Trail<'_>, f: impl FnOnce(&Trail<'_>) -> R) -> R {
+        match segs.split_first() {
+            None => f(parent),
+            Some((s, rest)) => {
+                let t = Trail {
+                    parent: Some(parent),
+                    seg: Some(*s),
+                };
+                go(rest, &t, f)
+            }
+        }
+    }
+    let root = Trail {
+        parent: None,
+        seg: None,
+    };
+    go(segs, &root, f)
+}
+
+struct Deser<'a> {
+    node: &'a Node,
+    cx: &'a Cx,
+    trail: &'a Trail<'a>,
+}
+
+impl<'a> Deser<'a> {
+    fn locate(&self, mut e: DeError) -> DeError {
+        if e.at.is_none() {
+            e.at = Some((self.node.id, self.node.pos, self.trail.path()));
+        }
+        e
+    }
+
+    fn type_error(&self, expected: &str) -> DeError {
+        let found = self.node.describe();
+        let mut e = DeError::new(
+            Code::InvalidType,
+            format!("expected {expected}, found {found}"),
+        );
+        if let NodeKind::Scalar { text, .. } = &self.node.kind {
+            e.message = format!("expected {expected}, found {found} `{text}`");
+            match self.node.resolved() {
+                Some(Resolved::Int(_) | Resolved::Float(_) | Resolved::Bool(_))
+                    if expected == "a string" =>
+                {
+                    e = e.hint(format!(
+                        "quote it if it is meant as text: \"{text}\" (YAML reads it as {found})"
+                    ));
+                }
+                Some(Resolved::Str(s)) if expected.contains("integer") || expected == "a number" => {
+                    if s.trim().parse::<f64>().is_ok() {
+                        e = e.hint(format!("remove the quotes: {}", s.trim()));
+                    }
+                }
+                Some(Resolved::Str(s)) if expected == "a boolean" => {
+                    if matches!(s, "true" | "false") {
+                        e = e.hint(format!("remove the quotes: {s}"));
+                    }
+                }
+                _ => {}
+            }
+        } else if expected == "a list" && matches!(self.node.kind, NodeKind::Map(_)) {
+            e = e.hint("write it as a list: put `- ` before the entry");
+        }
+        self.locate(e)
+    }
+
+    fn child(&self, node: &'a Node, trail: &'a Trail<'a>) -> Deser<'a> {
+        Deser {
+            node,
+            cx: self.cx,
+            trail,
+        }
+    }
+
+    fn string(&self) -> Result<&'a str, DeError> {
+        match self.node.resolved() {
+            Some(Resolved::Str(s)) => Ok(s),
+            _ => Err(self.type_error("a string")),
+        }
+    }
+
+    fn int(&self, ty: &str, min: i128, max: i128) -> Result<i128, DeError> {
+        match self.node.resolved() {
+            Some(Resolved::Int(i)) if (min..=max).contains(&i) => Ok(i),
+            Some(Resolved::Int(i)) => Err(self.locate(DeError::new(
+                Code::InvalidValue,
+                format!("{i} is out of range for {ty} ({min}..{max})"),
+            ))),
+            _ => Err(self.type_error(if min == 0 {
+                "a non-negative integer"
+            } else {
+                "an integer"
+            })),
+        }
+    }
+
+    fn float(&self) -> Result<f64, DeError> {
+        match self.node.resolved() {
+            Some(Resolved::Int(i)) => Ok(i as f64),
+            Some(Resolved::Float(f)) => Ok(f),
+            _ => Err(self.type_error("a number")),
+        }
+    }
+
+    fn record_unknown(&self, key: &Node, value: &Node, name: &'static str, fields: &'static [&'static str]) {
+        let k = key.scalar().unwrap_or_default().to_string();
+        let frame = Trail {
+            parent: Some(self.trail),
+            seg: Some(Seg::Field(&k)),
+        };
+        let value_keys = value
+            .as_map()
+            .map(|m| m.iter().filter_map(|(k, _)| k.scalar().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let suggestion = suggest::closest(&k, fields.iter().copied())
+            .map(|s| format!("did you mean `{s}`?"));
+        self.cx.issues.borrow_mut().push(Issue {
+            code: Code::UnknownField,
+            message: format!("unknown field `{k}`"),
+            suggestion,
+            path: frame.path(),
+            pos: key.pos,
+            unknown: Some(UnknownField {
+                key: k.clone(),
+                struct_name: name,
+                known: fields,
+                value_keys,
+            }),
+        });
+    }
+}
+
+macro_rules! ints {
+    ($($method:ident $visit:ident $ty:ty, $min:expr, $max:expr;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+            let i = self.int(stringify!($ty), $min as i128, $max as i128)?;
+            v.$visit(i as $ty).map_err(|e| self.locate(e))
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for Deser<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let r = match &self.node.kind {
+            NodeKind::Seq(items) => v.visit_seq(SeqAccess {
+                de: &self,
+                items,
+                i: 0,
+            }),
+            NodeKind::Map(entries) => v.visit_map(MapAccess {
+                de: &self,
+                entries,
+                i: 0,
+                value: None,
+                fields: None,
+                frame_key: String::new(),
+            }),
+            NodeKind::Scalar { .. } => match self.node.resolved() {
+                Some(Resolved::Null) | None => v.visit_unit(),
+                Some(Resolved::Bool(b)) => v.visit_bool(b),
+                Some(Resolved::Int(i)) => match i64::try_from(i) {
+                    Ok(i) => v.visit_i64(i),
+                    Err(_) => match u64::try_from(i) {
+                        Ok(u) => v.visit_u64(u),
+                        Err(_) => v.visit_f64(i as f64),
+                    },
+                },
+                Some(Resolved::Float(f)) => v.visit_f64(f),
+                Some(Resolved::Str(s)) => v.visit_str(s),
+            },
+        };
+        r.map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        match self.node.resolved() {
+            Some(Resolved::Bool(b)) => v.visit_bool(b).map_err(|e| self.locate(e)),
+            _ => Err(self.type_error("a boolean")),
+        }
+    }
+
+    ints! {
+        deserialize_i8 visit_i8 i8, i8::MIN, i8::MAX;
+        deserialize_i16 visit_i16 i16, i16::MIN, i16::MAX;
+        deserialize_i32 visit_i32 i32, i32::MIN, i32::MAX;
+        deserialize_i64 visit_i64 i64, i64::MIN, i64::MAX;
+        deserialize_u8 visit_u8 u8, 0, u8::MAX;
+        deserialize_u16 visit_u16 u16, 0, u16::MAX;
+        deserialize_u32 visit_u32 u32, 0, u32::MAX;
+        deserialize_u64 visit_u64 u64, 0, u64::MAX;
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let f = self.float()?;
+        v.visit_f32(f as f32).map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let f = self.float()?;
+        v.visit_f64(f).map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let s = self.string()?;
+        let mut it = s.chars();
+        match (it.next(), it.next()) {
+            (Some(c), None) => v.visit_char(c).map_err(|e| self.locate(e)),
+            _ => Err(self.type_error("a single character")),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let s = self.string()?;
+        v.visit_str(s).map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(v)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(v)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(v)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        if self.node.is_null() {
+            v.visit_none().map_err(|e| self.locate(e))
+        } else {
+            let node = self.node;
+            let trail = self.trail;
+            let cx = self.cx;
+            v.visit_some(Deser { node, cx, trail })
+                .map_err(|e| Deser { node, cx, trail }.locate(e))
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        if self.node.is_null() {
+            v.visit_unit().map_err(|e| self.locate(e))
+        } else {
+            Err(self.type_error("null"))
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        self.deserialize_unit(v)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        if name == crate::types::DURATION_TYPE {
+            if let Some(Resolved::Int(i)) = self.node.resolved() {
+                let e = DeError::new(
+                    Code::InvalidType,
+                    format!("expected a duration such as \"30s\", found the number {i}"),
+                );
+                return Err(self.locate(e.hint(format!("add a unit: \"{i}s\""))));
+            }
+        }
+        let (node, cx, trail) = (self.node, self.cx, self.trail);
+        v.visit_newtype_struct(self)
+            .map_err(|e| Deser { node, cx, trail }.locate(e))
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        match &self.node.kind {
+            NodeKind::Seq(items) => v
+                .visit_seq(SeqAccess {
+                    de: &self,
+                    items,
+                    i: 0,
+                })
+                .map_err(|e| self.locate(e)),
+            _ if self.node.is_null() => v
+                .visit_seq(SeqAccess {
+                    de: &self,
+                    items: &[],
+                    i: 0,
+                })
+                .map_err(|e| self.locate(e)),
+            _ => Err(self.type_error("a list")),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, DeError> {
+        self.deserialize_seq(v)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        self.deserialize_seq(v)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let entries: &[(Node, Node)] = match &self.node.kind {
+            NodeKind::Map(entries) => entries,
+            _ if self.node.is_null() => &[],
+            _ => return Err(self.type_error("a mapping")),
+        };
+        v.visit_map(MapAccess {
+            de: &self,
+            entries,
+            i: 0,
+            value: None,
+            fields: None,
+            frame_key: String::new(),
+        })
+        .map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        let entries: &[(Node, Node)] = match &self.node.kind {
+            NodeKind::Map(entries) => entries,
+            _ if self.node.is_null() => &[],
+            _ => return Err(self.type_error("a mapping")),
+        };
+        v.visit_map(MapAccess {
+            de: &self,
+            entries,
+            i: 0,
+            value: None,
+            fields: Some((name, fields)),
+            frame_key: String::new(),
+        })
+        .map_err(|e| self.locate(e))
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        let expected = || {
+            let list = variants.join(", ");
+            format!("one of {list}")
+        };
+        match self.node.resolved() {
+            Some(Resolved::Str(s)) => {
+                if variants.contains(&s) {
+                    let d: de::value::StrDeserializer<'_, DeError> = s.into_deserializer();
+                    return v.visit_enum(d).map_err(|e| self.locate(e));
+                }
+                let mut e = DeError::new(
+                    Code::InvalidValue,
+                    format!("unknown value `{s}`; expected {}", expected()),
+                );
+                if let Some(c) = suggest::closest(s, variants.iter().copied()) {
+                    e = e.hint(format!("did you mean `{c}`?"));
+                }
+                Err(self.locate(e))
+            }
+            _ => Err(self.type_error(&expected())),
+        }
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(v)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        v.visit_unit()
+    }
+}
+
+struct SeqAccess<'a, 'b> {
+    de: &'b Deser<'a>,
+    items: &'a [Node],
+    i: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        while let Some(item) = self.items.get(self.i) {
+            let idx = self.i;
+            self.i += 1;
+            if self.de.cx.poisoned.contains(&item.id) {
+                continue;
+            }
+            let frame = Trail {
+                parent: Some(self.de.trail),
+                seg: Some(Seg::Index(idx)),
+            };
+            return seed.deserialize(self.de.child(item, &frame)).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len().saturating_sub(self.i))
+    }
+}
+
+/// Walks a mapping. With `fields` set (a struct), unknown keys are reported and skipped and
+/// null values are treated as absent, as the Kubernetes API server prunes them.
+struct MapAccess<'a, 'b> {
+    de: &'b Deser<'a>,
+    entries: &'a [(Node, Node)],
+    i: usize,
+    value: Option<&'a (Node, Node)>,
+    fields: Option<(&'static str, &'static [&'static str])>,
+    frame_key: String,
+}
+
+impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+        while let Some(entry) = self.entries.get(self.i) {
+            self.i += 1;
+            let (k, val) = entry;
+            if self.de.cx.poisoned.contains(&val.id) || self.de.cx.poisoned.contains(&k.id) {
+                continue;
+            }
+            let Some(key) = k.scalar() else {
+                let d = self.de.child(k, self.de.trail);
+                return Err(d.locate(DeError::new(
+                    Code::InvalidType,
+                    "mapping keys must be plain strings, not lists or mappings",
+                )));
+            };
+            if let Some((name, fields)) = self.fields {
+                if !fields.contains(&key) {
+                    self.de.record_unknown(k, val, name, fields);
+                    continue;
+                }
+                if val.is_null() {
+                    continue;
+                }
+            }
+            self.value = Some(entry);
+            self.frame_key = key.to_string();
+            return seed
+                .deserialize(KeyDeser { text: key })
+                .map(Some)
+                .map_err(|e| self.de.child(k, self.de.trail).locate(e));
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let Some((_, val)) = self.value.take() else {
+            return Err(DeError::new(Code::InvalidValue, "value requested before key"));
+        };
+        let seg = if self.fields.is_some() {
+            Seg::Field(&self.frame_key)
+        } else {
+            Seg::Key(&self.frame_key)
+        };
+        let frame = Trail {
+            parent: Some(self.de.trail),
+            seg: Some(seg),
+        };
+        seed.deserialize(self.de.child(val, &frame))
+    }
+}
+
+/// Mapping keys are always strings in Kubernetes' JSON; numeric keys (`portLevelMtls`
+/// ports) are parsed from that string.
+struct KeyDeser<'a> {
+    text: &'a str,
+}
+
+macro_rules! key_parse {
+    ($($method:ident $visit:ident $ty:ty;)*) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+            match self.text.parse::<$ty>() {
+                Ok(n) => v.$visit(n),
+                Err(_) => Err(DeError::new(
+                    Code::InvalidType,
+                    format!("key `{}` must be {}", self.text, stringify!($ty)),
+                )),
+            }
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for KeyDeser<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        v.visit_str(self.text)
+    }
+
+    key_parse! {
+        deserialize_bool visit_bool bool;
+        deserialize_i8 visit_i8 i8;
+        deserialize_i16 visit_i16 i16;
+        deserialize_i32 visit_i32 i32;
+        deserialize_i64 visit_i64 i64;
+        deserialize_u8 visit_u8 u8;
+        deserialize_u16 visit_u16 u16;
+        deserialize_u32 visit_u32 u32;
+        deserialize_u64 visit_u64 u64;
+        deserialize_f32 visit_f32 f32;
+        deserialize_f64 visit_f64 f64;
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        if variants.contains(&self.text) {
+            let d: de::value::StrDeserializer<'_, DeError> = self.text.into_deserializer();
+            v.visit_enum(d)
+        } else {
+            Err(DeError::new(
+                Code::InvalidValue,
+                format!("unknown key `{}`; expected one of {}", self.text, variants.join(", ")),
+            ))
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, DeError> {
+        v.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        char str string bytes byte_buf option unit unit_struct seq tuple
+        tuple_struct map struct identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Inner {
+        max_connections: u32,
+        connect_timeout: Option<crate::types::Duration>,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    enum Mode {
+        #[default]
+        Unset,
+        Strict,
+        Permissive,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Outer {
+        name: String,
+        mode: Mode,
+        tcp: Option<Inner>,
+        list: Vec<Inner>,
+        labels: BTreeMap<String, String>,
+        ports: BTreeMap<u32, Mode>,
+        weight: i32,
+        ratio: f64,
+    }
+
+    fn run(text: &str) -> (Option<Outer>, Vec<Issue>) {
+        let mut id = 0;
+        let p = crate::yaml::parse(text, &mut id);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let root = p.documents[0].root.clone().unwrap();
+        decode::<Outer>(&root, &FieldPath::parse("spec"))
+    }
+
+    #[test]
+    fn decodes_valid_input() {
+        let (v, issues) = run(
+            "name: a\nmode: STRICT\ntcp: {maxConnections: 5, connectTimeout: 1.5s}\nlabels: {app: x}\nports: {'8080': PERMISSIVE}\nweight: 3\nratio: 1\n",
+        );
+        assert!(issues.is_empty(), "{issues:?}");
+        let v = v.unwrap();
+        assert_eq!(v.mode, Mode::Strict);
+        assert_eq!(v.tcp.unwrap().connect_timeout.unwrap().0.as_millis(), 1500);
+        assert_eq!(v.ports[&8080], Mode::Permissive);
+        assert_eq!(v.ratio, 1.0);
+    }
+
+    #[test]
+    fn reports_every_problem_with_paths_and_positions() {
+        let (v, issues) = run(concat!(
+            "name: 5\n",                            // string expected
+            "mode: strict\n",                       // enum case
+            "tcp:\n  maxConections: 5\n  connectTimeout: 30\n", // unknown field + bad duration
+            "list:\n- maxConnections: -1\n- maxConnections: 2\n",
+            "labels: {version: 1}\n",
+            "weight: '3'\n",
+        ));
+        let v = v.expect("document still decodes");
+        assert_eq!(v.list.len(), 2, "only the bad value is skipped");
+        assert_eq!(v.list[1].max_connections, 2);
+        let got: Vec<(String, u32, Code)> = issues
+            .iter()
+            .map(|i| (i.path.to_string(), i.pos.line, i.code))
+            .collect();
+        assert!(got.contains(&("spec.name".into(), 1, Code::InvalidType)), "{got:?}");
+        assert!(got.contains(&("spec.mode".into(), 2, Code::InvalidValue)), "{got:?}");
+        assert!(got.contains(&("spec.tcp.maxConections".into(), 4, Code::UnknownField)), "{got:?}");
+        assert!(got.contains(&("spec.tcp.connectTimeout".into(), 5, Code::InvalidType)), "{got:?}");
+        assert!(got.contains(&("spec.list[0].maxConnections".into(), 7, Code::InvalidValue)), "{got:?}");
+        let dur = issues.iter().find(|i| i.path.to_string() == "spec.tcp.connectTimeout").unwrap();
+        assert_eq!(dur.suggestion.as_deref(), Some("add a unit: \"30s\""));
+        assert!(got.contains(&("spec.labels[version]".into(), 9, Code::InvalidType)), "{got:?}");
+        assert!(got.contains(&("spec.weight".into(), 10, Code::InvalidType)), "{got:?}");
+        let mode = issues.iter().find(|i| i.path.to_string() == "spec.mode").unwrap();
+        assert_eq!(mode.suggestion.as_deref(), Some("did you mean `STRICT`?"));
+        let unk = issues.iter().find(|i| i.code == Code::UnknownField).unwrap();
+        assert_eq!(unk.suggestion.as_deref(), Some("did you mean `maxConnections`?"));
+        let name = issues.iter().find(|i| i.path.to_string() == "spec.name").unwrap();
+        assert!(name.suggestion.as_deref().unwrap().contains("\"5\""));
+    }
+
+    #[test]
+    fn nulls_are_absent() {
+        let (v, issues) = run("name: ~\ntcp:\nlist:\n");
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(v.unwrap(), Outer::default());
+    }
+
+    #[test]
+    fn root_type_errors_are_fatal() {
+        let mut id = 0;
+        let p = crate::yaml::parse("- a\n- b\n", &mut id);
+        let (v, issues) = decode::<Outer>(p.documents[0].root.as_ref().unwrap(), &FieldPath::root());
+        assert!(v.is_none());
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].code, Code::InvalidType);
+    }
+}
