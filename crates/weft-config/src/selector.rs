@@ -18,7 +18,7 @@ pub struct WorkloadSelector {
 impl Validate for WorkloadSelector {
     fn validate(&self, v: &mut Validator) {
         v.field("matchLabels", |v| {
-            for (k, _) in &self.match_labels {
+            for k in self.match_labels.keys() {
                 if k.is_empty() {
                     v.error("empty key is not supported in selector");
                 }
