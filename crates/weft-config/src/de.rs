@@ -74,8 +74,31 @@ impl de::Error for DeError {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError::new(Code::MissingField, format!("missing required field `{field}`"))
+        DeError::new(
+            Code::MissingField,
+            format!("missing required field `{field}`"),
+        )
     }
+}
+
+/// Kubernetes `data` values (Secret, ConfigMap `binaryData`) are base64; the decoder's
+/// own message ("Invalid symbol 46, offset 16.") does not say so.
+fn explain_base64(mut e: DeError) -> DeError {
+    let m = &e.message;
+    if m.starts_with("Invalid symbol")
+        || m.starts_with("Invalid last symbol")
+        || m.starts_with("Invalid padding")
+        || m.starts_with("Invalid input length")
+    {
+        e.message = format!(
+            "not valid base64: {}",
+            m.trim_end_matches('.').to_lowercase()
+        );
+        e.suggestion = Some(
+            "values under `data` are base64-encoded; put plain text under `stringData`".into(),
+        );
+    }
+    e
 }
 
 /// The path to the node being decoded, kept as a chain of stack frames so that no path is
@@ -207,6 +230,7 @@ impl<'a> Deser<'a> {
     fn locate(&self, mut e: DeError) -> DeError {
         if e.at.is_none() {
             e.at = Some((self.node.id, self.node.pos, self.trail.path()));
+            e = explain_base64(e);
         }
         e
     }
@@ -227,10 +251,11 @@ impl<'a> Deser<'a> {
                         "quote it if it is meant as text: \"{text}\" (YAML reads it as {found})"
                     ));
                 }
-                Some(Resolved::Str(s)) if expected.contains("integer") || expected == "a number" => {
-                    if s.trim().parse::<f64>().is_ok() {
-                        e = e.hint(format!("remove the quotes: {}", s.trim()));
-                    }
+                Some(Resolved::Str(s))
+                    if (expected.contains("integer") || expected == "a number")
+                        && s.trim().parse::<f64>().is_ok() =>
+                {
+                    e = e.hint(format!("remove the quotes: {}", s.trim()));
                 }
                 Some(Resolved::Str(s)) if expected == "a boolean" => {
                     if matches!(s, "true" | "false") {
@@ -283,7 +308,13 @@ impl<'a> Deser<'a> {
         }
     }
 
-    fn record_unknown(&self, key: &Node, value: &Node, name: &'static str, fields: &'static [&'static str]) {
+    fn record_unknown(
+        &self,
+        key: &Node,
+        value: &Node,
+        name: &'static str,
+        fields: &'static [&'static str],
+    ) {
         let k = key.scalar().unwrap_or_default().to_string();
         let frame = Trail {
             parent: Some(self.trail),
@@ -291,10 +322,14 @@ impl<'a> Deser<'a> {
         };
         let value_keys = value
             .as_map()
-            .map(|m| m.iter().filter_map(|(k, _)| k.scalar().map(str::to_string)).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, _)| k.scalar().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
-        let suggestion = suggest::closest(&k, fields.iter().copied())
-            .map(|s| format!("did you mean `{s}`?"));
+        let suggestion =
+            suggest::closest(&k, fields.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         self.cx.issues.borrow_mut().push(Issue {
             code: Code::UnknownField,
             message: format!("unknown field `{k}`"),
@@ -442,14 +477,14 @@ impl<'de> de::Deserializer<'de> for Deser<'_> {
         name: &'static str,
         v: V,
     ) -> Result<V::Value, DeError> {
-        if name == crate::types::DURATION_TYPE {
-            if let Some(Resolved::Int(i)) = self.node.resolved() {
-                let e = DeError::new(
-                    Code::InvalidType,
-                    format!("expected a duration such as \"30s\", found the number {i}"),
-                );
-                return Err(self.locate(e.hint(format!("add a unit: \"{i}s\""))));
-            }
+        if name == crate::types::DURATION_TYPE
+            && let Some(Resolved::Int(i)) = self.node.resolved()
+        {
+            let e = DeError::new(
+                Code::InvalidType,
+                format!("expected a duration such as \"30s\", found the number {i}"),
+            );
+            return Err(self.locate(e.hint(format!("add a unit: \"{i}s\""))));
         }
         let (node, cx, trail) = (self.node, self.cx, self.trail);
         v.visit_newtype_struct(self)
@@ -613,7 +648,10 @@ struct MapAccess<'a, 'b> {
 impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         while let Some(entry) = self.entries.get(self.i) {
             self.i += 1;
             let (k, val) = entry;
@@ -648,7 +686,10 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((_, val)) = self.value.take() else {
-            return Err(DeError::new(Code::InvalidValue, "value requested before key"));
+            return Err(DeError::new(
+                Code::InvalidValue,
+                "value requested before key",
+            ));
         };
         let seg = if self.fields.is_some() {
             Seg::Field(&self.frame_key)
@@ -716,7 +757,11 @@ impl<'de> de::Deserializer<'de> for KeyDeser<'_> {
         } else {
             Err(DeError::new(
                 Code::InvalidValue,
-                format!("unknown key `{}`; expected one of {}", self.text, variants.join(", ")),
+                format!(
+                    "unknown key `{}`; expected one of {}",
+                    self.text,
+                    variants.join(", ")
+                ),
             ))
         }
     }
@@ -794,8 +839,8 @@ mod tests {
     #[test]
     fn reports_every_problem_with_paths_and_positions() {
         let (v, issues) = run(concat!(
-            "name: 5\n",                            // string expected
-            "mode: strict\n",                       // enum case
+            "name: 5\n",                                        // string expected
+            "mode: strict\n",                                   // enum case
             "tcp:\n  maxConections: 5\n  connectTimeout: 30\n", // unknown field + bad duration
             "list:\n- maxConnections: -1\n- maxConnections: 2\n",
             "labels: {version: 1}\n",
@@ -808,20 +853,56 @@ mod tests {
             .iter()
             .map(|i| (i.path.to_string(), i.pos.line, i.code))
             .collect();
-        assert!(got.contains(&("spec.name".into(), 1, Code::InvalidType)), "{got:?}");
-        assert!(got.contains(&("spec.mode".into(), 2, Code::InvalidValue)), "{got:?}");
-        assert!(got.contains(&("spec.tcp.maxConections".into(), 4, Code::UnknownField)), "{got:?}");
-        assert!(got.contains(&("spec.tcp.connectTimeout".into(), 5, Code::InvalidType)), "{got:?}");
-        assert!(got.contains(&("spec.list[0].maxConnections".into(), 7, Code::InvalidValue)), "{got:?}");
-        let dur = issues.iter().find(|i| i.path.to_string() == "spec.tcp.connectTimeout").unwrap();
+        assert!(
+            got.contains(&("spec.name".into(), 1, Code::InvalidType)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("spec.mode".into(), 2, Code::InvalidValue)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("spec.tcp.maxConections".into(), 4, Code::UnknownField)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("spec.tcp.connectTimeout".into(), 5, Code::InvalidType)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("spec.list[0].maxConnections".into(), 7, Code::InvalidValue)),
+            "{got:?}"
+        );
+        let dur = issues
+            .iter()
+            .find(|i| i.path.to_string() == "spec.tcp.connectTimeout")
+            .unwrap();
         assert_eq!(dur.suggestion.as_deref(), Some("add a unit: \"30s\""));
-        assert!(got.contains(&("spec.labels[version]".into(), 9, Code::InvalidType)), "{got:?}");
-        assert!(got.contains(&("spec.weight".into(), 10, Code::InvalidType)), "{got:?}");
-        let mode = issues.iter().find(|i| i.path.to_string() == "spec.mode").unwrap();
+        assert!(
+            got.contains(&("spec.labels[version]".into(), 9, Code::InvalidType)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("spec.weight".into(), 10, Code::InvalidType)),
+            "{got:?}"
+        );
+        let mode = issues
+            .iter()
+            .find(|i| i.path.to_string() == "spec.mode")
+            .unwrap();
         assert_eq!(mode.suggestion.as_deref(), Some("did you mean `STRICT`?"));
-        let unk = issues.iter().find(|i| i.code == Code::UnknownField).unwrap();
-        assert_eq!(unk.suggestion.as_deref(), Some("did you mean `maxConnections`?"));
-        let name = issues.iter().find(|i| i.path.to_string() == "spec.name").unwrap();
+        let unk = issues
+            .iter()
+            .find(|i| i.code == Code::UnknownField)
+            .unwrap();
+        assert_eq!(
+            unk.suggestion.as_deref(),
+            Some("did you mean `maxConnections`?")
+        );
+        let name = issues
+            .iter()
+            .find(|i| i.path.to_string() == "spec.name")
+            .unwrap();
         assert!(name.suggestion.as_deref().unwrap().contains("\"5\""));
     }
 
@@ -836,7 +917,8 @@ mod tests {
     fn root_type_errors_are_fatal() {
         let mut id = 0;
         let p = crate::yaml::parse("- a\n- b\n", &mut id);
-        let (v, issues) = decode::<Outer>(p.documents[0].root.as_ref().unwrap(), &FieldPath::root());
+        let (v, issues) =
+            decode::<Outer>(p.documents[0].root.as_ref().unwrap(), &FieldPath::root());
         assert!(v.is_none());
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].code, Code::InvalidType);

@@ -104,7 +104,10 @@ pub struct Finding {
     pub location: Option<Location>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<ObjectRef>,
-    #[serde(serialize_with = "path_as_string", skip_serializing_if = "FieldPath::is_root")]
+    #[serde(
+        serialize_with = "path_as_string",
+        skip_serializing_if = "FieldPath::is_root"
+    )]
     pub path: FieldPath,
 }
 

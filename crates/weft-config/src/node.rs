@@ -50,7 +50,10 @@ impl Resolved<'_> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
-    Scalar { text: String, style: Style },
+    Scalar {
+        text: String,
+        style: Style,
+    },
     Seq(Vec<Node>),
     /// Entries in source order; keys are nodes so they keep their positions.
     Map(Vec<(Node, Node)>),
@@ -170,10 +173,10 @@ pub fn resolve_plain(s: &str) -> Resolved<'_> {
     if let Some(i) = parse_int(s) {
         return Resolved::Int(i);
     }
-    if is_yaml_float(s) {
-        if let Ok(f) = s.replace('_', "").parse::<f64>() {
-            return Resolved::Float(f);
-        }
+    if is_yaml_float(s)
+        && let Ok(f) = s.replace('_', "").parse::<f64>()
+    {
+        return Resolved::Float(f);
     }
     Resolved::Str(s)
 }

@@ -61,13 +61,22 @@ mod tests {
 
     #[test]
     fn finds_typos() {
-        let fields = ["host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"];
+        let fields = [
+            "host",
+            "trafficPolicy",
+            "subsets",
+            "exportTo",
+            "workloadSelector",
+        ];
         assert_eq!(closest("trafficpolicy", fields), Some("trafficPolicy"));
         assert_eq!(closest("subset", fields), Some("subsets"));
         assert_eq!(closest("hsot", fields), Some("host"));
         assert_eq!(closest("circuitBreaker", fields), None);
         assert_eq!(closest("strict", ["STRICT", "PERMISSIVE"]), Some("STRICT"));
-        assert_eq!(closest("LEAST_CONNECTION", ["LEAST_CONN", "ROUND_ROBIN"]), Some("LEAST_CONN"));
+        assert_eq!(
+            closest("LEAST_CONNECTION", ["LEAST_CONN", "ROUND_ROBIN"]),
+            Some("LEAST_CONN")
+        );
         assert_eq!(distance("ab", "ba"), 1);
     }
 }

@@ -149,19 +149,18 @@ impl<'a> Builder<'a> {
                         merges.push(value);
                         continue;
                     }
-                    if let Some(k) = key.scalar() {
-                        if let Some((first, _)) =
+                    if let Some(k) = key.scalar()
+                        && let Some((first, _)) =
                             entries.iter().find(|(e, _)| e.scalar() == Some(k))
-                        {
-                            self.errors.push(SyntaxError {
-                                pos: key.pos,
-                                message: format!(
-                                    "mapping key {k:?} already defined at line {}",
-                                    first.pos.line
-                                ),
-                            });
-                            continue;
-                        }
+                    {
+                        self.errors.push(SyntaxError {
+                            pos: key.pos,
+                            message: format!(
+                                "mapping key {k:?} already defined at line {}",
+                                first.pos.line
+                            ),
+                        });
+                        continue;
                     }
                     entries.push((key, value));
                 }
@@ -286,8 +285,17 @@ mod tests {
         let a = n.get("a").unwrap();
         assert_eq!(a.pos, Pos { line: 2, column: 3 });
         let c = a.get("c").unwrap();
-        assert_eq!(c.as_seq().unwrap()[1].pos, Pos { line: 3, column: 10 });
-        assert_eq!(c.as_seq().unwrap()[1].resolved(), Some(crate::node::Resolved::Str("y")));
+        assert_eq!(
+            c.as_seq().unwrap()[1].pos,
+            Pos {
+                line: 3,
+                column: 10
+            }
+        );
+        assert_eq!(
+            c.as_seq().unwrap()[1].resolved(),
+            Some(crate::node::Resolved::Str("y"))
+        );
     }
 
     #[test]

@@ -21,9 +21,13 @@ pub enum DurationError {
     Empty,
     #[error("negative duration {0:?}: durations must be positive")]
     Negative(String),
-    #[error("invalid duration {0:?}: expected a number followed by a unit (ns, us, ms, s, m, h), e.g. \"30s\", \"1.5s\", \"100ms\", \"1h30m\"")]
+    #[error(
+        "invalid duration {0:?}: expected a number followed by a unit (ns, us, ms, s, m, h), e.g. \"30s\", \"1.5s\", \"100ms\", \"1h30m\""
+    )]
     Syntax(String),
-    #[error("missing unit in duration {0:?}: write e.g. \"{0}s\" (valid units: ns, us, ms, s, m, h)")]
+    #[error(
+        "missing unit in duration {0:?}: write e.g. \"{0}s\" (valid units: ns, us, ms, s, m, h)"
+    )]
     MissingUnit(String),
     #[error("unknown unit {unit:?} in duration {text:?} (valid units: ns, us, ms, s, m, h)")]
     UnknownUnit { text: String, unit: String },
@@ -136,9 +140,9 @@ impl fmt::Display for Duration {
         let nanos = self.0.subsec_nanos();
         if nanos == 0 {
             write!(f, "{secs}s")
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{secs}.{:03}s", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, "{secs}.{:06}s", nanos / 1_000)
         } else {
             write!(f, "{secs}.{nanos:09}s")
@@ -177,7 +181,7 @@ impl<'de> Deserialize<'de> for Duration {
 }
 
 /// Adapts a string visitor so a newtype-struct wrapper can carry a leaf type's name.
-pub(crate) struct NewtypeStr<V>(pub V);
+struct NewtypeStr<V>(pub V);
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for NewtypeStr<V> {
     type Value = V::Value;
@@ -217,13 +221,34 @@ mod tests {
     #[test]
     fn rejects_what_go_rejects() {
         assert_eq!(Duration::parse(""), Err(DurationError::Empty));
-        assert!(matches!(Duration::parse("30"), Err(DurationError::MissingUnit(_))));
-        assert!(matches!(Duration::parse("5 s"), Err(DurationError::UnknownUnit { .. })));
-        assert!(matches!(Duration::parse("1d"), Err(DurationError::UnknownUnit { .. })));
-        assert!(matches!(Duration::parse("-1s"), Err(DurationError::Negative(_))));
-        assert!(matches!(Duration::parse("s"), Err(DurationError::Syntax(_))));
-        assert!(matches!(Duration::parse("."), Err(DurationError::Syntax(_))));
-        assert!(matches!(Duration::parse("3000000h"), Err(DurationError::Overflow(_))));
+        assert!(matches!(
+            Duration::parse("30"),
+            Err(DurationError::MissingUnit(_))
+        ));
+        assert!(matches!(
+            Duration::parse("5 s"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            Duration::parse("1d"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
+        assert!(matches!(
+            Duration::parse("-1s"),
+            Err(DurationError::Negative(_))
+        ));
+        assert!(matches!(
+            Duration::parse("s"),
+            Err(DurationError::Syntax(_))
+        ));
+        assert!(matches!(
+            Duration::parse("."),
+            Err(DurationError::Syntax(_))
+        ));
+        assert!(matches!(
+            Duration::parse("3000000h"),
+            Err(DurationError::Overflow(_))
+        ));
     }
 
     #[test]

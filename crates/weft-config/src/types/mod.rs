@@ -3,7 +3,6 @@
 mod duration;
 
 pub use duration::{Duration, DurationError};
-pub(crate) use duration::NewtypeStr;
 
 /// Newtype-struct name under which [`Duration`] presents itself to deserializers; the
 /// schema explorer reports it as the leaf type `duration`.

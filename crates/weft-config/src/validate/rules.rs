@@ -70,7 +70,9 @@ pub fn check_dns1123_labels(domain: &str) -> Result<(), String> {
             return Ok(());
         }
         if !is_dns1123_label(label) {
-            return Err(format!("domain name {domain:?} invalid (label {label:?} invalid)"));
+            return Err(format!(
+                "domain name {domain:?} invalid (label {label:?} invalid)"
+            ));
         }
     }
     Ok(())
@@ -90,7 +92,9 @@ pub fn check_wildcard_domain(domain: &str) -> Result<(), String> {
         None => (domain, None),
     };
     if !is_wildcard_label(first) {
-        return Err(format!("domain name {domain:?} invalid (label {first:?} invalid)"));
+        return Err(format!(
+            "domain name {domain:?} invalid (label {first:?} invalid)"
+        ));
     }
     match rest {
         Some(r) => check_dns1123_labels(r),
@@ -127,13 +131,17 @@ pub fn check_re2(re: &str) -> Result<(), String> {
         ("(?>", "atomic groups"),
     ] {
         if re.contains(needle) {
-            return Err(format!("invalid regex {re:?}: {what} is not supported by RE2"));
+            return Err(format!(
+                "invalid regex {re:?}: {what} is not supported by RE2"
+            ));
         }
     }
     if let Some(pos) = re.find("\\") {
         let tail = &re[pos..];
         if tail.len() > 1 && tail.as_bytes()[1].is_ascii_digit() && tail.as_bytes()[1] != b'0' {
-            return Err(format!("invalid regex {re:?}: backreferences are not supported by RE2"));
+            return Err(format!(
+                "invalid regex {re:?}: backreferences are not supported by RE2"
+            ));
         }
     }
     regex_syntax::ParserBuilder::new()
@@ -163,7 +171,9 @@ pub fn check_header_name(name: &str) -> Result<(), String> {
     let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
     let body = name.strip_prefix(':').unwrap_or(name);
     if body.is_empty() || !body.bytes().all(token) {
-        return Err(format!("invalid header name {name:?}: must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~)"));
+        return Err(format!(
+            "invalid header name {name:?}: must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~)"
+        ));
     }
     if name.bytes().any(|c| c.is_ascii_uppercase()) {
         return Err(format!(
@@ -192,9 +202,15 @@ pub fn port(v: &mut Validator, port: u32) {
 pub fn duration(v: &mut Validator, d: &Duration) {
     let d = d.as_std();
     if d < std::time::Duration::from_millis(1) {
-        v.error(format!("duration must be greater than 1ms (got {})", Duration(d)));
-    } else if d.subsec_nanos() % 1_000_000 != 0 {
-        v.error(format!("only durations to ms precision are supported (got {})", Duration(d)));
+        v.error(format!(
+            "duration must be greater than 1ms (got {})",
+            Duration(d)
+        ));
+    } else if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        v.error(format!(
+            "only durations to ms precision are supported (got {})",
+            Duration(d)
+        ));
     }
 }
 
@@ -219,13 +235,17 @@ pub fn check_label_key(key: &str) -> Result<(), String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if !is_dns1123_subdomain(p) {
-            return Err(format!("invalid label key {key:?}: prefix {p:?} must be a DNS-1123 subdomain"));
-        }
+    if let Some(p) = prefix
+        && !is_dns1123_subdomain(p)
+    {
+        return Err(format!(
+            "invalid label key {key:?}: prefix {p:?} must be a DNS-1123 subdomain"
+        ));
     }
     if !is_label_value(name) || name.is_empty() {
-        return Err(format!("invalid label key {key:?}: name part must be 1-63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"));
+        return Err(format!(
+            "invalid label key {key:?}: name part must be 1-63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
+        ));
     }
     Ok(())
 }
@@ -237,7 +257,8 @@ pub fn is_label_value(v: &str) -> bool {
         || (b.len() <= 63
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c)))
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c)))
 }
 
 /// Reports invalid keys and values of a label map (`matchLabels`, subset `labels`).
@@ -308,10 +329,27 @@ mod tests {
 
     #[test]
     fn wildcard_domains() {
-        for ok in ["*", "*.example.com", "foo.bar", "*foo.bar", "*-foo.bar", "reviews", "a.b.c.", "FOO.com"] {
+        for ok in [
+            "*",
+            "*.example.com",
+            "foo.bar",
+            "*foo.bar",
+            "*-foo.bar",
+            "reviews",
+            "a.b.c.",
+            "FOO.com",
+        ] {
             assert!(check_wildcard_domain(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "foo.*.com", "foo..com", "-foo.com", "foo.123", "a_b.com", "**.com"] {
+        for bad in [
+            "",
+            "foo.*.com",
+            "foo..com",
+            "-foo.com",
+            "foo.123",
+            "a_b.com",
+            "**.com",
+        ] {
             assert!(check_wildcard_domain(bad).is_err(), "{bad}");
         }
     }
