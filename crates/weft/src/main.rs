@@ -1,2 +1,16 @@
-//! The `weft` command line.
-fn main() {}
+//! The `weft` binary: parses arguments and hands off to the library.
+
+use clap::Parser;
+use weft::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::Validate(args) => weft::validate::run(
+            args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+    };
+    std::process::exit(code);
+}

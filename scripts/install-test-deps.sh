@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, idempotently. Today that is only the Rust toolchain
+# components pinned in rust-toolchain.toml; later issues add Envoy, grpcio, Prometheus and
+# etcd here (never only on a developer's machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required (rustup toolchain from rust-toolchain.toml)" >&2
+  exit 1
+fi
+# rustup reads rust-toolchain.toml; this makes sure rustfmt and clippy are present.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
