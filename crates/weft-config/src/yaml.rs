@@ -83,7 +83,8 @@ impl<'a> Builder<'a> {
                     id: self.id(),
                     pos: at,
                     kind: NodeKind::Scalar {
-                        text: text.into_owned(),
+                        // The scanner over-allocates; trees are kept for the whole load.
+                        text: String::from(text.as_ref()),
                         style: if quoted { Style::Quoted } else { Style::Plain },
                     },
                 };
@@ -114,6 +115,7 @@ impl<'a> Builder<'a> {
                         Step::End => return Err(()),
                     }
                 }
+                items.shrink_to_fit();
                 let node = Node {
                     id,
                     pos: at,
@@ -165,6 +167,7 @@ impl<'a> Builder<'a> {
                     entries.push((key, value));
                 }
                 self.merge(&mut entries, merges);
+                entries.shrink_to_fit();
                 let node = Node {
                     id,
                     pos: at,
