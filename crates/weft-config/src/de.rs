@@ -320,14 +320,22 @@ impl<'a> Deser<'a> {
             parent: Some(self.trail),
             seg: Some(Seg::Field(&k)),
         };
-        let value_keys = value
-            .as_map()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, _)| k.scalar().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // The keys written under the unknown field (for a list, under its items): they
+        // tell which message the author had in mind.
+        let maps: Vec<&Node> = match &value.kind {
+            NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![value],
+        };
+        let mut value_keys: Vec<String> = Vec::new();
+        for m in maps {
+            for (k, _) in m.as_map().unwrap_or_default() {
+                if let Some(k) = k.scalar()
+                    && !value_keys.iter().any(|v| v == k)
+                {
+                    value_keys.push(k.to_string());
+                }
+            }
+        }
         let suggestion =
             suggest::closest(&k, fields.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         self.cx.issues.borrow_mut().push(Issue {

@@ -7,7 +7,7 @@ use crate::diag::{Code, Finding, Location, ObjectRef, Severity};
 use crate::kinds::{self, KindInfo, Resource};
 use crate::node::{Node, Pos};
 use crate::path::{FieldPath, Segment};
-use crate::schema::{Schema, Shape};
+use crate::schema::Schema;
 use crate::suggest;
 use crate::yaml;
 use std::io::Read;
@@ -527,9 +527,7 @@ impl Loader {
     }
 }
 
-/// Suggests where an unknown field belongs, using the resource's whole schema:
-/// the same name elsewhere (nearest to where it was written), or a sibling struct whose
-/// fields match the unknown value's keys.
+/// Suggests where an unknown field belongs, from the schema of the document it is in.
 fn suggest_elsewhere(
     schema: &Schema,
     path: &FieldPath,
@@ -541,59 +539,7 @@ fn suggest_elsewhere(
         Some(rest) => rest.trim_start_matches('.').to_string(),
         None => shape,
     };
-    let parent_shape = shape.rsplit_once('.').map_or("", |(p, _)| p);
-    let sites = schema.sites("");
-    let common = |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    // 1. The same field name elsewhere in this resource.
-    let same: Vec<_> = sites
-        .iter()
-        .filter(|s| s.name == u.key && s.path != shape)
-        .collect();
-    if let Some(best) = same
-        .iter()
-        .max_by_key(|s| (common(&s.path, &shape), usize::MAX - s.path.len()))
-    {
-        return Some(format!(
-            "`{}` is a field of `{}`, not of `{}`: did you mean `{}`?",
-            u.key,
-            best.path.rsplit_once('.').map_or("", |(p, _)| p),
-            parent_shape,
-            best.path
-        ));
-    }
-    // 2. A sibling message whose fields match the keys written under the unknown field.
-    if !u.value_keys.is_empty()
-        && let Some(parent) = schema.struct_at(parent_shape)
-    {
-        let mut best: Option<(usize, &str)> = None;
-        for (name, sh) in &schema.struct_shape(parent).fields {
-            let Shape::Struct(i) = sh else { continue };
-            let fields = &schema.struct_shape(*i).fields;
-            let hits = u
-                .value_keys
-                .iter()
-                .filter(|k| fields.iter().any(|(f, _)| f == k))
-                .count();
-            if hits * 2 >= u.value_keys.len() && best.is_none_or(|(b, _)| hits > b) {
-                best = Some((hits, name));
-            }
-        }
-        if let Some((hits, name)) = best {
-            return Some(format!(
-                "did you mean `{name}`? ({hits} of the {} fields under `{}` are fields of `{name}`)",
-                u.value_keys.len(),
-                u.key
-            ));
-        }
-    }
-    // 3. A close spelling anywhere in the resource.
-    let names: Vec<&str> = sites.iter().map(|s| s.name).collect();
-    let close = suggest::closest(&u.key, names.iter().copied())?;
-    let site = sites
-        .iter()
-        .filter(|s| s.name == close)
-        .max_by_key(|s| common(&s.path, &shape))?;
-    Some(format!("did you mean `{}`?", site.path))
+    schema.suggest_placement(&shape, &u.key, &u.value_keys)
 }
 
 /// The schema of MeshConfig, for suggestions inside embedded mesh configuration.

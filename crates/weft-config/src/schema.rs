@@ -104,6 +104,107 @@ impl Schema {
         out
     }
 
+    /// The message a shape holds, looking through lists and maps.
+    fn message_of(shape: &Shape) -> Option<usize> {
+        match shape {
+            Shape::Struct(i) => Some(*i),
+            Shape::Seq(inner) | Shape::Map(inner) => Schema::message_of(inner),
+            Shape::Enum(_) | Shape::Leaf(_) => None,
+        }
+    }
+
+    /// How many of `keys` are fields of message `i`.
+    fn matching_fields(&self, i: usize, keys: &[String]) -> usize {
+        let fields = &self.structs[i].fields;
+        keys.iter()
+            .filter(|k| fields.iter().any(|(f, _)| f == k))
+            .count()
+    }
+
+    /// Where an unknown field `key`, written at `shape_path` (as from
+    /// [`crate::FieldPath::schema_shape`]) with a value whose keys are `value_keys`, most
+    /// likely belongs — as a "did you mean" sentence:
+    /// 1. a field of the same name elsewhere in the resource, nearest to where it was written
+    ///    (and able to hold a value of that shape);
+    /// 2. a sibling message whose fields match the value's keys (`circuitBreaker` written
+    ///    with `outlierDetection`'s fields);
+    /// 3. a close spelling anywhere in the resource.
+    pub fn suggest_placement(
+        &self,
+        shape_path: &str,
+        key: &str,
+        value_keys: &[String],
+    ) -> Option<String> {
+        let parent_shape = shape_path.rsplit_once('.').map_or("", |(p, _)| p);
+        let sites = self.sites("");
+        let common =
+            |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        let fits = |site: &FieldSite| {
+            if value_keys.is_empty() {
+                return true;
+            }
+            let field = self.structs[site.parent]
+                .fields
+                .iter()
+                .find(|(n, _)| *n == site.name);
+            match field.and_then(|(_, sh)| Schema::message_of(sh)) {
+                Some(i) => self.matching_fields(i, value_keys) * 2 >= value_keys.len(),
+                None => false,
+            }
+        };
+        let same = sites
+            .iter()
+            .filter(|s| s.name == key && s.path != shape_path && fits(s))
+            .max_by_key(|s| (common(&s.path, shape_path), usize::MAX - s.path.len()));
+        if let Some(best) = same {
+            return Some(format!(
+                "`{key}` is a field of `{}`, not of `{parent_shape}`: did you mean `{}`?",
+                best.path.rsplit_once('.').map_or("", |(p, _)| p),
+                best.path
+            ));
+        }
+        if !value_keys.is_empty()
+            && let Some(parent) = self.struct_at(parent_shape)
+        {
+            let mut ranked: Vec<(usize, &str)> = self.structs[parent]
+                .fields
+                .iter()
+                .filter_map(|(name, sh)| {
+                    let i = Schema::message_of(sh)?;
+                    let hits = self.matching_fields(i, value_keys);
+                    (hits * 2 >= value_keys.len()).then_some((hits, *name))
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0));
+            if let Some(&(top, _)) = ranked.first() {
+                let names: Vec<String> = ranked
+                    .iter()
+                    .take_while(|(h, _)| *h == top)
+                    .take(3)
+                    .map(|(_, n)| format!("`{n}`"))
+                    .collect();
+                let n = value_keys.len();
+                return Some(if names.len() == 1 {
+                    format!(
+                        "did you mean {}? It has {top} of the {n} fields written under `{key}`",
+                        names[0]
+                    )
+                } else {
+                    format!(
+                        "did you mean one of {}? Each has {top} of the {n} fields written under `{key}`",
+                        names.join(", ")
+                    )
+                });
+            }
+        }
+        let close = crate::suggest::closest(key, sites.iter().map(|s| s.name))?;
+        let site = sites
+            .iter()
+            .filter(|s| s.name == close)
+            .max_by_key(|s| common(&s.path, shape_path))?;
+        Some(format!("did you mean `{}`?", site.path))
+    }
+
     /// The struct index of the message at `shape_path` (as produced by
     /// [`crate::FieldPath::schema_shape`]), if any.
     pub fn struct_at(&self, shape_path: &str) -> Option<usize> {

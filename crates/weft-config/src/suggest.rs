@@ -23,8 +23,8 @@ pub fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo:
-/// equal ignoring case/`-`/`_`, one a prefix of the other, or within a third of the
-/// word's length in edits.
+/// equal ignoring case/`-`/`_`, the word extending the candidate, or within a third of
+/// the word's length in edits.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let norm = |s: &str| -> String {
         s.chars()
@@ -42,8 +42,9 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         let nc = norm(c);
         let d = if nc == w {
             0
-        } else if nc.len() >= 4 && (w.starts_with(&nc) || nc.starts_with(&w)) && w.len() >= 4 {
-            // A truncated or extended name (`LEAST_CONNECTION` for `LEAST_CONN`).
+        } else if nc.len() >= 4 && w.starts_with(&nc) {
+            // A real name with something appended (`LEAST_CONNECTION` for `LEAST_CONN`).
+            // The reverse (`istiod` for `istiodRemote`) names something else too often.
             1
         } else {
             distance(&w, &nc)
