@@ -175,7 +175,7 @@ impl Schema {
                     (hits * 2 >= value_keys.len()).then_some((hits, *name))
                 })
                 .collect();
-            ranked.sort_by(|a, b| b.0.cmp(&a.0));
+            ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
             if let Some(&(top, _)) = ranked.first() {
                 let names: Vec<String> = ranked
                     .iter()
