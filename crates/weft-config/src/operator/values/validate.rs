@@ -20,6 +20,19 @@ fn deprecated(v: &mut Validator, field: &str, set: bool, instead: &str) {
     }
 }
 
+/// Gateway settings that moved from `values.gateways` to `components.<kind>[].k8s`: each
+/// entry is (field, whether it is set, its k8s replacement).
+fn deprecated_gateway_fields(v: &mut Validator, component: &str, fields: &[(&str, bool, &str)]) {
+    for (field, set, k8s) in fields {
+        deprecated(
+            v,
+            field,
+            *set,
+            &format!("use components.{component}[].k8s.{k8s}"),
+        );
+    }
+}
+
 impl Validate for Values {
     fn validate(&self, v: &mut Validator) {
         v.nested("meshConfig", &self.mesh_config);
@@ -289,108 +302,83 @@ impl Validate for IngressGatewayConfig {
                 }
             }
         });
-        let k8s = |f: &str| format!("use components.ingressGateways[].k8s.{f}");
-        deprecated(v, "memory", self.memory.is_some(), &k8s("hpaSpec"));
-        deprecated(v, "cpu", self.cpu.is_some(), &k8s("hpaSpec"));
-        deprecated(
+        deprecated_gateway_fields(
             v,
-            "nodeSelector",
-            self.node_selector.is_some(),
-            &k8s("nodeSelector"),
-        );
-        deprecated(
-            v,
-            "podAnnotations",
-            self.pod_annotations.is_some(),
-            &k8s("podAnnotations"),
-        );
-        deprecated(
-            v,
-            "podAntiAffinityLabelSelector",
-            !self.pod_anti_affinity_label_selector.is_empty(),
-            &k8s("affinity"),
-        );
-        deprecated(
-            v,
-            "podAntiAffinityTermLabelSelector",
-            !self.pod_anti_affinity_term_label_selector.is_empty(),
-            &k8s("affinity"),
-        );
-        deprecated(
-            v,
-            "replicaCount",
-            self.replica_count != 0,
-            &k8s("replicaCount"),
-        );
-        deprecated(v, "resources", self.resources.is_some(), &k8s("resources"));
-        deprecated(
-            v,
-            "rollingMaxSurge",
-            self.rolling_max_surge.is_some(),
-            &k8s("strategy"),
-        );
-        deprecated(
-            v,
-            "rollingMaxUnavailable",
-            self.rolling_max_unavailable.is_some(),
-            &k8s("strategy"),
-        );
-        deprecated(
-            v,
-            "tolerations",
-            !self.tolerations.is_empty(),
-            &k8s("tolerations"),
+            "ingressGateways",
+            &[
+                ("memory", self.memory.is_some(), "hpaSpec"),
+                ("cpu", self.cpu.is_some(), "hpaSpec"),
+                ("nodeSelector", self.node_selector.is_some(), "nodeSelector"),
+                (
+                    "podAnnotations",
+                    self.pod_annotations.is_some(),
+                    "podAnnotations",
+                ),
+                (
+                    "podAntiAffinityLabelSelector",
+                    !self.pod_anti_affinity_label_selector.is_empty(),
+                    "affinity",
+                ),
+                (
+                    "podAntiAffinityTermLabelSelector",
+                    !self.pod_anti_affinity_term_label_selector.is_empty(),
+                    "affinity",
+                ),
+                ("replicaCount", self.replica_count != 0, "replicaCount"),
+                ("resources", self.resources.is_some(), "resources"),
+                (
+                    "rollingMaxSurge",
+                    self.rolling_max_surge.is_some(),
+                    "strategy",
+                ),
+                (
+                    "rollingMaxUnavailable",
+                    self.rolling_max_unavailable.is_some(),
+                    "strategy",
+                ),
+                ("tolerations", !self.tolerations.is_empty(), "tolerations"),
+            ],
         );
     }
 }
 
 impl Validate for EgressGatewayConfig {
     fn validate(&self, v: &mut Validator) {
-        let k8s = |f: &str| format!("use components.egressGateways[].k8s.{f}");
-        deprecated(v, "memory", self.memory.is_some(), &k8s("hpaSpec"));
-        deprecated(v, "cpu", self.cpu.is_some(), &k8s("hpaSpec"));
-        deprecated(
+        deprecated_gateway_fields(
             v,
-            "nodeSelector",
-            self.node_selector.is_some(),
-            &k8s("nodeSelector"),
-        );
-        deprecated(
-            v,
-            "podAnnotations",
-            self.pod_annotations.is_some(),
-            &k8s("podAnnotations"),
-        );
-        deprecated(
-            v,
-            "podAntiAffinityLabelSelector",
-            !self.pod_anti_affinity_label_selector.is_empty(),
-            &k8s("affinity"),
-        );
-        deprecated(
-            v,
-            "podAntiAffinityTermLabelSelector",
-            !self.pod_anti_affinity_term_label_selector.is_empty(),
-            &k8s("affinity"),
-        );
-        deprecated(v, "resources", self.resources.is_some(), &k8s("resources"));
-        deprecated(
-            v,
-            "rollingMaxSurge",
-            self.rolling_max_surge.is_some(),
-            &k8s("strategy"),
-        );
-        deprecated(
-            v,
-            "rollingMaxUnavailable",
-            self.rolling_max_unavailable.is_some(),
-            &k8s("strategy"),
-        );
-        deprecated(
-            v,
-            "tolerations",
-            !self.tolerations.is_empty(),
-            &k8s("tolerations"),
+            "egressGateways",
+            &[
+                ("memory", self.memory.is_some(), "hpaSpec"),
+                ("cpu", self.cpu.is_some(), "hpaSpec"),
+                ("nodeSelector", self.node_selector.is_some(), "nodeSelector"),
+                (
+                    "podAnnotations",
+                    self.pod_annotations.is_some(),
+                    "podAnnotations",
+                ),
+                (
+                    "podAntiAffinityLabelSelector",
+                    !self.pod_anti_affinity_label_selector.is_empty(),
+                    "affinity",
+                ),
+                (
+                    "podAntiAffinityTermLabelSelector",
+                    !self.pod_anti_affinity_term_label_selector.is_empty(),
+                    "affinity",
+                ),
+                ("resources", self.resources.is_some(), "resources"),
+                (
+                    "rollingMaxSurge",
+                    self.rolling_max_surge.is_some(),
+                    "strategy",
+                ),
+                (
+                    "rollingMaxUnavailable",
+                    self.rolling_max_unavailable.is_some(),
+                    "strategy",
+                ),
+                ("tolerations", !self.tolerations.is_empty(), "tolerations"),
+            ],
         );
     }
 }
