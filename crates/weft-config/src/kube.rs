@@ -227,7 +227,12 @@ fn validate_container(c: &Container, v: &mut Validator) {
         });
     }
     if c.image.as_deref().is_none_or(str::is_empty) {
-        v.field("image", |v| v.missing("container image is required"));
+        v.field("image", |v| {
+            v.missing_hint(
+                "container image is required",
+                "set the image to run, e.g. `image: registry.example/app:1.0`",
+            )
+        });
     }
     v.field("ports", |v| {
         for (i, p) in c.ports.iter().flatten().enumerate() {

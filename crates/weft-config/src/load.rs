@@ -243,10 +243,15 @@ impl Loader {
                 "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
                 node.describe()
             );
+            let hint = if node.as_seq().is_some() {
+                "several objects go in one file separated by `---`, or as `items:` of a `kind: List`"
+            } else {
+                "a resource starts with `apiVersion:` and `kind:`"
+            };
             self.push(Finding {
                 location: Some(self.at(file, node.pos)),
                 path: base,
-                ..Finding::error(Code::NotAnObject, msg)
+                ..Finding::error(Code::NotAnObject, msg).with_suggestion(hint)
             });
             return;
         }

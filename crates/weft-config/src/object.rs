@@ -51,7 +51,12 @@ pub fn validate_metadata(
                 }
             }),
             (_, Some(g)) if !g.is_empty() => {}
-            _ => v.field("name", |v| v.missing("metadata.name is required")),
+            _ => v.field("name", |v| {
+                v.missing_hint(
+                    "metadata.name is required",
+                    "name the object: `metadata: {name: my-object}` (or set generateName)",
+                )
+            }),
         }
         if let Some(ns) = &meta.namespace {
             if !namespaced {

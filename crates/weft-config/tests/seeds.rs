@@ -27,7 +27,7 @@ const EXPECT: &[Expect] = &[
     Expect {
         fixture: "001_6675915f5ffd4681-b00.yaml",
         why: "a YAML list of namespace names, not a Kubernetes object: kubectl rejects it",
-        errors: &[("", Code::NotAnObject, "expected a Kubernetes object")],
+        errors: &[("", Code::NotAnObject, "separated by `---`")],
         warnings: &[],
     },
     Expect {
@@ -207,8 +207,16 @@ const EXPECT: &[Expect] = &[
         fixture: "004_ba2428ded5e9616c-b08.yaml",
         why: "a Pod snippet: Kubernetes requires metadata.name and a container image",
         errors: &[
-            ("metadata.name", Code::MissingField, "required"),
-            ("spec.containers[0].image", Code::MissingField, "image"),
+            (
+                "metadata.name",
+                Code::MissingField,
+                "metadata: {name: my-object}",
+            ),
+            (
+                "spec.containers[0].image",
+                Code::MissingField,
+                "image: registry.example/app:1.0",
+            ),
         ],
         warnings: &[],
     },

@@ -135,6 +135,16 @@ impl Validator {
         self.report(Severity::Error, Code::MissingField, msg.into(), None);
     }
 
+    /// A required field is missing, with advice on what to write.
+    pub fn missing_hint(&mut self, msg: impl Into<String>, hint: impl Into<String>) {
+        self.report(
+            Severity::Error,
+            Code::MissingField,
+            msg.into(),
+            Some(hint.into()),
+        );
+    }
+
     /// Fields set together that may not be.
     pub fn conflict(&mut self, msg: impl Into<String>) {
         self.report(Severity::Error, Code::Conflict, msg.into(), None);
