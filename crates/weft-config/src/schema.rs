@@ -440,6 +440,14 @@ impl<'de> de::Deserializer<'de> for Probe<'_> {
             // skip the key it choked on and try again. Its shape is already recorded.
             Err(ProbeError::Other(msg)) => {
                 let p = progress.into_inner();
+                if let Some(alias) = p.pending {
+                    // A key rejected before its value was asked for is an alias of a field
+                    // already seen: it is accepted input, so keep it among the fields.
+                    let fields = &mut st.structs[idx].fields;
+                    if !fields.iter().any(|(n, _)| *n == alias) {
+                        fields.push((alias, Shape::Leaf("any")));
+                    }
+                }
                 match p.pending.or(p.last_done) {
                     Some(f) => {
                         st.skip.insert((idx, f));

@@ -96,6 +96,10 @@ pub struct ServerTLSSettings {
     /// Name of the Kubernetes secret holding the key, certificate and optional CA.
     #[serde(skip_serializing_if = "is_default")]
     pub credential_name: String,
+    /// For MUTUAL / OPTIONAL_MUTUAL: a Secret or ConfigMap holding the client CA bundle,
+    /// taking precedence over a CA inside `credentialName` (Istio 1.28+).
+    #[serde(skip_serializing_if = "is_default")]
+    pub ca_cert_credential_name: String,
     /// Like `credentialName`, for up to two certificates (e.g. RSA and ECDSA).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credential_names: Vec<String>,

@@ -62,6 +62,7 @@ fn round_trip() {
                 ca_certificates: "/ca".into(),
                 ca_crl: "/crl".into(),
                 credential_name: "cred".into(),
+                ca_cert_credential_name: "client-ca".into(),
                 credential_names: vec!["a".into(), "b".into()],
                 tls_certificates: vec![TLSCertificate {
                     server_certificate: "/c2".into(),
@@ -678,4 +679,28 @@ fn istio_tls_option_cases() {
             );
         }
     }
+}
+
+#[test]
+fn ca_cert_credential_name_supplies_the_client_ca() {
+    let tls = |mode: &str| -> ServerTLSSettings {
+        serde_json::from_value(serde_json::json!({
+            "mode": mode,
+            "serverCertificate": "/etc/certs/cert.pem",
+            "privateKey": "/etc/certs/key.pem",
+            "caCertCredentialName": "client-ca",
+        }))
+        .unwrap()
+    };
+    assert!(crate::validate::check(&tls("MUTUAL"), "ns").is_empty());
+    let simple = crate::validate::check(&tls("SIMPLE"), "ns");
+    assert_eq!(simple.len(), 1, "{simple:?}");
+    assert_eq!(simple[0].path.to_string(), "caCertCredentialName");
+    assert_eq!(simple[0].severity, crate::Severity::Warning);
+    let istio = crate::validate::check(&tls("ISTIO_MUTUAL"), "ns");
+    assert!(
+        istio
+            .iter()
+            .any(|f| f.path.to_string() == "caCertCredentialName" && f.is_error())
+    );
 }

@@ -243,6 +243,10 @@ impl Validate for ServerTLSSettings {
                 ("tlsCertificates", !self.tls_certificates.is_empty()),
                 ("credentialName", !self.credential_name.is_empty()),
                 ("credentialNames", !self.credential_names.is_empty()),
+                (
+                    "caCertCredentialName",
+                    !self.ca_cert_credential_name.is_empty(),
+                ),
             ];
             for (field, is_set) in set {
                 if is_set {
@@ -262,7 +266,8 @@ impl Validate for ServerTLSSettings {
             || !self.ca_certificates.is_empty()
             || !self.tls_certificates.is_empty()
             || !self.credential_name.is_empty()
-            || !self.credential_names.is_empty();
+            || !self.credential_names.is_empty()
+            || !self.ca_cert_credential_name.is_empty();
         if matches!(self.mode, M::Passthrough | M::AutoPassthrough) && has_certs {
             v.field("mode", |v| {
                 v.warn(format!(
@@ -283,6 +288,11 @@ impl Validate for ServerTLSSettings {
         }
 
         let terminates = matches!(self.mode, M::Simple | M::Mutual | M::OptionalMutual);
+        if self.mode == M::Simple && !self.ca_cert_credential_name.is_empty() {
+            v.field("caCertCredentialName", |v| {
+                v.warn("caCertCredentialName only applies to MUTUAL and OPTIONAL_MUTUAL TLS; it is ignored")
+            });
+        }
         if terminates && (!self.credential_name.is_empty() || !self.credential_names.is_empty()) {
             // Certificates (and CA) come from the secret, so no file paths are required.
             return;
@@ -293,7 +303,10 @@ impl Validate for ServerTLSSettings {
             } else {
                 "MUTUAL TLS"
             };
-            if self.mode != M::Simple && self.ca_certificates.is_empty() {
+            if self.mode != M::Simple
+                && self.ca_certificates.is_empty()
+                && self.ca_cert_credential_name.is_empty()
+            {
                 v.field("caCertificates", |v| {
                     v.missing(format!(
                         "{prefix} requires a client CA bundle (caCertificates), or a credentialName whose secret holds one"
