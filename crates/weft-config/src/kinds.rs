@@ -208,7 +208,13 @@ impl Resource {
         let mut v = Validator::new(ns);
         let info = self.info();
         let name_is_label = matches!(info.kind, "Namespace" | "Service");
-        validate_metadata(&mut v, self.metadata(), info.namespaced, name_is_label);
+        validate_metadata(
+            &mut v,
+            info.kind,
+            self.metadata(),
+            info.namespaced,
+            name_is_label,
+        );
         self.validate_kind(&mut v);
         v.into_findings()
     }

@@ -198,22 +198,9 @@ pub fn validate_endpoint_slice(es: &EndpointSlice, v: &mut Validator) {
     });
 }
 
-pub fn validate_namespace(ns: &Namespace, v: &mut Validator) {
-    let labels = ns.metadata.labels.clone().unwrap_or_default();
-    if let Some(val) = labels.get("istio-injection")
-        && !matches!(val.as_str(), "enabled" | "disabled")
-    {
-        v.field("metadata", |v| {
-            v.field("labels", |v| {
-                v.key("istio-injection", |v| {
-                    v.warn(format!(
-                        "istio-injection={val:?} has no effect: use \"enabled\" or \"disabled\""
-                    ))
-                })
-            })
-        });
-    }
-}
+/// Namespace labels and annotations are checked with every object's metadata (see
+/// `annotations`); a Namespace has no other rules the mesh depends on.
+pub fn validate_namespace(_ns: &Namespace, _v: &mut Validator) {}
 
 fn validate_container(c: &Container, v: &mut Validator) {
     if c.name.is_empty() {
@@ -313,6 +300,18 @@ pub fn validate_deployment(d: &Deployment, v: &mut Validator) {
                     })
                 });
             }
+        }
+        if let Some(meta) = &spec.template.metadata {
+            v.field("template", |v| {
+                v.field("metadata", |v| {
+                    crate::annotations::check_metadata(
+                        v,
+                        "Pod",
+                        meta.labels.as_ref(),
+                        meta.annotations.as_ref(),
+                    )
+                })
+            });
         }
         v.field("template", |v| match &spec.template.spec {
             Some(ps) => v.field("spec", |v| validate_pod_spec(ps, v)),

@@ -3,6 +3,7 @@
 //! Istio's own rules. Knows nothing of xDS or sockets.
 
 pub mod analyze;
+pub mod annotations;
 pub mod de;
 pub mod diag;
 pub mod embedded;

@@ -26,6 +26,7 @@ pub struct Object<S> {
 /// Rules for `metadata` that the API server enforces on every object.
 pub fn validate_metadata(
     v: &mut Validator,
+    kind: &str,
     meta: &ObjectMeta,
     namespaced: bool,
     name_is_label: bool,
@@ -81,6 +82,7 @@ pub fn validate_metadata(
                 }
             });
         }
+        crate::annotations::check_metadata(v, kind, meta.labels.as_ref(), meta.annotations.as_ref());
     });
 }
 
