@@ -239,3 +239,74 @@ fn providers_must_exist_in_the_loaded_mesh_config() {
     assert_eq!(f.path.to_string(), "spec.tracing[0].providers[0].name");
     assert_eq!(f.suggestion.as_deref(), Some("did you mean \"jaeger\"?"));
 }
+
+#[test]
+fn routing_analysis_follows_istio_analyzers() {
+    let text = "\
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [\"shop/*.example.com\"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front, namespace: shop}
+spec:
+  hosts: [shop.example.com, admin.internal]
+  gateways: [edge/public]
+  http:
+  - route:
+    - destination: {host: reviews}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: ratings}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: b, namespace: shop}
+spec:
+  hosts: [reviews.shop.svc.cluster.local]
+  http:
+  - route:
+    - destination: {host: reviews}
+";
+    let r = load(text);
+    assert!(!r.has_errors(), "{}", lines(&r));
+    let got: Vec<String> = r
+        .findings
+        .iter()
+        .map(|f| format!("{} {} {}", f.object.as_ref().unwrap().name, f.code, f.path))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "front reference-not-found spec.hosts[1]",
+            "a conflict spec.hosts[0]",
+            "a reference-not-found spec.http[0].route[0].destination.host",
+            "b conflict spec.hosts[0]",
+        ],
+        "{}",
+        lines(&r)
+    );
+    let text = lines(&r);
+    assert!(text.contains("host \"admin.internal\" is not served by gateway edge/public"));
+    assert!(text.contains("host ratings.shop.svc.cluster.local is not a loaded Service"));
+    assert!(text.contains("VirtualServices shop/a, shop/b all define host reviews.shop.svc.cluster.local"));
+}
