@@ -308,5 +308,9 @@ spec:
     let text = lines(&r);
     assert!(text.contains("host \"admin.internal\" is not served by gateway edge/public"));
     assert!(text.contains("host ratings.shop.svc.cluster.local is not a loaded Service"));
-    assert!(text.contains("VirtualServices shop/a, shop/b all define host reviews.shop.svc.cluster.local"));
+    assert!(
+        text.contains(
+            "VirtualServices shop/a, shop/b all define host reviews.shop.svc.cluster.local"
+        )
+    );
 }
