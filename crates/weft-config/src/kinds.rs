@@ -216,6 +216,15 @@ impl Resource {
             name_is_label,
         );
         self.validate_kind(&mut v);
+        match self {
+            Resource::AuthorizationPolicy(ap) => {
+                security::dry_run::check_authorization_policy(&mut v, &ap.metadata, ap.spec.action)
+            }
+            Resource::RequestAuthentication(ra) => {
+                security::dry_run::check_request_authentication(&mut v, &ra.metadata)
+            }
+            _ => {}
+        }
         v.into_findings()
     }
 

@@ -314,3 +314,43 @@ spec:
         )
     );
 }
+
+#[test]
+fn dry_run_annotation_follows_istio() {
+    let ap = |action: &str, value: &str| {
+        format!(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: p\n  namespace: ns\n  annotations:\n    istio.io/dry-run: \"{value}\"\nspec:\n  action: {action}\n  rules: [{{}}]\n"
+        )
+    };
+    let errors = |text: &str| -> Vec<String> {
+        load(text)
+            .findings
+            .iter()
+            .filter(|f| f.is_error())
+            .map(|f| format!("{} {}", f.path, f.message))
+            .collect()
+    };
+    assert!(errors(&ap("ALLOW", "true")).is_empty());
+    assert!(errors(&ap("DENY", "False")).is_empty());
+    let bad = errors(&ap("ALLOW", "foo"));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with("metadata.annotations[\"istio.io/dry-run\"] invalid"),
+        "{bad:?}"
+    );
+    let audit = errors(&ap("AUDIT", "true"));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.contains("only supported on ALLOW and DENY")),
+        "{audit:?}"
+    );
+    let ra = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: r\n  namespace: ns\n  annotations: {istio.io/dry-run: \"true\"}\nspec:\n  jwtRules: [{issuer: https://example.com}]\n";
+    let ra_errors = errors(ra);
+    assert!(
+        ra_errors
+            .iter()
+            .any(|e| e.contains("not supported on RequestAuthentication")),
+        "{ra_errors:?}"
+    );
+}

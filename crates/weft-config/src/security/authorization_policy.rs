@@ -8,6 +8,8 @@ mod condition;
 pub(crate) mod targeting;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_istio;
 mod validate;
 
 use crate::selector::{PolicyTargetReference, WorkloadSelector};

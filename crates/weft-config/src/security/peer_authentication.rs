@@ -4,6 +4,9 @@
 //! `ValidatePeerAuthentication` and the CRD's CEL rules.
 #![allow(clippy::upper_case_acronyms)]
 
+#[cfg(test)]
+mod tests_istio;
+
 use crate::networking::gateway::ServerTLSSettings;
 use crate::security::authorization_policy::targeting::workload_selector;
 use crate::selector::WorkloadSelector;

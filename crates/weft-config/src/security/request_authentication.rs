@@ -4,6 +4,8 @@
 //! `ValidateRequestAuthentication` / `validateJwtRule` and the CRD's CEL rules.
 #![allow(clippy::upper_case_acronyms)]
 
+#[cfg(test)]
+mod tests_istio;
 mod validate;
 
 use crate::selector::{PolicyTargetReference, WorkloadSelector};

@@ -203,7 +203,9 @@ impl Validate for TCPSettings {
             "maxConnectionDuration",
             self.max_connection_duration.as_ref(),
         );
-        duration(v, "idleTimeout", self.idle_timeout.as_ref());
+        // Istio accepts `0s` here: a zero TCP idle timeout disables it (istio/istio#55409).
+        let idle = self.idle_timeout.as_ref().filter(|d| !d.as_std().is_zero());
+        duration(v, "idleTimeout", idle);
         if let Some(ka) = &self.tcp_keepalive {
             v.field("tcpKeepalive", |v| {
                 duration(v, "time", ka.time.as_ref());

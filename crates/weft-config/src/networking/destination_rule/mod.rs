@@ -12,6 +12,8 @@ mod tls;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_istio;
 
 pub use connection_pool::{
     ConnectionPoolSettings, H2UpgradePolicy, HTTPSettings, OutlierDetection, TCPSettings,

@@ -7,6 +7,8 @@
 pub(crate) mod protocol;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_istio;
 mod validate;
 
 pub use protocol::Protocol;

@@ -4,6 +4,8 @@
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_istio;
 mod validate;
 
 use crate::networking::sidecar::WorkloadSelector;

@@ -215,8 +215,9 @@ impl ServiceEntry {
                         ))
                     });
                 }
+                // No workloadSelector warning here: a selector with DNS resolution is a
+                // supported way to resolve workload DNS names (istio/istio#50164).
                 endpoints(v, EndpointContext::Dns(service_ports));
-                selector_warning(v);
                 let tcp = self
                     .ports
                     .iter()

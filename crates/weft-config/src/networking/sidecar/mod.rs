@@ -6,6 +6,8 @@
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_istio;
 mod validate;
 
 use crate::networking::destination_rule::ConnectionPoolSettings;

@@ -14,6 +14,8 @@ mod validate_http;
 mod tests;
 #[cfg(test)]
 mod tests_http;
+#[cfg(test)]
+mod tests_istio;
 
 pub use http::{
     Abort, CorsPolicy, Delay, HTTPBody, HTTPDirectResponse, HTTPFaultInjection, HTTPMatchRequest,

@@ -32,9 +32,9 @@ const RETRY_ON_POLICIES: &[&str] = &[
     "unavailable",
 ];
 
-/// Methods Go's net/http knows, which is what Istio accepts in CORS `allowMethods`.
+/// Methods Go's net/http knows, plus the `*` wildcard: Istio's `supportedCORSMethods`.
 const HTTP_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
 ];
 
 /// gRPC status names Istio accepts for `fault.abort.grpcStatus`.

@@ -253,23 +253,27 @@ fn string_match_field(
     }
 }
 
-/// Istio's `ValidateHTTPHeaderNameOrJwtClaimRoute`.
+/// HTTP/2 pseudo-headers a match may name (RFC 7540 section 8.1.2.3 and 8.1.2.4).
+const PSEUDO_HEADERS: &[&str] = &[":method", ":scheme", ":authority", ":path", ":status"];
+
+/// Istio's `ValidateHTTPHeaderNameOrJwtClaimRoute`: a JWT claim, a pseudo-header, or an
+/// RFC 7230 token.
 pub(super) fn header_name_or_jwt_claim(v: &mut Validator, name: &str) {
     if name.is_empty() {
         v.error("header name cannot be empty");
-    } else if !is_jwt_claim(name) && !is_header_token(name) {
+    } else if !is_jwt_claim(name) && !PSEUDO_HEADERS.contains(&name) && !is_header_token(name) {
         v.error(format!(
-            "header name {name:?} is not a valid header name (letters, digits, '-' and '_' only)"
+            "header name {name:?} is not a valid header name (an HTTP token: letters, digits and !#$%&'*+-.^_`|~)"
         ));
     }
 }
 
-/// Istio's `validHeaderRegex`: `^[-_A-Za-z0-9]+$`.
+/// Istio's `validHeaderNameRegex`: an RFC 7230 token (`tchar`s only).
 pub(super) fn is_header_token(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_internal_header(name: &str) -> bool {
