@@ -355,7 +355,10 @@ fn proxy_config(v: &mut Validator, name: &str, value: &str) {
     }
     let (config, issues) = crate::de::decode::<ProxyConfig>(&root, &FieldPath::root());
     for i in issues {
-        let mut f = Finding::error(i.code, format!("{prefix}: {}", at(&i.path, &i.message)));
+        let mut f = Finding::error(
+            i.problem.into(),
+            format!("{prefix}: {}", at(&i.path, &i.message)),
+        );
         f.suggestion = i.suggestion;
         v.push(f);
     }

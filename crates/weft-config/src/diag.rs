@@ -53,6 +53,18 @@ pub enum Code {
     Io,
 }
 
+impl From<weft_yaml::Problem> for Code {
+    fn from(p: weft_yaml::Problem) -> Self {
+        match p {
+            weft_yaml::Problem::Syntax => Code::Syntax,
+            weft_yaml::Problem::UnknownField => Code::UnknownField,
+            weft_yaml::Problem::InvalidType => Code::InvalidType,
+            weft_yaml::Problem::InvalidValue => Code::InvalidValue,
+            weft_yaml::Problem::MissingField => Code::MissingField,
+        }
+    }
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = serde_json::to_value(self).ok();

@@ -98,7 +98,7 @@ pub fn read(
         .errors
         .into_iter()
         .map(|e| Issue {
-            code: crate::Code::Syntax,
+            problem: weft_yaml::Problem::Syntax,
             message: format!("YAML syntax error in data.mesh: {}", e.message),
             suggestion: None,
             path: path.clone(),

@@ -4,7 +4,6 @@
 
 pub mod analyze;
 pub mod annotations;
-pub mod de;
 pub mod diag;
 pub mod embedded;
 pub mod kinds;
@@ -12,23 +11,21 @@ pub mod kube;
 pub mod load;
 pub mod mesh;
 pub mod networking;
-pub mod node;
 pub mod object;
 pub mod operator;
-pub mod path;
 pub mod schema;
 pub mod security;
 pub mod selector;
-pub mod suggest;
 pub mod telemetry;
 pub mod types;
 pub mod validate;
-pub mod yaml;
 
 pub use diag::{Code, Finding, Location, ObjectRef, Severity};
 pub use kinds::Resource;
 pub use load::{LoadError, LoadResult, Loaded, Loader};
 pub use path::{FieldPath, Segment};
+/// Positioned YAML and the decoder live in `weft-yaml`; re-exported under their old paths.
+pub use weft_yaml::{de, node, path, suggest, yaml};
 
 /// Validates every loaded resource and runs cross-resource analysis, adding the findings to
 /// `result` and ordering all findings by file, line and column.

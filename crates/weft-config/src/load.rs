@@ -507,7 +507,7 @@ impl Loader {
         };
         // istiod reads MeshConfig leniently (unknown fields are dropped), so an unknown
         // field there is accepted by Istio: report it, but as the warning it is.
-        let in_mesh_config = issue.code == Code::UnknownField
+        let in_mesh_config = issue.problem == weft_yaml::Problem::UnknownField
             && issue.path.0.iter().any(|s| {
                 matches!(s, Segment::Field(f) if f == "meshConfig")
                     || matches!(s, Segment::Key(k) if k == "mesh")
@@ -522,7 +522,7 @@ impl Loader {
         };
         Finding {
             severity,
-            code: issue.code,
+            code: issue.problem.into(),
             message,
             suggestion,
             location: Some(self.at(file, issue.pos)),

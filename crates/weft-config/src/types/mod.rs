@@ -6,7 +6,7 @@ pub use duration::{Duration, DurationError};
 
 /// Newtype-struct name under which [`Duration`] presents itself to deserializers; the
 /// schema explorer reports it as the leaf type `duration`.
-pub const DURATION_TYPE: &str = "weft.Duration";
+pub const DURATION_TYPE: &str = weft_yaml::DURATION_NEWTYPE;
 
 /// `google.protobuf.Struct`: an arbitrary JSON object (e.g. `values.pilot.env`).
 pub type Struct = serde_json::Map<String, serde_json::Value>;

@@ -4,11 +4,36 @@ use super::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// A duration in whole or fractional seconds (`1.5s`), presented under the duration newtype
+/// name like the real duration types.
+#[derive(Debug, PartialEq)]
+struct Dur(std::time::Duration);
+
+impl<'de> serde::Deserialize<'de> for Dur {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("seconds like 1.5s")
+            }
+            fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<Dur, D::Error> {
+                let s = String::deserialize(d)?;
+                s.strip_suffix('s')
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .map(|secs| Dur(std::time::Duration::from_secs_f64(secs)))
+                    .ok_or_else(|| de::Error::custom(format!("invalid duration {s:?}")))
+            }
+        }
+        d.deserialize_newtype_struct(crate::DURATION_NEWTYPE, V)
+    }
+}
+
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 struct Inner {
     max_connections: u32,
-    connect_timeout: Option<crate::types::Duration>,
+    connect_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -67,28 +92,32 @@ fn reports_every_problem_with_paths_and_positions() {
     let v = v.expect("document still decodes");
     assert_eq!(v.list.len(), 2, "only the bad value is skipped");
     assert_eq!(v.list[1].max_connections, 2);
-    let got: Vec<(String, u32, Code)> = issues
+    let got: Vec<(String, u32, Problem)> = issues
         .iter()
-        .map(|i| (i.path.to_string(), i.pos.line, i.code))
+        .map(|i| (i.path.to_string(), i.pos.line, i.problem))
         .collect();
     assert!(
-        got.contains(&("spec.name".into(), 1, Code::InvalidType)),
+        got.contains(&("spec.name".into(), 1, Problem::InvalidType)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("spec.mode".into(), 2, Code::InvalidValue)),
+        got.contains(&("spec.mode".into(), 2, Problem::InvalidValue)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("spec.tcp.maxConections".into(), 4, Code::UnknownField)),
+        got.contains(&("spec.tcp.maxConections".into(), 4, Problem::UnknownField)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("spec.tcp.connectTimeout".into(), 5, Code::InvalidType)),
+        got.contains(&("spec.tcp.connectTimeout".into(), 5, Problem::InvalidType)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("spec.list[0].maxConnections".into(), 7, Code::InvalidValue)),
+        got.contains(&(
+            "spec.list[0].maxConnections".into(),
+            7,
+            Problem::InvalidValue
+        )),
         "{got:?}"
     );
     let dur = issues
@@ -97,11 +126,11 @@ fn reports_every_problem_with_paths_and_positions() {
         .unwrap();
     assert_eq!(dur.suggestion.as_deref(), Some("add a unit: \"30s\""));
     assert!(
-        got.contains(&("spec.labels[version]".into(), 9, Code::InvalidType)),
+        got.contains(&("spec.labels[version]".into(), 9, Problem::InvalidType)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("spec.weight".into(), 10, Code::InvalidType)),
+        got.contains(&("spec.weight".into(), 10, Problem::InvalidType)),
         "{got:?}"
     );
     let mode = issues
@@ -111,7 +140,7 @@ fn reports_every_problem_with_paths_and_positions() {
     assert_eq!(mode.suggestion.as_deref(), Some("did you mean `STRICT`?"));
     let unk = issues
         .iter()
-        .find(|i| i.code == Code::UnknownField)
+        .find(|i| i.problem == Problem::UnknownField)
         .unwrap();
     assert_eq!(
         unk.suggestion.as_deref(),
@@ -138,5 +167,5 @@ fn root_type_errors_are_fatal() {
     let (v, issues) = decode::<Outer>(p.documents[0].root.as_ref().unwrap(), &FieldPath::root());
     assert!(v.is_none());
     assert_eq!(issues.len(), 1);
-    assert_eq!(issues[0].code, Code::InvalidType);
+    assert_eq!(issues[0].problem, Problem::InvalidType);
 }

@@ -3,7 +3,7 @@
 //! `deserialize_struct`; a value that fails to decode is reported with its path and
 //! position, then skipped on a retry, so one document yields all of its errors.
 
-use crate::diag::Code;
+use crate::Problem;
 use crate::node::{Node, NodeKind, Pos, Resolved};
 use crate::path::{FieldPath, Segment};
 use crate::suggest;
@@ -19,7 +19,7 @@ use std::fmt;
 /// A problem found while decoding, located at a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issue {
-    pub code: Code,
+    pub problem: Problem,
     pub message: String,
     pub suggestion: Option<String>,
     pub path: FieldPath,
@@ -42,16 +42,16 @@ pub struct UnknownField {
 /// failed.
 #[derive(Debug, Clone)]
 pub struct DeError {
-    code: Code,
+    problem: Problem,
     message: String,
     suggestion: Option<String>,
     at: Option<(u32, Pos, FieldPath)>,
 }
 
 impl DeError {
-    fn new(code: Code, message: impl Into<String>) -> Self {
+    fn new(problem: Problem, message: impl Into<String>) -> Self {
         DeError {
-            code,
+            problem,
             message: message.into(),
             suggestion: None,
             at: None,
@@ -74,12 +74,12 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError::new(Code::InvalidValue, msg.to_string())
+        DeError::new(Problem::InvalidValue, msg.to_string())
     }
 
     fn missing_field(field: &'static str) -> Self {
         DeError::new(
-            Code::MissingField,
+            Problem::MissingField,
             format!("missing required field `{field}`"),
         )
     }
@@ -185,7 +185,7 @@ pub fn decode<T: DeserializeOwned>(root: &Node, base: &FieldPath) -> (Option<T>,
             Err(e) => {
                 let (id, pos, path) = e.at.clone().unwrap_or((root.id, root.pos, base.clone()));
                 fatal.push(Issue {
-                    code: e.code,
+                    problem: e.problem,
                     message: e.message,
                     suggestion: e.suggestion,
                     path,
@@ -242,7 +242,7 @@ impl<'a> Deser<'a> {
     fn type_error(&self, expected: &str) -> DeError {
         let found = self.node.describe();
         let mut e = DeError::new(
-            Code::InvalidType,
+            Problem::InvalidType,
             format!("expected {expected}, found {found}"),
         );
         if let NodeKind::Scalar { text, .. } = &self.node.kind {
@@ -293,7 +293,7 @@ impl<'a> Deser<'a> {
         match self.node.resolved() {
             Some(Resolved::Int(i)) if (min..=max).contains(&i) => Ok(i),
             Some(Resolved::Int(i)) => Err(self.locate(DeError::new(
-                Code::InvalidValue,
+                Problem::InvalidValue,
                 format!("{i} is out of range for {ty} ({min}..{max})"),
             ))),
             _ => Err(self.type_error(if min == 0 {
@@ -343,7 +343,7 @@ impl<'a> Deser<'a> {
         let suggestion =
             suggest::closest(&k, fields.iter().copied()).map(|s| format!("did you mean `{s}`?"));
         self.cx.issues.borrow_mut().push(Issue {
-            code: Code::UnknownField,
+            problem: Problem::UnknownField,
             message: format!("unknown field `{k}`"),
             suggestion,
             path: frame.path(),
@@ -489,11 +489,11 @@ impl<'de> de::Deserializer<'de> for Deser<'_> {
         name: &'static str,
         v: V,
     ) -> Result<V::Value, DeError> {
-        if name == crate::types::DURATION_TYPE
+        if name == crate::DURATION_NEWTYPE
             && let Some(Resolved::Int(i)) = self.node.resolved()
         {
             let e = DeError::new(
-                Code::InvalidType,
+                Problem::InvalidType,
                 format!("expected a duration such as \"30s\", found the number {i}"),
             );
             return Err(self.locate(e.hint(format!("add a unit: \"{i}s\""))));
@@ -592,7 +592,7 @@ impl<'de> de::Deserializer<'de> for Deser<'_> {
                     return v.visit_enum(d).map_err(|e| self.locate(e));
                 }
                 let mut e = DeError::new(
-                    Code::InvalidValue,
+                    Problem::InvalidValue,
                     format!("unknown value `{s}`; expected {}", expected()),
                 );
                 if let Some(c) = suggest::closest(s, variants.iter().copied()) {

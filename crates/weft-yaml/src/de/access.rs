@@ -2,7 +2,7 @@
 //! struct access is where unknown fields are caught.
 
 use super::{DeError, Deser, Seg, Trail};
-use crate::diag::Code;
+use crate::Problem;
 use crate::node::Node;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
@@ -66,7 +66,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
             let Some(key) = k.scalar() else {
                 let d = self.de.child(k, self.de.trail);
                 return Err(d.locate(DeError::new(
-                    Code::InvalidType,
+                    Problem::InvalidType,
                     "mapping keys must be plain strings, not lists or mappings",
                 )));
             };
@@ -92,7 +92,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((_, val)) = self.value.take() else {
             return Err(DeError::new(
-                Code::InvalidValue,
+                Problem::InvalidValue,
                 "value requested before key",
             ));
         };
@@ -121,7 +121,7 @@ macro_rules! key_parse {
             match self.text.parse::<$ty>() {
                 Ok(n) => v.$visit(n),
                 Err(_) => Err(DeError::new(
-                    Code::InvalidType,
+                    Problem::InvalidType,
                     format!("key `{}` must be {}", self.text, stringify!($ty)),
                 )),
             }
@@ -161,7 +161,7 @@ impl<'de> de::Deserializer<'de> for KeyDeser<'_> {
             v.visit_enum(d)
         } else {
             Err(DeError::new(
-                Code::InvalidValue,
+                Problem::InvalidValue,
                 format!(
                     "unknown key `{}`; expected one of {}",
                     self.text,
