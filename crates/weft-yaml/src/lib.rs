@@ -9,7 +9,7 @@ pub mod path;
 pub mod suggest;
 pub mod yaml;
 
-pub use de::{Issue, UnknownField, decode};
+pub use de::{DeError, Deser, Issue, MapKeys, UnknownField, decode, decode_with};
 pub use node::{Node, NodeKind, Pos, Resolved};
 pub use path::{FieldPath, Segment};
 

@@ -50,6 +50,30 @@ pub(super) struct MapAccess<'a, 'b> {
     pub(super) frame_key: String,
 }
 
+impl MapAccess<'_, '_> {
+    /// An error the visitor raised after taking a key but before asking for its value (an
+    /// unknown field in a protobuf message) is about that key: locate it there, so only that
+    /// entry is skipped on the next attempt.
+    pub(super) fn blame_pending_key(&self, e: DeError) -> DeError {
+        match self.value {
+            Some((key, _)) if e.at.is_none() => {
+                let name = key.scalar().unwrap_or_default();
+                let seg = if self.fields.is_some() || self.de.cx.keys_are_fields {
+                    Seg::Field(name)
+                } else {
+                    Seg::Key(name)
+                };
+                let frame = Trail {
+                    parent: Some(self.de.trail),
+                    seg: Some(seg),
+                };
+                self.de.child(key, &frame).locate(e)
+            }
+            _ => self.de.locate(e),
+        }
+    }
+}
+
 impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
     type Error = DeError;
 
@@ -96,7 +120,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
                 "value requested before key",
             ));
         };
-        let seg = if self.fields.is_some() {
+        let seg = if self.fields.is_some() || self.de.cx.keys_are_fields {
             Seg::Field(&self.frame_key)
         } else {
             Seg::Key(&self.frame_key)

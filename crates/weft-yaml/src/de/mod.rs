@@ -146,14 +146,39 @@ impl Trail<'_> {
 struct Cx {
     poisoned: HashSet<u32>,
     issues: RefCell<Vec<Issue>>,
+    /// Whether mapping keys name fields (protobuf messages read as maps) rather than
+    /// free-form keys; decides how paths print (`a.b` or `a[b]`).
+    keys_are_fields: bool,
+}
+
+/// How to name mapping keys in reported paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKeys {
+    /// Keys of free-form maps (`labels[app]`); struct fields are still fields.
+    Keys,
+    /// Every key is a field (a protobuf message decoded from a map).
+    Fields,
 }
 
 /// Decodes `root` into `T`, returning the value (unless the root itself is unusable) and
 /// every issue found. The base path is prepended to reported paths.
 pub fn decode<T: DeserializeOwned>(root: &Node, base: &FieldPath) -> (Option<T>, Vec<Issue>) {
+    decode_with(root, base, MapKeys::Keys, |d| T::deserialize(d))
+}
+
+/// Like [`decode`], for values built by a function of the deserializer rather than a
+/// `Deserialize` impl (e.g. a protobuf message described at run time). `f` runs once per
+/// attempt, so it must not have side effects.
+pub fn decode_with<T>(
+    root: &Node,
+    base: &FieldPath,
+    keys: MapKeys,
+    f: impl Fn(Deser<'_>) -> Result<T, DeError>,
+) -> (Option<T>, Vec<Issue>) {
     let mut cx = Cx {
         poisoned: HashSet::new(),
         issues: RefCell::new(Vec::new()),
+        keys_are_fields: keys == MapKeys::Fields,
     };
     let mut fatal: Vec<Issue> = Vec::new();
     // The base path is only a prefix for reporting.
@@ -170,7 +195,7 @@ pub fn decode<T: DeserializeOwned>(root: &Node, base: &FieldPath) -> (Option<T>,
     for _ in 0..10_000 {
         cx.issues.borrow_mut().clear();
         let result = with_base(&base_segs, |trail| {
-            T::deserialize(Deser {
+            f(Deser {
                 node: root,
                 cx: &cx,
                 trail,
@@ -224,7 +249,8 @@ fn with_base<R>(segs: &[Seg<'_>], f: impl FnOnce(&Trail<'_>) -> R) -> R {
     go(segs, &root, f)
 }
 
-struct Deser<'a> {
+/// The deserializer over one node; handed to [`decode_with`]'s function.
+pub struct Deser<'a> {
     node: &'a Node,
     cx: &'a Cx,
     trail: &'a Trail<'a>,
@@ -377,14 +403,7 @@ impl<'de> de::Deserializer<'de> for Deser<'_> {
                 items,
                 i: 0,
             }),
-            NodeKind::Map(entries) => v.visit_map(MapAccess {
-                de: &self,
-                entries,
-                i: 0,
-                value: None,
-                fields: None,
-                frame_key: String::new(),
-            }),
+            NodeKind::Map(_) => return self.deserialize_map(v),
             NodeKind::Scalar { .. } => match self.node.resolved() {
                 Some(Resolved::Null) | None => v.visit_unit(),
                 Some(Resolved::Bool(b)) => v.visit_bool(b),
@@ -542,15 +561,16 @@ impl<'de> de::Deserializer<'de> for Deser<'_> {
             _ if self.node.is_null() => &[],
             _ => return Err(self.type_error("a mapping")),
         };
-        v.visit_map(MapAccess {
+        let mut access = MapAccess {
             de: &self,
             entries,
             i: 0,
             value: None,
             fields: None,
             frame_key: String::new(),
-        })
-        .map_err(|e| self.locate(e))
+        };
+        let r = v.visit_map(&mut access);
+        r.map_err(|e| access.blame_pending_key(e))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
