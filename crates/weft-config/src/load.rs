@@ -64,32 +64,9 @@ fn join(base: &FieldPath, p: &FieldPath) -> FieldPath {
     out
 }
 
-/// Where `path` is written: a scalar's value, or the key that introduces a mapping or list
-/// (`spec:` rather than its first entry). A path that does not exist (a missing field)
-/// points at the key of its deepest existing ancestor.
+/// Where `path` is written in `root` (see [`Node::locate`]).
 pub fn locate_in(root: &Node, path: &FieldPath) -> Pos {
-    let mut node = root;
-    let mut key_pos: Option<Pos> = None;
-    for seg in &path.0 {
-        let next = match seg {
-            Segment::Field(k) | Segment::Key(k) => node
-                .as_map()
-                .and_then(|m| m.iter().find(|(key, _)| key.scalar() == Some(k.as_str())))
-                .map(|(key, v)| (Some(key.pos), v)),
-            Segment::Index(i) => node.as_seq().and_then(|s| s.get(*i)).map(|v| (None, v)),
-        };
-        match next {
-            Some((kp, n)) => {
-                key_pos = kp;
-                node = n;
-            }
-            None => return key_pos.unwrap_or(node.pos),
-        }
-    }
-    match (&node.kind, key_pos) {
-        (crate::node::NodeKind::Scalar { .. }, _) | (_, None) => node.pos,
-        (_, Some(kp)) => kp,
-    }
+    root.locate(path)
 }
 
 /// The result of loading inputs: resources and findings (decode problems and, after

@@ -3,7 +3,7 @@
 //! by its `@type`. Every problem is reported with file:line:column and field path, not only
 //! the first.
 
-use crate::{descriptors, proto_path};
+use crate::{descriptors, pgv, proto_path};
 use envoy_types::pb::envoy::config::bootstrap::v3::Bootstrap;
 use prost::Message;
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor};
@@ -113,6 +113,14 @@ pub fn parse_bootstrap(file: &str, text: &str) -> Result<Bootstrap, Vec<ConfigEr
             "the bootstrap could not be read".into(),
         )]);
     };
+    // The rules Envoy checks after parsing (ports, required fields, non-empty names, …).
+    let violations = pgv::check(&message, Some(&root));
+    if !violations.is_empty() {
+        return Err(violations
+            .into_iter()
+            .map(|v| err(root.locate(&v.path), v.path, v.message))
+            .collect());
+    }
     Bootstrap::decode(message.encode_to_vec().as_slice()).map_err(|e| {
         vec![err(
             root.pos,
@@ -262,6 +270,28 @@ static_resources:
         let text = STATIC.replace("port_value: 8080", "port_value: eighty");
         let errs = parse_bootstrap("envoy.yaml", &text).expect_err("invalid");
         assert_eq!(errs[0].suggestion.as_deref(), Some("expected uint32"));
+    }
+
+    #[test]
+    fn envoy_constraint_rules_apply_after_parsing() {
+        let text = STATIC
+            .replace("port_value: 8080", "port_value: 70000")
+            .replace("domains: [\"*\"]", "domains: []");
+        let errs = parse_bootstrap("envoy.yaml", &text).expect_err("invalid");
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 2, "{lines:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with("virtual_hosts[0].domains: must not be empty")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with("port_value: must be at most 65535 (is 70000)")),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod descriptors;
+pub mod pgv;
 pub mod proto_path;
 
 pub use bootstrap::{ConfigError, parse_bootstrap};

@@ -134,6 +134,35 @@ impl Node {
         }
     }
 
+    /// Where `path` is written: a scalar's value, or the key that introduces a mapping or
+    /// list (`spec:` rather than its first entry). A path that does not exist (a missing
+    /// field) points at the key of its deepest existing ancestor.
+    pub fn locate(&self, path: &crate::FieldPath) -> Pos {
+        use crate::Segment;
+        let mut node = self;
+        let mut key_pos: Option<Pos> = None;
+        for seg in &path.0 {
+            let next = match seg {
+                Segment::Field(k) | Segment::Key(k) => node
+                    .as_map()
+                    .and_then(|m| m.iter().find(|(key, _)| key.scalar() == Some(k.as_str())))
+                    .map(|(key, v)| (Some(key.pos), v)),
+                Segment::Index(i) => node.as_seq().and_then(|s| s.get(*i)).map(|v| (None, v)),
+            };
+            match next {
+                Some((kp, n)) => {
+                    key_pos = kp;
+                    node = n;
+                }
+                None => return key_pos.unwrap_or(node.pos),
+            }
+        }
+        match (&node.kind, key_pos) {
+            (NodeKind::Scalar { .. }, _) | (_, None) => node.pos,
+            (_, Some(kp)) => kp,
+        }
+    }
+
     /// Visits this node and every node below it.
     pub fn walk(&self, f: &mut impl FnMut(&Node)) {
         f(self);
