@@ -354,33 +354,24 @@ fn check_string(r: &DynamicMessage, s: &str, path: &FieldPath, out: &mut Vec<Vio
         })
     };
     let n = |name: &str| rule(r, name).as_ref().and_then(as_u64);
-    if let Some(lo) = n("min_len")
-        && chars < lo
-    {
-        fail(if lo == 1 {
-            "must not be empty".to_string()
-        } else {
-            format!("must be at least {lo} characters (is {chars})")
-        });
-    }
-    if let Some(hi) = n("max_len")
-        && chars > hi
-    {
-        fail(format!("must be at most {hi} characters (is {chars})"));
-    }
-    if let Some(lo) = n("min_bytes")
-        && bytes < lo
-    {
-        fail(if lo == 1 {
-            "must not be empty".to_string()
-        } else {
-            format!("must be at least {lo} bytes (is {bytes})")
-        });
-    }
-    if let Some(hi) = n("max_bytes")
-        && bytes > hi
-    {
-        fail(format!("must be at most {hi} bytes (is {bytes})"));
+    for (min, max, len, unit) in [
+        ("min_len", "max_len", chars, "characters"),
+        ("min_bytes", "max_bytes", bytes, "bytes"),
+    ] {
+        if let Some(lo) = n(min)
+            && len < lo
+        {
+            fail(if lo == 1 {
+                "must not be empty".to_string()
+            } else {
+                format!("must be at least {lo} {unit} (is {len})")
+            });
+        }
+        if let Some(hi) = n(max)
+            && len > hi
+        {
+            fail(format!("must be at most {hi} {unit} (is {len})"));
+        }
     }
     for (name, test) in [
         (
