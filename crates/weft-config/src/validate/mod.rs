@@ -2,6 +2,8 @@
 //! resources after they have loaded. Rules report through a [`Validator`], which tracks the
 //! field path so every finding names exactly where it applies.
 
+#[cfg(test)]
+pub(crate) mod istio_table;
 pub mod rules;
 
 use crate::diag::{Code, Finding, Severity};

@@ -6,75 +6,9 @@
 //! whole rule set runs, as it does when Istio validates a real object.
 
 use super::DestinationRule;
-use crate::diag::Severity;
-use crate::validate::check;
+use crate::validate::istio_table::Want::*;
+use crate::validate::istio_table::{table, table_errors_only};
 use serde_json::{Value, json};
-/// Istio's expected outcome for one table case.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Want {
-    /// Accepted: no error, and no warning where Istio's table checks warnings.
-    Valid,
-    /// Rejected: at least one error.
-    Error,
-    /// Accepted with a warning: at least one warning and no error.
-    Warn,
-}
-use Want::*;
-
-/// Runs a Go table whose harness checks warnings too (`checkValidation`, `warn == nil`...).
-fn table<T>(cases: Vec<(&str, Value, Want)>)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    run_table::<T>(cases, true)
-}
-
-/// Runs a Go table whose harness only looks at the error (`got == nil`), so a valid case
-/// may carry warnings.
-fn table_errors_only<T>(cases: Vec<(&str, Value, Want)>)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    run_table::<T>(cases, false)
-}
-
-/// Runs every case of one Go table and fails once, listing every case whose outcome differs.
-fn run_table<T>(cases: Vec<(&str, Value, Want)>, warnings_checked: bool)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    let mut bad = Vec::new();
-    for (name, spec, want) in cases {
-        let value: T = match serde_json::from_value(spec) {
-            Ok(v) => v,
-            Err(e) => {
-                bad.push(format!("{name}: does not decode: {e}"));
-                continue;
-            }
-        };
-        let fs = check(&value, "default");
-        let err = fs.iter().any(|f| f.severity == Severity::Error);
-        let warn = fs.iter().any(|f| f.severity == Severity::Warning);
-        let ok = match want {
-            Valid => !(err || (warnings_checked && warn)),
-            Error => err,
-            Warn => warn && !err,
-        };
-        if !ok {
-            let got: Vec<String> = fs
-                .iter()
-                .map(|f| format!("{} {}: {}", f.severity, f.path, f.message))
-                .collect();
-            bad.push(format!("{name}: want {want:?}, got {got:?}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} case(s) differ from Istio:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
-}
 
 fn subsets() -> Value {
     json!([{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}])
@@ -119,7 +53,7 @@ fn istio_validate_destination_rule() {
         (
             "simple destination rule with empty selector labels",
             json!({"host": "reviews", "subsets": subsets(), "workloadSelector": {}}),
-            Warn,
+            Warning,
         ),
         // missing destination name
         (
@@ -537,7 +471,7 @@ fn istio_validate_outlier_detection() {
         (
             "deprecated outlier detection, ConsecutiveErrors",
             with_outlier(json!({"consecutiveErrors": 101})),
-            Warn,
+            Warning,
         ),
         // consecutive local origin errors is set but split local origin errors is not set
         (
@@ -733,7 +667,7 @@ fn istio_validate_locality_lb_setting() {
                     "topology.istio.io/subzone"]}),
                 None,
             ),
-            Warn,
+            Warning,
         ),
         // failover provided without outlier detection policy
         (
@@ -743,7 +677,7 @@ fn istio_validate_locality_lb_setting() {
                     {"from": "us-west", "to": "eu-east"}]}),
                 None,
             ),
-            Warn,
+            Warning,
         ),
         // invalid LocalityLoadBalancerSetting specify both failoverPriority and region in failover
         (

@@ -4,75 +4,9 @@
 //! one-server Gateway so the whole rule set runs, as it does for a real object.
 
 use super::Gateway;
-use crate::diag::Severity;
-use crate::validate::check;
+use crate::validate::istio_table::Want::*;
+use crate::validate::istio_table::{table, table_errors_only};
 use serde_json::{Value, json};
-/// Istio's expected outcome for one table case.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Want {
-    /// Accepted: no error, and no warning where Istio's table checks warnings.
-    Valid,
-    /// Rejected: at least one error.
-    Error,
-    /// Accepted with a warning: at least one warning and no error.
-    Warn,
-}
-use Want::*;
-
-/// Runs a Go table whose harness checks warnings too (`checkValidation`, `warn == nil`...).
-fn table<T>(cases: Vec<(&str, Value, Want)>)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    run_table::<T>(cases, true)
-}
-
-/// Runs a Go table whose harness only looks at the error (`got == nil`), so a valid case
-/// may carry warnings.
-fn table_errors_only<T>(cases: Vec<(&str, Value, Want)>)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    run_table::<T>(cases, false)
-}
-
-/// Runs every case of one Go table and fails once, listing every case whose outcome differs.
-fn run_table<T>(cases: Vec<(&str, Value, Want)>, warnings_checked: bool)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    let mut bad = Vec::new();
-    for (name, spec, want) in cases {
-        let value: T = match serde_json::from_value(spec) {
-            Ok(v) => v,
-            Err(e) => {
-                bad.push(format!("{name}: does not decode: {e}"));
-                continue;
-            }
-        };
-        let fs = check(&value, "default");
-        let err = fs.iter().any(|f| f.severity == Severity::Error);
-        let warn = fs.iter().any(|f| f.severity == Severity::Warning);
-        let ok = match want {
-            Valid => !(err || (warnings_checked && warn)),
-            Error => err,
-            Warn => warn && !err,
-        };
-        if !ok {
-            let got: Vec<String> = fs
-                .iter()
-                .map(|f| format!("{} {}: {}", f.severity, f.path, f.message))
-                .collect();
-            bad.push(format!("{name}: want {want:?}, got {got:?}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} case(s) differ from Istio:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
-}
 
 fn gw(server: Value) -> Value {
     json!({"servers": [server]})
@@ -152,7 +86,7 @@ fn istio_validate_gateway() {
                 json!({"hosts": ["bar.com"], "port": {"name": "https", "number": 80, "protocol": "https"},
                 "tls": {"httpsRedirect": true}}),
             ),
-            Warn,
+            Warning,
         ),
         // invalid partial wildcard
         (
@@ -610,13 +544,13 @@ fn istio_validate_tls_options() {
         (
             "pass through sds no certs",
             tls(json!({"mode": "PASSTHROUGH", "credentialName": "sds-name"})),
-            Warn,
+            Warning,
         ),
         // pass through sds crl
         (
             "pass through sds crl",
             tls(json!({"mode": "PASSTHROUGH", "caCrl": "scrl"})),
-            Warn,
+            Warning,
         ),
         // istio_mutual no certs
         (
@@ -656,7 +590,7 @@ fn istio_validate_tls_options() {
             "invalid cipher suites",
             tls(json!({"mode": "SIMPLE", "credentialName": "sds-name",
                 "cipherSuites": ["not-a-cipher-suite"]})),
-            Warn,
+            Warning,
         ),
         // valid cipher suites
         (
@@ -677,7 +611,7 @@ fn istio_validate_tls_options() {
             "duplicate cipher suites",
             tls(json!({"mode": "SIMPLE", "credentialName": "sds-name",
                 "cipherSuites": ["ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA"]})),
-            Warn,
+            Warning,
         ),
         // invalid cipher suites with invalid config
         (

@@ -2,66 +2,9 @@
 //! translated to JSON.
 
 use super::ServiceEntry;
-use crate::diag::Severity;
-use crate::validate::check;
+use crate::validate::istio_table::Want::*;
+use crate::validate::istio_table::table;
 use serde_json::{Value, json};
-/// Istio's expected outcome for one table case.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Want {
-    /// Accepted: no error, and no warning where Istio's table checks warnings.
-    Valid,
-    /// Rejected: at least one error.
-    Error,
-    /// Accepted with a warning: at least one warning and no error.
-    Warn,
-}
-use Want::*;
-
-/// Runs a Go table whose harness checks warnings too (`checkValidation`, `warn == nil`...).
-fn table<T>(cases: Vec<(&str, Value, Want)>)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    run_table::<T>(cases, true)
-}
-
-/// Runs every case of one Go table and fails once, listing every case whose outcome differs.
-fn run_table<T>(cases: Vec<(&str, Value, Want)>, warnings_checked: bool)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    let mut bad = Vec::new();
-    for (name, spec, want) in cases {
-        let value: T = match serde_json::from_value(spec) {
-            Ok(v) => v,
-            Err(e) => {
-                bad.push(format!("{name}: does not decode: {e}"));
-                continue;
-            }
-        };
-        let fs = check(&value, "default");
-        let err = fs.iter().any(|f| f.severity == Severity::Error);
-        let warn = fs.iter().any(|f| f.severity == Severity::Warning);
-        let ok = match want {
-            Valid => !(err || (warnings_checked && warn)),
-            Error => err,
-            Warn => warn && !err,
-        };
-        if !ok {
-            let got: Vec<String> = fs
-                .iter()
-                .map(|f| format!("{} {}: {}", f.severity, f.path, f.message))
-                .collect();
-            bad.push(format!("{name}: want {want:?}, got {got:?}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} case(s) differ from Istio:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
-}
 
 fn two_http() -> Value {
     json!([{"number": 80, "protocol": "http", "name": "http-valid1"},
@@ -121,7 +64,7 @@ fn istio_validate_service_entries() {
                 "ports": [{"number": 80, "protocol": "http", "name": "http-valid1"},
                     {"number": 8080, "protocol": "http", "name": "http-valid2"},
                     {"number": 443, "protocol": "https", "name": "https"}]}),
-            Warn,
+            Warning,
         ),
         // discovery type DNS, IP address set
         (
@@ -327,13 +270,13 @@ fn istio_validate_service_entries() {
             "selector",
             json!({"hosts": ["google.com"], "workloadSelector": {"labels": {"foo": "bar"}},
                 "ports": one_http()}),
-            Warn,
+            Warning,
         ),
         // workload selector without labels
         (
             "workload selector without labels",
             json!({"hosts": ["google.com"], "ports": two_http(), "workloadSelector": {}}),
-            Warn,
+            Warning,
         ),
         // selector and endpoints
         (
@@ -347,7 +290,7 @@ fn istio_validate_service_entries() {
             "selector and resolution NONE",
             json!({"hosts": ["google.com"], "workloadSelector": {"labels": {"foo": "bar"}},
                 "ports": one_http(), "resolution": "NONE"}),
-            Warn,
+            Warning,
         ),
         // selector and resolution DNS
         (
@@ -390,7 +333,7 @@ fn istio_validate_service_entries() {
             "warn target port",
             json!({"hosts": ["google.com"], "workloadSelector": {"labels": {"key": "bar"}},
                 "ports": [{"number": 80, "protocol": "http", "name": "http-valid1", "targetPort": 1234}]}),
-            Warn,
+            Warning,
         ),
         // valid endpoint port
         (
@@ -414,7 +357,7 @@ fn istio_validate_service_entries() {
             json!({"hosts": ["google.com"], "addresses": [], "resolution": "NONE",
                 "ports": [{"number": 80, "protocol": "http", "name": "http-valid1"},
                     {"number": 8080, "name": "http-valid2"}]}),
-            Warn,
+            Warning,
         ),
         // protocol is TCP for addresses empty
         (
@@ -422,7 +365,7 @@ fn istio_validate_service_entries() {
             json!({"hosts": ["google.com"], "addresses": [], "resolution": "NONE",
                 "ports": [{"number": 80, "protocol": "http", "name": "http-valid1"},
                     {"number": 81, "protocol": "TCP", "name": "tcp-valid1"}]}),
-            Warn,
+            Warning,
         ),
         // dns round robin with more than one endpoint
         (
@@ -447,7 +390,7 @@ fn istio_validate_service_entries() {
             json!({"hosts": ["*.nytimes.com", "*washingtonpost.com"], "addresses": [],
                 "resolution": "NONE", "endpoints": [],
                 "ports": [{"number": 443, "protocol": "HTTPS", "name": "https-nytimes"}]}),
-            Warn,
+            Warning,
         ),
         // network set with no address on endpoint
         (
@@ -455,7 +398,7 @@ fn istio_validate_service_entries() {
             json!({"hosts": ["www.example.com"], "addresses": [], "resolution": "STATIC",
                 "ports": [{"number": 443, "protocol": "HTTPS", "name": "https-example"}],
                 "endpoints": [{"network": "cluster-1"}]}),
-            Warn,
+            Warning,
         ),
     ]);
 }

@@ -2,66 +2,9 @@
 //! translated to JSON.
 
 use super::Sidecar;
-use crate::diag::Severity;
-use crate::validate::check;
+use crate::validate::istio_table::Want::*;
+use crate::validate::istio_table::table;
 use serde_json::{Value, json};
-/// Istio's expected outcome for one table case.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Want {
-    /// Accepted: no error, and no warning where Istio's table checks warnings.
-    Valid,
-    /// Rejected: at least one error.
-    Error,
-    /// Accepted with a warning: at least one warning and no error.
-    Warn,
-}
-use Want::*;
-
-/// Runs a Go table whose harness checks warnings too (`checkValidation`, `warn == nil`...).
-fn table<T>(cases: Vec<(&str, Value, Want)>)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    run_table::<T>(cases, true)
-}
-
-/// Runs every case of one Go table and fails once, listing every case whose outcome differs.
-fn run_table<T>(cases: Vec<(&str, Value, Want)>, warnings_checked: bool)
-where
-    T: serde::de::DeserializeOwned + crate::validate::Validate,
-{
-    let mut bad = Vec::new();
-    for (name, spec, want) in cases {
-        let value: T = match serde_json::from_value(spec) {
-            Ok(v) => v,
-            Err(e) => {
-                bad.push(format!("{name}: does not decode: {e}"));
-                continue;
-            }
-        };
-        let fs = check(&value, "default");
-        let err = fs.iter().any(|f| f.severity == Severity::Error);
-        let warn = fs.iter().any(|f| f.severity == Severity::Warning);
-        let ok = match want {
-            Valid => !(err || (warnings_checked && warn)),
-            Error => err,
-            Warn => warn && !err,
-        };
-        if !ok {
-            let got: Vec<String> = fs
-                .iter()
-                .map(|f| format!("{} {}: {}", f.severity, f.path, f.message))
-                .collect();
-            bad.push(format!("{name}: want {want:?}, got {got:?}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} case(s) differ from Istio:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
-}
 
 fn all_hosts() -> Value {
     json!([{"hosts": ["*/*"]}])
@@ -118,7 +61,7 @@ fn istio_validate_sidecar() {
         (
             "workload selector without labels",
             json!({"egress": all_hosts(), "workloadSelector": {}}),
-            Warn,
+            Warning,
         ),
         // import local namespace with wildcard
         (
@@ -384,7 +327,7 @@ fn istio_validate_sidecar() {
         (
             "sidecar egress only one wildcarded",
             json!({"egress": [{"hosts": ["*/*", "test/a.com"]}]}),
-            Warn,
+            Warning,
         ),
         // sidecar egress wildcarded ns
         (
@@ -396,7 +339,7 @@ fn istio_validate_sidecar() {
         (
             "sidecar egress duplicated with wildcarded same namespace",
             json!({"egress": [{"hosts": ["test/*", "test/a.com"]}]}),
-            Warn,
+            Warning,
         ),
         // invalid partial wildcard
         (
@@ -409,7 +352,7 @@ fn istio_validate_sidecar() {
         (
             "sidecar egress duplicated with wildcarded same namespace .",
             json!({"egress": [{"hosts": ["./*", "default/a.com"]}]}),
-            Warn,
+            Warning,
         ),
     ]);
     for (suffix, ep) in [("IPv4", "127.0.0.1:9999"), ("IPv6", "[::1]:9999")] {
@@ -501,7 +444,7 @@ fn istio_validate_sidecar() {
         (
             "warn http connection settings on tcp port",
             json!({"ingress": [{"port": port("tcp", 90, "foo"), "connectionPool": http_pool()}]}),
-            Warn,
+            Warning,
         ),
         // invalid top level connection pool
         (

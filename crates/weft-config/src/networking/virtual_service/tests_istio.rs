@@ -10,70 +10,35 @@
 //! compared, never the message text.
 
 use super::*;
-use crate::diag::{Finding, Severity};
 use crate::validate::check;
 use serde_json::{Value, json};
 
-/// Istio's expected outcome for a case.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Want {
-    /// Accepted (no error).
-    Valid,
-    /// Rejected (at least one error).
-    Error,
-    /// Accepted with at least one warning.
-    Warning,
-}
+use crate::validate::istio_table::{Want, run, verdict};
 use Want::*;
 
 type Table = Vec<(&'static str, Value, Want)>;
 
-/// `strict`: Istio's harness also checks that valid cases have no warning.
-fn verdict(fs: &[Finding], want: Want, strict: bool) -> bool {
-    let errors = fs.iter().any(|f| f.severity == Severity::Error);
-    let warnings = fs.iter().any(|f| f.severity == Severity::Warning);
-    match want {
-        Valid if strict => !errors && !warnings,
-        Valid => !errors,
-        Error => errors,
-        Warning => !errors && warnings,
-    }
-}
-
-/// Runs every case and reports all mismatches at once.
+/// Istio runs these tables in namespace `default`; `strict` is whether its harness also
+/// checks that valid cases carry no warning.
 fn run_table<T>(table: Table, strict: bool, wrap: impl Fn(Value) -> Value)
 where
     T: serde::de::DeserializeOwned + crate::validate::Validate,
 {
-    let mut failures = Vec::new();
-    for (name, input, want) in table {
-        let spec: T = match serde_json::from_value(wrap(input)) {
-            Ok(s) => s,
-            Err(e) => {
-                failures.push(format!("{name}: does not deserialize: {e}"));
-                continue;
-            }
-        };
-        let fs = check(&spec, "default");
-        if !verdict(&fs, want, strict) {
-            failures.push(format!("{name}: want {want:?}, got {fs:#?}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    run::<T>(table, "default", strict, wrap);
 }
 
 fn vs_table(table: Table) {
-    run_table::<VirtualService>(table, true, |v| v);
+    run::<VirtualService>(table, "default", true, |v| v);
 }
 
 /// `validateHTTPRoute(route, delegate=false)`.
 fn route_table(table: Table) {
-    run_table::<HTTPRoute>(table, false, |v| v);
+    run::<HTTPRoute>(table, "default", false, |v| v);
 }
 
 /// `validateHTTPRoute(route, delegate=true)`: the route of a VirtualService without hosts.
 fn delegate_route_table(table: Table) {
-    run_table::<VirtualService>(table, false, |r| json!({"http": [r]}));
+    run::<VirtualService>(table, "default", false, |r| json!({"http": [r]}));
 }
 
 /// `validateRouteDestinations` (L4): the routes of a TCP route.
@@ -1348,19 +1313,12 @@ fn export_to() {
             Error,
         ),
     ];
-    let mut failures = Vec::new();
-    for (name, export_to, want) in cases {
-        let vs: VirtualService = serde_json::from_value(json!({
+    run::<VirtualService>(cases, "ns5", true, |export_to| {
+        json!({
             "hosts": ["foo.bar"], "exportTo": export_to,
             "http": [{"route": [dest("foo.baz")]}],
-        }))
-        .expect("VirtualService should deserialize");
-        let fs = check(&vs, "ns5");
-        if !verdict(&fs, want, true) {
-            failures.push(format!("{name}: want {want:?}, got {fs:#?}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        })
+    });
 }
 
 /// Not table cases: `validateCORSPolicy` in `validation.go` accepts `*` as a method

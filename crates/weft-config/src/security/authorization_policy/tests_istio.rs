@@ -4,37 +4,17 @@
 //! (pkg/config/security/security_test.go), the value checks the policy applies.
 
 use super::AuthorizationPolicy;
-use crate::diag::Severity;
-use crate::validate::check;
 use serde_json::{Value, json};
 
-/// Istio's expected outcome for a case.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Want {
-    /// Accepted without warning.
-    Valid,
-    /// Rejected: at least one error.
-    Error,
-    /// Accepted with a warning: at least one warning and no error.
-    Warning,
-}
+use crate::validate::check;
+use crate::validate::istio_table::{Want, run};
 use Want::{Error, Valid, Warning};
 
 /// Istio runs this table in namespace "namespace".
 const NS: &str = "namespace";
 
 fn assert_case(name: &str, spec: Value, want: Want) {
-    let p: AuthorizationPolicy =
-        serde_json::from_value(spec).unwrap_or_else(|e| panic!("{name}: spec deserializes: {e}"));
-    let f = check(&p, NS);
-    let errors = f.iter().filter(|f| f.severity == Severity::Error).count();
-    let warnings = f.iter().filter(|f| f.severity == Severity::Warning).count();
-    let ok = match want {
-        Valid => errors == 0 && warnings == 0,
-        Error => errors > 0,
-        Warning => errors == 0 && warnings > 0,
-    };
-    assert!(ok, "{name}: want {want:?}, got {f:#?}");
+    run::<AuthorizationPolicy>(vec![(name, spec, want)], NS, true, |v| v);
 }
 
 /// The from/to pair Istio's targetRef cases share: a TCP-safe DENY rule.

@@ -3,51 +3,14 @@
 //! namespace "bar"; the policy name it varies does not affect the outcome).
 
 use super::PeerAuthentication;
-use crate::diag::Severity;
-use crate::validate::check;
 use serde_json::{Value, json};
 
-/// Istio's expected outcome for a case.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Want {
-    /// Accepted without warning.
-    Valid,
-    /// Rejected: at least one error.
-    Error,
-    /// Accepted with a warning: at least one warning and no error.
-    Warning,
-}
+use crate::validate::istio_table::{Want, run};
 use Want::{Error, Valid, Warning};
 
 /// Checks every case and reports all that differ from Istio at once.
 fn table(cases: Vec<(&str, Value, Want)>) {
-    let mut differ = Vec::new();
-    for (name, spec, want) in cases {
-        let p: PeerAuthentication = match serde_json::from_value(spec) {
-            Ok(p) => p,
-            Err(e) => {
-                differ.push(format!("{name}: does not deserialize: {e}"));
-                continue;
-            }
-        };
-        let f = check(&p, "bar");
-        let errors = f.iter().filter(|f| f.severity == Severity::Error).count();
-        let warnings = f.iter().filter(|f| f.severity == Severity::Warning).count();
-        let ok = match want {
-            Valid => errors == 0 && warnings == 0,
-            Error => errors > 0,
-            Warning => errors == 0 && warnings > 0,
-        };
-        if !ok {
-            differ.push(format!("{name}: want {want:?}, got {f:?}"));
-        }
-    }
-    assert!(
-        differ.is_empty(),
-        "{} case(s) differ from Istio:\n{}",
-        differ.len(),
-        differ.join("\n")
-    );
+    run::<PeerAuthentication>(cases, "bar", true, |v| v);
 }
 
 #[test]
