@@ -80,6 +80,16 @@ pub struct Location {
     pub column: usize,
 }
 
+impl Location {
+    pub fn new(file: &str, pos: weft_yaml::Pos) -> Self {
+        Location {
+            file: file.to_string(),
+            line: pos.line as usize,
+            column: pos.column as usize,
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.file, self.line, self.column)

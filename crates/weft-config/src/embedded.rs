@@ -46,27 +46,13 @@ impl EmbeddedMesh {
         v.into_findings()
             .into_iter()
             .map(|mut f| {
-                let at = self.pos(crate::load::locate_in(&self.node, &f.path));
-                f.location = Some(location(file, at));
-                f.path = join(&self.path, &f.path);
+                let at = self.pos(self.node.locate(&f.path));
+                f.location = Some(Location::new(file, at));
+                f.path = self.path.join(&f.path);
                 f
             })
             .collect()
     }
-}
-
-fn location(file: &str, p: Pos) -> Location {
-    Location {
-        file: file.to_string(),
-        line: p.line as usize,
-        column: p.column as usize,
-    }
-}
-
-fn join(base: &FieldPath, p: &FieldPath) -> FieldPath {
-    let mut out = base.clone();
-    out.0.extend(p.0.iter().cloned());
-    out
 }
 
 /// Reads `data.mesh` of a ConfigMap node. `source` is the whole file, used to find the

@@ -31,42 +31,16 @@ impl Loaded {
     /// Location of `path` (relative to the object) in the source: the deepest node on the
     /// path that exists, so a missing field points at its parent.
     pub fn locate(&self, path: &FieldPath) -> Location {
-        Location {
-            file: self.file.to_string(),
-            line: 0,
-            column: 0,
-        }
-        .with_pos(locate_in(&self.node, path))
+        Location::new(&self.file, self.node.locate(path))
     }
 
     /// Attaches location, object and base path to a finding about this object.
     pub fn place(&self, mut f: Finding) -> Finding {
         f.location = Some(self.locate(&f.path));
         f.object = Some(self.resource.object_ref());
-        f.path = join(&self.base, &f.path);
+        f.path = self.base.join(&f.path);
         f
     }
-}
-
-impl Location {
-    fn with_pos(mut self, pos: Pos) -> Self {
-        self.line = pos.line as usize;
-        self.column = pos.column as usize;
-        self
-    }
-}
-
-fn join(base: &FieldPath, p: &FieldPath) -> FieldPath {
-    let mut out = base.clone();
-    for s in &p.0 {
-        out.push(s.clone());
-    }
-    out
-}
-
-/// Where `path` is written in `root` (see [`Node::locate`]).
-pub fn locate_in(root: &Node, path: &FieldPath) -> Pos {
-    root.locate(path)
 }
 
 /// The result of loading inputs: resources and findings (decode problems and, after
@@ -160,11 +134,7 @@ impl Loader {
         match String::from_utf8(bytes) {
             Ok(text) => self.load_str(&name, &text),
             Err(e) => self.out.findings.push(Finding {
-                location: Some(Location {
-                    file: name,
-                    line: 1,
-                    column: 1,
-                }),
+                location: Some(Location::new(&name, Pos { line: 1, column: 1 })),
                 ..Finding::error(
                     Code::Syntax,
                     format!(
@@ -183,11 +153,7 @@ impl Loader {
         let parsed = yaml::parse(text, &mut self.next_id);
         for e in parsed.errors {
             self.out.findings.push(Finding {
-                location: Some(Location {
-                    file: name.to_string(),
-                    line: e.pos.line as usize,
-                    column: e.pos.column as usize,
-                }),
+                location: Some(Location::new(name, e.pos)),
                 ..Finding::error(Code::Syntax, format!("YAML syntax error: {}", e.message))
             });
         }
@@ -200,14 +166,6 @@ impl Loader {
 
     pub fn finish(self) -> LoadResult {
         self.out
-    }
-
-    fn at(&self, file: &Arc<str>, pos: Pos) -> Location {
-        Location {
-            file: file.to_string(),
-            line: pos.line as usize,
-            column: pos.column as usize,
-        }
     }
 
     fn push(&mut self, f: Finding) {
@@ -226,7 +184,7 @@ impl Loader {
                 "a resource starts with `apiVersion:` and `kind:`"
             };
             self.push(Finding {
-                location: Some(self.at(file, node.pos)),
+                location: Some(Location::new(file, node.pos)),
                 path: base,
                 ..Finding::error(Code::NotAnObject, msg).with_suggestion(hint)
             });
@@ -249,7 +207,7 @@ impl Loader {
                 .filter(|k| node.get_str(k).is_none())
                 .collect();
             self.push(Finding {
-                location: Some(self.at(file, node.pos)),
+                location: Some(Location::new(file, node.pos)),
                 path: base,
                 ..Finding::error(
                     Code::NotAnObject,
@@ -314,7 +272,7 @@ impl Loader {
             None => {
                 let msg = format!("{} could not be decoded; it is skipped", object.kind);
                 self.push(Finding {
-                    location: Some(self.at(file, node.pos)),
+                    location: Some(Location::new(file, node.pos)),
                     object: Some(object),
                     path: base,
                     ..Finding::error(Code::InvalidType, msg)
@@ -343,7 +301,7 @@ impl Loader {
             }
             None if items.is_null() => {}
             None => self.push(Finding {
-                location: Some(self.at(file, items.pos)),
+                location: Some(Location::new(file, items.pos)),
                 object: Some(object.clone()),
                 path: base.field("items"),
                 ..Finding::error(
@@ -379,7 +337,7 @@ impl Loader {
                 code,
                 message: msg,
                 suggestion: hint,
-                location: Some(this.at(file, pos)),
+                location: Some(Location::new(file, pos)),
                 object: Some(object.clone()),
                 path: base.field(field),
             });
@@ -502,9 +460,9 @@ impl Loader {
             code: issue.problem.into(),
             message,
             suggestion,
-            location: Some(self.at(file, issue.pos)),
+            location: Some(Location::new(file, issue.pos)),
             object: Some(object.clone()),
-            path: join(base, &issue.path),
+            path: base.join(&issue.path),
         }
     }
 }

@@ -53,6 +53,13 @@ impl FieldPath {
         p
     }
 
+    /// `self` followed by `rest` (a path inside a document placed at `self`).
+    pub fn join(&self, rest: &FieldPath) -> Self {
+        let mut p = self.clone();
+        p.0.extend(rest.0.iter().cloned());
+        p
+    }
+
     /// Parses the display form back (`spec.http[0].match[1].headers["x-user"]`); used by
     /// tests and by callers that name paths literally.
     pub fn parse(s: &str) -> Self {
