@@ -447,13 +447,11 @@ impl Loader {
                 matches!(s, Segment::Field(f) if f == "meshConfig")
                     || matches!(s, Segment::Key(k) if k == "mesh")
             });
+        let (message, suggestion) = explain_base64(issue.message, suggestion);
         let (severity, message) = if in_mesh_config {
-            (
-                Severity::Warning,
-                format!("{} (istiod ignores it)", issue.message),
-            )
+            (Severity::Warning, format!("{message} (istiod ignores it)"))
         } else {
-            (Severity::Error, issue.message)
+            (Severity::Error, message)
         };
         Finding {
             severity,
@@ -464,6 +462,30 @@ impl Loader {
             object: Some(object.clone()),
             path: base.join(&issue.path),
         }
+    }
+}
+
+/// Kubernetes `data` values (Secret, ConfigMap `binaryData`) are base64; the decoder's own
+/// message ("Invalid symbol 46, offset 16.") does not say so.
+fn explain_base64(message: String, suggestion: Option<String>) -> (String, Option<String>) {
+    let base64 = [
+        "Invalid symbol",
+        "Invalid last symbol",
+        "Invalid padding",
+        "Invalid input length",
+    ];
+    if base64.iter().any(|p| message.starts_with(p)) {
+        (
+            format!(
+                "not valid base64: {}",
+                message.trim_end_matches('.').to_lowercase()
+            ),
+            Some(
+                "values under `data` are base64-encoded; put plain text under `stringData`".into(),
+            ),
+        )
+    } else {
+        (message, suggestion)
     }
 }
 

@@ -85,26 +85,6 @@ impl de::Error for DeError {
     }
 }
 
-/// Kubernetes `data` values (Secret, ConfigMap `binaryData`) are base64; the decoder's
-/// own message ("Invalid symbol 46, offset 16.") does not say so.
-fn explain_base64(mut e: DeError) -> DeError {
-    let m = &e.message;
-    if m.starts_with("Invalid symbol")
-        || m.starts_with("Invalid last symbol")
-        || m.starts_with("Invalid padding")
-        || m.starts_with("Invalid input length")
-    {
-        e.message = format!(
-            "not valid base64: {}",
-            m.trim_end_matches('.').to_lowercase()
-        );
-        e.suggestion = Some(
-            "values under `data` are base64-encoded; put plain text under `stringData`".into(),
-        );
-    }
-    e
-}
-
 /// The path to the node being decoded, kept as a chain of stack frames so that no path is
 /// built unless something is reported.
 #[derive(Clone, Copy)]
@@ -260,7 +240,6 @@ impl<'a> Deser<'a> {
     fn locate(&self, mut e: DeError) -> DeError {
         if e.at.is_none() {
             e.at = Some((self.node.id, self.node.pos, self.trail.path()));
-            e = explain_base64(e);
         }
         e
     }
