@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod descriptors;
+pub mod model;
 pub mod pgv;
 pub mod proto_path;
 

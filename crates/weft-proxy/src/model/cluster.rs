@@ -1,0 +1,407 @@
+//! Clusters: how endpoints are found (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST),
+//! how the proxy talks to them (HTTP/1.1, HTTP/2 or the downstream's protocol; connect
+//! timeout, idle timeout, TCP keepalive), and how one is picked (round robin for now).
+
+use super::endpoint::{Endpoint, HostPort, endpoints};
+use super::{ConvertError, Result, duration, timeout, unpack};
+use envoy_types::pb::envoy::config::cluster::v3::{
+    Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType, cluster::DnsLookupFamily,
+    cluster::LbPolicy,
+};
+use envoy_types::pb::envoy::config::core::v3::{Http2ProtocolOptions, HttpProtocolOptions};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions as UpstreamHttpOptions, http_protocol_options::UpstreamProtocolOptions,
+    http_protocol_options::explicit_http_config::ProtocolConfig,
+};
+use std::time::Duration;
+use weft_yaml::FieldPath;
+
+const UPSTREAM_HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discovery {
+    Static(Vec<Endpoint<HostPort>>),
+    /// Every address of every name is an endpoint; re-resolved every `refresh`.
+    StrictDns(Vec<Endpoint<HostPort>>),
+    /// One name; connections go to its first address.
+    LogicalDns(Endpoint<HostPort>),
+    Eds {
+        service_name: String,
+    },
+    OriginalDst,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    Http2,
+    /// Whatever the downstream request used.
+    Downstream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsFamily {
+    /// Envoy's AUTO: IPv6 when the name has it, else IPv4.
+    Auto,
+    V4Only,
+    V6Only,
+    V4Preferred,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct H2Settings {
+    pub max_concurrent_streams: Option<u32>,
+    pub initial_stream_window_size: Option<u32>,
+    pub initial_connection_window_size: Option<u32>,
+    pub keepalive_interval: Option<Duration>,
+    pub keepalive_timeout: Option<Duration>,
+}
+
+impl H2Settings {
+    pub fn new(o: &Http2ProtocolOptions, path: &FieldPath) -> Result<Self> {
+        let (keepalive_interval, keepalive_timeout) = match &o.connection_keepalive {
+            None => (None, None),
+            Some(k) => {
+                let p = path.field("connection_keepalive");
+                (
+                    timeout(k.interval.as_ref(), &p.field("interval"))?,
+                    timeout(k.timeout.as_ref(), &p.field("timeout"))?,
+                )
+            }
+        };
+        Ok(H2Settings {
+            max_concurrent_streams: o.max_concurrent_streams.map(|v| v.value),
+            initial_stream_window_size: o.initial_stream_window_size.map(|v| v.value),
+            initial_connection_window_size: o.initial_connection_window_size.map(|v| v.value),
+            keepalive_interval,
+            keepalive_timeout,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpKeepalive {
+    pub probes: Option<u32>,
+    pub time: Option<Duration>,
+    pub interval: Option<Duration>,
+}
+
+/// A converted `Cluster`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub discovery: Discovery,
+    pub connect_timeout: Duration,
+    pub protocol: UpstreamProtocol,
+    pub h2: H2Settings,
+    /// Idle upstream connections are closed after this (Envoy's default: one hour).
+    pub idle_timeout: Option<Duration>,
+    pub max_requests_per_connection: Option<u32>,
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    pub dns_family: DnsFamily,
+    pub dns_refresh: Duration,
+    pub respect_dns_ttl: bool,
+}
+
+/// Envoy's defaults.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
+
+impl ClusterConfig {
+    pub fn new(c: &Cluster) -> Result<Self> {
+        let root = FieldPath::root();
+        if c.name.is_empty() {
+            return Err(ConvertError::new(&root.field("name"), "must not be empty"));
+        }
+        let kind = match &c.cluster_discovery_type {
+            None => DiscoveryType::Static,
+            Some(ClusterDiscoveryType::Type(t)) => DiscoveryType::try_from(*t)
+                .map_err(|_| ConvertError::new(&root.field("type"), format!("unknown type {t}")))?,
+            Some(ClusterDiscoveryType::ClusterType(t)) => {
+                return Err(ConvertError::new(
+                    &root.field("cluster_type"),
+                    format!(
+                        "custom cluster type `{}` is not supported by weft-proxy",
+                        t.name
+                    ),
+                ));
+            }
+        };
+        let lb = LbPolicy::try_from(c.lb_policy).map_err(|_| {
+            ConvertError::new(
+                &root.field("lb_policy"),
+                format!("unknown policy {}", c.lb_policy),
+            )
+        })?;
+        match (lb, kind) {
+            (LbPolicy::RoundRobin, k) if k != DiscoveryType::OriginalDst => {}
+            (LbPolicy::ClusterProvided, DiscoveryType::OriginalDst) => {}
+            (_, DiscoveryType::OriginalDst) => {
+                return Err(ConvertError::new(
+                    &root.field("lb_policy"),
+                    "cluster: LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST. \
+                     Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+                ));
+            }
+            (other, _) => {
+                return Err(ConvertError::new(
+                    &root.field("lb_policy"),
+                    format!(
+                        "{} is not supported by weft-proxy yet (only ROUND_ROBIN)",
+                        other.as_str_name()
+                    ),
+                ));
+            }
+        }
+        let assignment = || -> Result<Vec<Endpoint<HostPort>>> {
+            match &c.load_assignment {
+                Some(cla) => endpoints(cla, &root.field("load_assignment")),
+                None => Ok(Vec::new()),
+            }
+        };
+        let discovery = match kind {
+            DiscoveryType::Static => {
+                let eps = assignment()?;
+                for (i, e) in eps.iter().enumerate() {
+                    if e.address.ip().is_none() {
+                        return Err(ConvertError::new(
+                            &root.field("load_assignment").field("endpoints").index(i),
+                            format!(
+                                "malformed IP address: {} (STATIC clusters take IP addresses)",
+                                e.address.host
+                            ),
+                        ));
+                    }
+                }
+                Discovery::Static(eps)
+            }
+            DiscoveryType::StrictDns => Discovery::StrictDns(assignment()?),
+            DiscoveryType::LogicalDns => {
+                let mut eps = assignment()?;
+                if eps.len() != 1 {
+                    return Err(ConvertError::new(
+                        &root.field("load_assignment"),
+                        "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a \
+                         single lb_endpoint",
+                    ));
+                }
+                Discovery::LogicalDns(eps.remove(0))
+            }
+            DiscoveryType::Eds => {
+                let eds = c.eds_cluster_config.clone().unwrap_or_default();
+                if let Some(src) = &eds.eds_config
+                    && src.config_source_specifier.is_some()
+                    && !matches!(
+                        src.config_source_specifier,
+                        Some(envoy_types::pb::envoy::config::core::v3::config_source::ConfigSourceSpecifier::Ads(_))
+                    )
+                {
+                    return Err(ConvertError::new(
+                        &root.field("eds_cluster_config").field("eds_config"),
+                        "only `ads: {}` EDS sources are supported by weft-proxy",
+                    ));
+                }
+                Discovery::Eds {
+                    service_name: if eds.service_name.is_empty() {
+                        c.name.clone()
+                    } else {
+                        eds.service_name
+                    },
+                }
+            }
+            DiscoveryType::OriginalDst => {
+                if c.load_assignment
+                    .as_ref()
+                    .is_some_and(|l| !l.endpoints.is_empty())
+                {
+                    return Err(ConvertError::new(
+                        &root.field("load_assignment"),
+                        "ORIGINAL_DST clusters must not have endpoints",
+                    ));
+                }
+                Discovery::OriginalDst
+            }
+        };
+        let (protocol, h2, common) = protocol_options(c)?;
+        let common_path = root.field("common_http_protocol_options");
+        let idle_timeout = match common.as_ref().and_then(|o| o.idle_timeout.as_ref()) {
+            None => Some(DEFAULT_IDLE_TIMEOUT),
+            Some(d) => timeout(Some(d), &common_path.field("idle_timeout"))?,
+        };
+        if let Some(o) = &common
+            && (o.max_connection_duration.is_some()
+                || o.max_stream_duration.is_some()
+                || o.max_headers_count.is_some()
+                || o.headers_with_underscores_action != 0)
+        {
+            return Err(ConvertError::new(
+                &common_path,
+                "only idle_timeout and max_requests_per_connection are supported by weft-proxy \
+                 for upstream connections",
+            ));
+        }
+        let secs = |v: Option<envoy_types::pb::google::protobuf::UInt32Value>| {
+            v.map(|v| Duration::from_secs(u64::from(v.value)))
+                .filter(|d| !d.is_zero())
+        };
+        let tcp_keepalive = c
+            .upstream_connection_options
+            .as_ref()
+            .and_then(|o| o.tcp_keepalive.as_ref())
+            .map(|k| TcpKeepalive {
+                probes: k.keepalive_probes.map(|v| v.value),
+                time: secs(k.keepalive_time),
+                interval: secs(k.keepalive_interval),
+            });
+        let dns_family = match DnsLookupFamily::try_from(c.dns_lookup_family) {
+            Ok(DnsLookupFamily::Auto) => DnsFamily::Auto,
+            Ok(DnsLookupFamily::V4Only) => DnsFamily::V4Only,
+            Ok(DnsLookupFamily::V6Only) => DnsFamily::V6Only,
+            Ok(DnsLookupFamily::V4Preferred) => DnsFamily::V4Preferred,
+            Ok(DnsLookupFamily::All) => DnsFamily::All,
+            Err(_) => {
+                return Err(ConvertError::new(
+                    &root.field("dns_lookup_family"),
+                    format!("unknown family {}", c.dns_lookup_family),
+                ));
+            }
+        };
+        let dns_refresh = match &c.dns_refresh_rate {
+            None => DEFAULT_DNS_REFRESH,
+            Some(d) => {
+                let d = duration(d, &root.field("dns_refresh_rate"))?;
+                if d < Duration::from_millis(1) {
+                    return Err(ConvertError::new(
+                        &root.field("dns_refresh_rate"),
+                        "must be at least 1ms",
+                    ));
+                }
+                d
+            }
+        };
+        let connect_timeout = match &c.connect_timeout {
+            None => DEFAULT_CONNECT_TIMEOUT,
+            Some(d) => {
+                let d = duration(d, &root.field("connect_timeout"))?;
+                if d.is_zero() {
+                    return Err(ConvertError::new(
+                        &root.field("connect_timeout"),
+                        "must be greater than 0s",
+                    ));
+                }
+                d
+            }
+        };
+        Ok(ClusterConfig {
+            name: c.name.clone(),
+            discovery,
+            connect_timeout,
+            protocol,
+            h2,
+            idle_timeout,
+            max_requests_per_connection: common
+                .as_ref()
+                .and_then(|o| o.max_requests_per_connection)
+                .map(|v| v.value)
+                .filter(|v| *v > 0),
+            tcp_keepalive,
+            dns_family,
+            dns_refresh,
+            respect_dns_ttl: c.respect_dns_ttl,
+        })
+    }
+
+    /// The EDS resource name this cluster waits for, if any.
+    pub fn eds_name(&self) -> Option<&str> {
+        match &self.discovery {
+            Discovery::Eds { service_name } => Some(service_name),
+            _ => None,
+        }
+    }
+}
+
+/// The upstream protocol, HTTP/2 settings and common HTTP options, from
+/// `typed_extension_protocol_options` (or the deprecated cluster-level fields).
+fn protocol_options(
+    c: &Cluster,
+) -> Result<(UpstreamProtocol, H2Settings, Option<HttpProtocolOptions>)> {
+    let root = FieldPath::root();
+    let tepo = root.field("typed_extension_protocol_options");
+    for (k, v) in &c.typed_extension_protocol_options {
+        if k != UPSTREAM_HTTP_OPTIONS && super::type_name(v) != UPSTREAM_HTTP_OPTIONS {
+            return Err(ConvertError::new(
+                &tepo.key(k),
+                format!("protocol options `{k}` are not supported by weft-proxy"),
+            ));
+        }
+    }
+    let typed = c
+        .typed_extension_protocol_options
+        .iter()
+        .find(|(k, v)| *k == UPSTREAM_HTTP_OPTIONS || super::type_name(v) == UPSTREAM_HTTP_OPTIONS);
+    let Some((key, any)) = typed else {
+        let protocol = if c.protocol_selection == 1 {
+            UpstreamProtocol::Downstream
+        } else {
+            UpstreamProtocol::Http1
+        };
+        return Ok((
+            protocol,
+            H2Settings::default(),
+            c.common_http_protocol_options,
+        ));
+    };
+    let path = tepo.key(key);
+    let o: UpstreamHttpOptions = unpack(any, UPSTREAM_HTTP_OPTIONS, &path)?;
+    let (protocol, h2) = match &o.upstream_protocol_options {
+        None => (UpstreamProtocol::Http1, H2Settings::default()),
+        Some(UpstreamProtocolOptions::ExplicitHttpConfig(e)) => match &e.protocol_config {
+            Some(ProtocolConfig::Http2ProtocolOptions(h2)) => (
+                UpstreamProtocol::Http2,
+                H2Settings::new(
+                    h2,
+                    &path
+                        .field("explicit_http_config")
+                        .field("http2_protocol_options"),
+                )?,
+            ),
+            Some(ProtocolConfig::HttpProtocolOptions(_)) | None => {
+                (UpstreamProtocol::Http1, H2Settings::default())
+            }
+            Some(ProtocolConfig::Http3ProtocolOptions(_)) => {
+                return Err(ConvertError::new(
+                    &path
+                        .field("explicit_http_config")
+                        .field("http3_protocol_options"),
+                    "HTTP/3 is not supported by weft-proxy",
+                ));
+            }
+        },
+        Some(UpstreamProtocolOptions::UseDownstreamProtocolConfig(d)) => (
+            UpstreamProtocol::Downstream,
+            match &d.http2_protocol_options {
+                Some(h2) => H2Settings::new(
+                    h2,
+                    &path
+                        .field("use_downstream_protocol_config")
+                        .field("http2_protocol_options"),
+                )?,
+                None => H2Settings::default(),
+            },
+        ),
+        Some(UpstreamProtocolOptions::AutoConfig(_)) => {
+            return Err(ConvertError::new(
+                &path.field("auto_config"),
+                "ALPN protocol selection needs upstream TLS, which weft-proxy does not have yet",
+            ));
+        }
+    };
+    Ok((
+        protocol,
+        h2,
+        o.common_http_protocol_options
+            .or(c.common_http_protocol_options),
+    ))
+}

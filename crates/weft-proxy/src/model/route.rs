@@ -1,0 +1,545 @@
+//! Route tables (`RouteConfiguration`): virtual hosts chosen by domain in Envoy's order
+//! (exact, longest `*suffix`, longest `prefix*`, then `*`), routes tried in order against
+//! the path, headers, query and gRPC-ness of a request, and header mutations per level.
+
+use super::header_ops::HeaderOps;
+use super::matcher::{FullRegex, HeaderMatcher, QueryMatcher};
+use super::route_action::{Action, DEFAULT_MAX_DIRECT_BODY, Direct, Forward, Redirect};
+use super::{ConvertError, Result};
+use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
+use envoy_types::pb::envoy::config::route::v3::{
+    Route as PbRoute, RouteConfiguration, RouteMatch as PbRouteMatch, VirtualHost as PbVirtualHost,
+    route::Action as PbAction, route_match::PathSpecifier,
+};
+use envoy_types::pb::envoy::r#type::v3::fractional_percent::DenominatorType;
+use http::HeaderMap;
+use std::collections::{BTreeMap, HashMap};
+use weft_yaml::FieldPath;
+
+#[derive(Debug, Clone, PartialEq)]
+enum PathMatch {
+    Prefix(String),
+    Exact(String),
+    Regex(FullRegex),
+    SeparatedPrefix(String),
+}
+
+/// `envoy.config.route.v3.RouteMatch`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteMatch {
+    path: PathMatch,
+    case_sensitive: bool,
+    headers: Vec<HeaderMatcher>,
+    query: Vec<QueryMatcher>,
+    grpc: bool,
+    /// Matches when a random number below `denominator` is below `numerator`.
+    fraction: Option<(u64, u64)>,
+}
+
+/// The parts of a request that route matching reads.
+pub struct RequestView<'a> {
+    /// The path without the query string.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
+impl RouteMatch {
+    fn new(m: &PbRouteMatch, path: &FieldPath) -> Result<Self> {
+        let case_sensitive = m.case_sensitive.is_none_or(|b| b.value);
+        let fold = |s: &str| {
+            if case_sensitive {
+                s.to_string()
+            } else {
+                s.to_ascii_lowercase()
+            }
+        };
+        let pm = match &m.path_specifier {
+            Some(PathSpecifier::Prefix(p)) => PathMatch::Prefix(fold(p)),
+            Some(PathSpecifier::Path(p)) => PathMatch::Exact(fold(p)),
+            Some(PathSpecifier::SafeRegex(re)) => {
+                PathMatch::Regex(FullRegex::new(re, &path.field("safe_regex"))?)
+            }
+            Some(PathSpecifier::PathSeparatedPrefix(p)) => {
+                if p.ends_with('/') || p.contains(['?', '#']) {
+                    return Err(ConvertError::new(
+                        &path.field("path_separated_prefix"),
+                        "must not end with `/` or contain `?` or `#`",
+                    ));
+                }
+                PathMatch::SeparatedPrefix(fold(p))
+            }
+            Some(PathSpecifier::ConnectMatcher(_)) => {
+                return Err(ConvertError::new(
+                    &path.field("connect_matcher"),
+                    "CONNECT is not supported by weft-proxy",
+                ));
+            }
+            Some(PathSpecifier::PathMatchPolicy(_)) => {
+                return Err(ConvertError::new(
+                    &path.field("path_match_policy"),
+                    "is not supported by weft-proxy",
+                ));
+            }
+            None => {
+                return Err(ConvertError::new(
+                    path,
+                    "one of prefix, path, safe_regex or path_separated_prefix is required",
+                ));
+            }
+        };
+        let headers = m
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| HeaderMatcher::new(h, &path.field("headers").index(i)))
+            .collect::<Result<_>>()?;
+        let query = m
+            .query_parameters
+            .iter()
+            .enumerate()
+            .map(|(i, q)| QueryMatcher::new(q, &path.field("query_parameters").index(i)))
+            .collect::<Result<_>>()?;
+        Ok(RouteMatch {
+            path: pm,
+            case_sensitive,
+            headers,
+            query,
+            grpc: m.grpc.is_some(),
+            fraction: m.runtime_fraction.as_ref().map(fraction),
+        })
+    }
+
+    pub fn matches(&self, req: &RequestView<'_>) -> bool {
+        let path_ok = match &self.path {
+            PathMatch::Regex(re) => re.is_match(req.path),
+            PathMatch::Prefix(p) => starts_with(req.path, p, self.case_sensitive),
+            PathMatch::Exact(p) => {
+                req.path.len() == p.len() && starts_with(req.path, p, self.case_sensitive)
+            }
+            PathMatch::SeparatedPrefix(p) => {
+                starts_with(req.path, p, self.case_sensitive)
+                    && matches!(req.path.as_bytes().get(p.len()), None | Some(b'/'))
+            }
+        };
+        if !path_ok {
+            return false;
+        }
+        if self.grpc && !is_grpc(req.headers) {
+            return false;
+        }
+        if !self.headers.iter().all(|h| h.matches(req.headers)) {
+            return false;
+        }
+        if !self.query.iter().all(|q| q.matches(req.query)) {
+            return false;
+        }
+        match self.fraction {
+            Some((num, den)) => fastrand::u64(0..den) < num,
+            None => true,
+        }
+    }
+
+    /// The part of the path this match consumed, for `prefix_rewrite`.
+    pub fn matched_prefix_len(&self) -> Option<usize> {
+        match &self.path {
+            PathMatch::Prefix(p) | PathMatch::SeparatedPrefix(p) | PathMatch::Exact(p) => {
+                Some(p.len())
+            }
+            PathMatch::Regex(_) => None,
+        }
+    }
+}
+
+fn fraction(f: &RuntimeFractionalPercent) -> (u64, u64) {
+    let d = f.default_value.unwrap_or_default();
+    let den = match DenominatorType::try_from(d.denominator) {
+        Ok(DenominatorType::TenThousand) => 10_000,
+        Ok(DenominatorType::Million) => 1_000_000,
+        _ => 100,
+    };
+    (u64::from(d.numerator).min(den), den)
+}
+
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers.get(http::header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v == b"application/grpc" || v.starts_with(b"application/grpc+")
+    })
+}
+
+fn starts_with(path: &str, prefix: &str, case_sensitive: bool) -> bool {
+    if case_sensitive {
+        path.starts_with(prefix)
+    } else {
+        path.len() >= prefix.len()
+            && path.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    }
+}
+
+/// One route: a match and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub name: String,
+    pub matcher: RouteMatch,
+    pub action: Action,
+    pub request_ops: HeaderOps,
+    pub response_ops: HeaderOps,
+}
+
+impl Route {
+    fn new(r: &PbRoute, max_body: usize, path: &FieldPath) -> Result<Self> {
+        let Some(m) = &r.r#match else {
+            return Err(ConvertError::new(&path.field("match"), "is required"));
+        };
+        let action = match &r.action {
+            Some(PbAction::Route(a)) => {
+                Action::Forward(Box::new(Forward::new(a, &path.field("route"))?))
+            }
+            Some(PbAction::Redirect(a)) => {
+                Action::Redirect(Box::new(Redirect::new(a, &path.field("redirect"))?))
+            }
+            Some(PbAction::DirectResponse(a)) => {
+                Action::Direct(Direct::new(a, max_body, &path.field("direct_response"))?)
+            }
+            Some(_) => {
+                return Err(ConvertError::new(
+                    path,
+                    "only route, redirect and direct_response actions are supported by weft-proxy",
+                ));
+            }
+            None => {
+                return Err(ConvertError::new(
+                    path,
+                    "one of route, redirect or direct_response is required",
+                ));
+            }
+        };
+        Ok(Route {
+            name: r.name.clone(),
+            matcher: RouteMatch::new(m, &path.field("match"))?,
+            action,
+            request_ops: HeaderOps::new(
+                &r.request_headers_to_add,
+                &r.request_headers_to_remove,
+                &path.field("request_headers_to_add"),
+                &path.field("request_headers_to_remove"),
+            )?,
+            response_ops: HeaderOps::new(
+                &r.response_headers_to_add,
+                &r.response_headers_to_remove,
+                &path.field("response_headers_to_add"),
+                &path.field("response_headers_to_remove"),
+            )?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualHost {
+    pub name: String,
+    pub routes: Vec<Route>,
+    pub request_ops: HeaderOps,
+    pub response_ops: HeaderOps,
+}
+
+impl VirtualHost {
+    fn new(v: &PbVirtualHost, max_body: usize, path: &FieldPath) -> Result<Self> {
+        let routes = v
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Route::new(r, max_body, &path.field("routes").index(i)))
+            .collect::<Result<_>>()?;
+        Ok(VirtualHost {
+            name: v.name.clone(),
+            routes,
+            request_ops: HeaderOps::new(
+                &v.request_headers_to_add,
+                &v.request_headers_to_remove,
+                &path.field("request_headers_to_add"),
+                &path.field("request_headers_to_remove"),
+            )?,
+            response_ops: HeaderOps::new(
+                &v.response_headers_to_add,
+                &v.response_headers_to_remove,
+                &path.field("response_headers_to_add"),
+                &path.field("response_headers_to_remove"),
+            )?,
+        })
+    }
+
+    pub fn select(&self, req: &RequestView<'_>) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matcher.matches(req))
+    }
+}
+
+/// Wildcard domains of one length, longest first: (length without `*`, text → vhost).
+type Wildcards = Vec<(usize, HashMap<String, usize>)>;
+
+/// A converted `RouteConfiguration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub name: String,
+    pub virtual_hosts: Vec<VirtualHost>,
+    exact: HashMap<String, usize>,
+    suffixes: Wildcards,
+    prefixes: Wildcards,
+    default: Option<usize>,
+    ignore_port: bool,
+    pub request_ops: HeaderOps,
+    pub response_ops: HeaderOps,
+    pub most_specific_header_mutations_wins: bool,
+    /// Envoy checks that named clusters exist for static route tables unless told not to.
+    pub validate_clusters: Option<bool>,
+}
+
+impl RouteConfig {
+    pub fn new(rc: &RouteConfiguration) -> Result<Self> {
+        let root = FieldPath::root();
+        let max_body = rc
+            .max_direct_response_body_size_bytes
+            .map_or(DEFAULT_MAX_DIRECT_BODY, |v| v.value as usize);
+        let mut exact = HashMap::new();
+        let mut suffixes: BTreeMap<usize, HashMap<String, usize>> = BTreeMap::new();
+        let mut prefixes: BTreeMap<usize, HashMap<String, usize>> = BTreeMap::new();
+        let mut default = None;
+        let mut virtual_hosts = Vec::with_capacity(rc.virtual_hosts.len());
+        for (i, v) in rc.virtual_hosts.iter().enumerate() {
+            let vpath = root.field("virtual_hosts").index(i);
+            virtual_hosts.push(VirtualHost::new(v, max_body, &vpath)?);
+            if v.domains.is_empty() {
+                return Err(ConvertError::new(
+                    &vpath.field("domains"),
+                    "must not be empty",
+                ));
+            }
+            for (j, d) in v.domains.iter().enumerate() {
+                let dpath = vpath.field("domains").index(j);
+                let d = d.to_ascii_lowercase();
+                let duplicate = || {
+                    ConvertError::new(
+                        &dpath,
+                        format!(
+                            "Only unique values for domains are permitted. Duplicate entry of \
+                             domain {d} in route {}",
+                            rc.name
+                        ),
+                    )
+                };
+                if d == "*" {
+                    if default.replace(i).is_some() {
+                        return Err(ConvertError::new(
+                            &dpath,
+                            format!(
+                                "Only a single wildcard domain is permitted in route {}",
+                                rc.name
+                            ),
+                        ));
+                    }
+                } else if let Some(rest) = d.strip_prefix('*') {
+                    let slot = suffixes.entry(rest.len()).or_default();
+                    if slot.insert(rest.to_string(), i).is_some() {
+                        return Err(duplicate());
+                    }
+                } else if let Some(rest) = d.strip_suffix('*') {
+                    let slot = prefixes.entry(rest.len()).or_default();
+                    if slot.insert(rest.to_string(), i).is_some() {
+                        return Err(duplicate());
+                    }
+                } else if exact.insert(d.clone(), i).is_some() {
+                    return Err(duplicate());
+                }
+            }
+        }
+        let longest_first = |m: BTreeMap<usize, HashMap<String, usize>>| -> Wildcards {
+            m.into_iter().rev().collect()
+        };
+        Ok(RouteConfig {
+            name: rc.name.clone(),
+            virtual_hosts,
+            exact,
+            suffixes: longest_first(suffixes),
+            prefixes: longest_first(prefixes),
+            default,
+            ignore_port: rc.ignore_port_in_host_matching,
+            request_ops: HeaderOps::new(
+                &rc.request_headers_to_add,
+                &rc.request_headers_to_remove,
+                &root.field("request_headers_to_add"),
+                &root.field("request_headers_to_remove"),
+            )?,
+            response_ops: HeaderOps::new(
+                &rc.response_headers_to_add,
+                &rc.response_headers_to_remove,
+                &root.field("response_headers_to_add"),
+                &root.field("response_headers_to_remove"),
+            )?,
+            most_specific_header_mutations_wins: rc.most_specific_header_mutations_wins,
+            validate_clusters: rc.validate_clusters.map(|b| b.value),
+        })
+    }
+
+    /// The virtual host for a `Host`/`:authority` value.
+    pub fn select_vhost(&self, host: &str) -> Option<&VirtualHost> {
+        let i = self.select_index(host)?;
+        self.virtual_hosts.get(i)
+    }
+
+    fn select_index(&self, host: &str) -> Option<usize> {
+        if self.exact.is_empty() && self.suffixes.is_empty() && self.prefixes.is_empty() {
+            return self.default;
+        }
+        let host = if self.ignore_port {
+            strip_port(host)
+        } else {
+            host
+        };
+        let lowered;
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = host.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            host
+        };
+        if let Some(i) = self.exact.get(host) {
+            return Some(*i);
+        }
+        // A wildcard never matches the empty string: `*.a.com` needs at least one character.
+        for (len, map) in &self.suffixes {
+            if host.len() > *len
+                && let Some(i) = map.get(&host[host.len() - len..])
+            {
+                return Some(*i);
+            }
+        }
+        for (len, map) in &self.prefixes {
+            if host.len() > *len
+                && let Some(i) = map.get(&host[..*len])
+            {
+                return Some(*i);
+            }
+        }
+        self.default
+    }
+
+    /// Every cluster a route of this table names.
+    pub fn clusters(&self) -> impl Iterator<Item = (&str, FieldPath)> {
+        self.virtual_hosts.iter().enumerate().flat_map(|(i, v)| {
+            v.routes.iter().enumerate().flat_map(move |(j, r)| {
+                let names = match &r.action {
+                    Action::Forward(f) => f.clusters(),
+                    _ => vec![],
+                };
+                names.into_iter().map(move |n| {
+                    (
+                        n,
+                        FieldPath::root()
+                            .field("virtual_hosts")
+                            .index(i)
+                            .field("routes")
+                            .index(j)
+                            .field("route"),
+                    )
+                })
+            })
+        })
+    }
+}
+
+/// `host:port` → `host` (IPv6 literals keep their brackets).
+pub fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.rfind("]:") {
+            Some(i) => &host[..=i],
+            None => host,
+        };
+    }
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vhost(name: &str, domains: &[&str]) -> PbVirtualHost {
+        PbVirtualHost {
+            name: name.into(),
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn table(vhosts: Vec<PbVirtualHost>) -> RouteConfig {
+        RouteConfig::new(&RouteConfiguration {
+            name: "t".into(),
+            virtual_hosts: vhosts,
+            ..Default::default()
+        })
+        .expect("valid")
+    }
+
+    #[test]
+    fn domains_are_searched_in_envoys_order() {
+        let t = table(vec![
+            vhost("exact", &["www.foo.com"]),
+            vhost("suffix", &["*.foo.com"]),
+            vhost("longer-suffix", &["*-bar.foo.com"]),
+            vhost("prefix", &["foo.*"]),
+            vhost("any", &["*"]),
+            vhost("port", &["api.io:8080"]),
+        ]);
+        let pick = |h: &str| t.select_vhost(h).map(|v| v.name.as_str());
+        assert_eq!(pick("WWW.foo.com"), Some("exact"));
+        assert_eq!(pick("a.foo.com"), Some("suffix"));
+        assert_eq!(pick("baz-bar.foo.com"), Some("longer-suffix"));
+        assert_eq!(
+            pick(".foo.com"),
+            Some("any"),
+            "a wildcard needs a character"
+        );
+        assert_eq!(pick("foo.org"), Some("prefix"));
+        assert_eq!(pick("api.io:8080"), Some("port"));
+        assert_eq!(pick("api.io"), Some("any"));
+        assert_eq!(pick("www.foo.com:80"), Some("any"));
+    }
+
+    #[test]
+    fn duplicate_domains_and_two_stars_are_rejected() {
+        let err = RouteConfig::new(&RouteConfiguration {
+            name: "t".into(),
+            virtual_hosts: vec![vhost("a", &["x.com"]), vhost("b", &["X.com"])],
+            ..Default::default()
+        })
+        .expect_err("duplicate");
+        assert_eq!(err.path.to_string(), "virtual_hosts[1].domains[0]");
+        assert!(
+            err.message.contains("Duplicate entry of domain x.com"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn separated_prefix_needs_a_boundary() {
+        let m = RouteMatch::new(
+            &PbRouteMatch {
+                path_specifier: Some(PathSpecifier::PathSeparatedPrefix("/api".into())),
+                ..Default::default()
+            },
+            &FieldPath::root(),
+        )
+        .expect("valid");
+        let h = HeaderMap::new();
+        let view = |p| RequestView {
+            path: p,
+            query: None,
+            headers: &h,
+        };
+        assert!(m.matches(&view("/api")));
+        assert!(m.matches(&view("/api/v1")));
+        assert!(!m.matches(&view("/apiv1")));
+    }
+}

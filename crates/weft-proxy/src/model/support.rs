@@ -1,0 +1,754 @@
+//! Which Envoy fields weft-proxy acts on. Envoy's API is far larger than what the proxy
+//! implements, and a field that is silently ignored is a behaviour difference nobody sees
+//! until production, so every resource is walked before conversion and any field that is
+//! set but not listed here is rejected by name. Listed fields are the ones the converters
+//! read (or, for the few marked in comments, whose effect the proxy has by construction).
+
+use super::ConvertError;
+use crate::descriptors;
+use prost_reflect::{DynamicMessage, ReflectMessage, Value};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use weft_yaml::FieldPath;
+
+/// Messages whose every field is plain data the converters read as a whole.
+const OPAQUE: &[&str] = &[
+    "google.protobuf.Duration",
+    "google.protobuf.Timestamp",
+    "google.protobuf.BoolValue",
+    "google.protobuf.UInt32Value",
+    "google.protobuf.UInt64Value",
+    "google.protobuf.Int32Value",
+    "google.protobuf.Int64Value",
+    "google.protobuf.DoubleValue",
+    "google.protobuf.StringValue",
+    "google.protobuf.Struct",
+    "google.protobuf.Value",
+    "google.protobuf.ListValue",
+    "google.protobuf.Empty",
+    // Metadata only feeds filters and logs; carrying it changes nothing by itself.
+    "envoy.config.core.v3.Metadata",
+    "envoy.config.core.v3.Locality",
+    "envoy.type.v3.Percent",
+    "envoy.type.v3.FractionalPercent",
+    "envoy.config.core.v3.RuntimeFractionalPercent",
+    "envoy.config.core.v3.CidrRange",
+    "envoy.type.v3.Int64Range",
+    "envoy.config.core.v3.DataSource",
+    "envoy.config.core.v3.HeaderValue",
+    "envoy.config.core.v3.TcpKeepalive",
+    "envoy.config.core.v3.BuildVersion",
+    "envoy.type.v3.SemanticVersion",
+    "envoy.config.core.v3.Extension",
+    "envoy.config.core.v3.Node",
+    "envoy.config.core.v3.KeepaliveSettings",
+    "envoy.config.core.v3.TypedExtensionConfig",
+    "envoy.type.matcher.v3.RegexMatcher.GoogleRE2",
+];
+
+/// Message full name → the fields the proxy supports in it.
+const SUPPORTED: &[(&str, &[&str])] = &[
+    (
+        "envoy.config.bootstrap.v3.Bootstrap",
+        &[
+            "node",
+            "static_resources",
+            "dynamic_resources",
+            "admin",
+            "stats_flush_interval",
+            "stats_flush_on_admin",
+            "enable_dispatcher_stats",
+            "stats_server_version_override",
+            "use_tcp_for_dns_lookups",
+            "watchdog",
+            "watchdogs",
+            "node_context_params",
+        ],
+    ),
+    (
+        "envoy.config.bootstrap.v3.Bootstrap.StaticResources",
+        &["listeners", "clusters", "secrets"],
+    ),
+    (
+        "envoy.config.bootstrap.v3.Bootstrap.DynamicResources",
+        &["lds_config", "cds_config", "ads_config"],
+    ),
+    (
+        "envoy.config.bootstrap.v3.Admin",
+        &[
+            "address",
+            "access_log_path",
+            "profile_path",
+            "ignore_global_conn_limit",
+        ],
+    ),
+    (
+        "envoy.config.bootstrap.v3.Watchdog",
+        &[
+            "miss_timeout",
+            "megamiss_timeout",
+            "kill_timeout",
+            "multikill_timeout",
+            "multikill_threshold",
+            "max_kill_timeout_jitter",
+        ],
+    ),
+    (
+        "envoy.config.bootstrap.v3.Watchdogs",
+        &["main_thread_watchdog", "worker_watchdog"],
+    ),
+    (
+        "envoy.config.core.v3.ConfigSource",
+        &[
+            "ads",
+            "api_config_source",
+            "resource_api_version",
+            "initial_fetch_timeout",
+        ],
+    ),
+    ("envoy.config.core.v3.AggregatedConfigSource", &[]),
+    (
+        "envoy.config.core.v3.ApiConfigSource",
+        &[
+            "api_type",
+            "transport_api_version",
+            "grpc_services",
+            "set_node_on_first_message_only",
+            "refresh_delay",
+            "request_timeout",
+        ],
+    ),
+    (
+        "envoy.config.core.v3.GrpcService",
+        &["envoy_grpc", "timeout", "initial_metadata"],
+    ),
+    (
+        "envoy.config.core.v3.GrpcService.EnvoyGrpc",
+        &["cluster_name", "authority"],
+    ),
+    ("envoy.config.core.v3.Address", &["socket_address"]),
+    (
+        "envoy.config.core.v3.SocketAddress",
+        &["protocol", "address", "port_value", "ipv4_compat"],
+    ),
+    // Listeners.
+    (
+        "envoy.config.listener.v3.Listener",
+        &[
+            "name",
+            "address",
+            "stat_prefix",
+            "filter_chains",
+            "default_filter_chain",
+            "use_original_dst",
+            "listener_filters",
+            "listener_filters_timeout",
+            "continue_on_listener_filters_timeout",
+            "bind_to_port",
+            "traffic_direction",
+            "metadata",
+            // Streams are never buffered whole, so any limit is met by construction.
+            "per_connection_buffer_limit_bytes",
+            "enable_reuse_port",
+            "reuse_port",
+            "drain_type",
+            "tcp_backlog_size",
+            "ignore_global_conn_limit",
+            "max_connections_to_accept_per_socket_event",
+        ],
+    ),
+    (
+        "envoy.config.listener.v3.FilterChain",
+        &["filter_chain_match", "filters", "name", "metadata"],
+    ),
+    (
+        "envoy.config.listener.v3.FilterChainMatch",
+        &[
+            "destination_port",
+            "prefix_ranges",
+            "direct_source_prefix_ranges",
+            "source_type",
+            "source_prefix_ranges",
+            "source_ports",
+            "server_names",
+            "transport_protocol",
+            "application_protocols",
+        ],
+    ),
+    ("envoy.config.listener.v3.Filter", &["name", "typed_config"]),
+    (
+        "envoy.config.listener.v3.ListenerFilter",
+        &["name", "typed_config"],
+    ),
+    (
+        "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+        &["initial_read_buffer_size"],
+    ),
+    (
+        "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+        &[],
+    ),
+    (
+        "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+        &[],
+    ),
+    // Network filters.
+    (
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+        &[
+            "stat_prefix",
+            "cluster",
+            "weighted_clusters",
+            "idle_timeout",
+            "max_connect_attempts",
+            "max_downstream_connection_duration",
+        ],
+    ),
+    (
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster",
+        &["clusters"],
+    ),
+    (
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight",
+        &["name", "weight"],
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        &[
+            "codec_type",
+            "stat_prefix",
+            "rds",
+            "route_config",
+            "http_filters",
+            "server_name",
+            "server_header_transformation",
+            "common_http_protocol_options",
+            "http_protocol_options",
+            "http2_protocol_options",
+            "stream_idle_timeout",
+            "request_timeout",
+            "request_headers_timeout",
+            "drain_timeout",
+            "delayed_close_timeout",
+            "use_remote_address",
+            "xff_num_trusted_hops",
+            "skip_xff_append",
+            "via",
+            "generate_request_id",
+            "preserve_external_request_id",
+            "always_set_request_id_in_response",
+            "forward_client_cert_details",
+            "set_current_client_cert_details",
+            "upgrade_configs",
+            "strip_matching_host_port",
+            "strip_any_host_port",
+            "normalize_path",
+            "merge_slashes",
+            "path_with_escaped_slashes_action",
+            "max_request_headers_kb",
+            "stream_error_on_invalid_http_message",
+            "proxy_100_continue",
+            "internal_address_config",
+        ],
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.Rds",
+        &["config_source", "route_config_name"],
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
+        &["name", "typed_config", "is_optional"],
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig",
+        &["upgrade_type", "enabled"],
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.SetCurrentClientCertDetails",
+        &["subject", "cert", "chain", "dns", "uri"],
+    ),
+    (
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig",
+        &["unix_sockets", "cidr_ranges"],
+    ),
+    (
+        "envoy.extensions.filters.http.router.v3.Router",
+        &[
+            "dynamic_stats",
+            "suppress_envoy_headers",
+            "suppress_grpc_request_failure_code_stats",
+            "respect_expected_rq_timeout",
+        ],
+    ),
+    (
+        "envoy.config.core.v3.HttpProtocolOptions",
+        &[
+            "idle_timeout",
+            "max_connection_duration",
+            "max_headers_count",
+            "max_stream_duration",
+            "headers_with_underscores_action",
+            "max_requests_per_connection",
+        ],
+    ),
+    ("envoy.config.core.v3.Http1ProtocolOptions", &[]),
+    (
+        "envoy.config.core.v3.Http2ProtocolOptions",
+        &[
+            "max_concurrent_streams",
+            "initial_stream_window_size",
+            "initial_connection_window_size",
+            "hpack_table_size",
+            "connection_keepalive",
+            // Flood limits: the proxy's HTTP/2 stack enforces its own, at least as strict.
+            "max_outbound_frames",
+            "max_outbound_control_frames",
+            "max_consecutive_inbound_frames_with_empty_payload",
+            "max_inbound_priority_frames_per_stream",
+            "max_inbound_window_update_frames_per_data_frame_sent",
+        ],
+    ),
+    // Routes.
+    (
+        "envoy.config.route.v3.RouteConfiguration",
+        &[
+            "name",
+            "virtual_hosts",
+            "response_headers_to_add",
+            "response_headers_to_remove",
+            "request_headers_to_add",
+            "request_headers_to_remove",
+            "most_specific_header_mutations_wins",
+            "validate_clusters",
+            "max_direct_response_body_size_bytes",
+            "ignore_port_in_host_matching",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.VirtualHost",
+        &[
+            "name",
+            "domains",
+            "routes",
+            "request_headers_to_add",
+            "request_headers_to_remove",
+            "response_headers_to_add",
+            "response_headers_to_remove",
+            "include_request_attempt_count",
+            "include_attempt_count_in_response",
+            "metadata",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.Route",
+        &[
+            "name",
+            "match",
+            "route",
+            "redirect",
+            "direct_response",
+            "metadata",
+            // Names the tracing span; harmless without tracing, which is rejected elsewhere.
+            "decorator",
+            "request_headers_to_add",
+            "request_headers_to_remove",
+            "response_headers_to_add",
+            "response_headers_to_remove",
+            "per_request_buffer_limit_bytes",
+            "stat_prefix",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.Decorator",
+        &["operation", "propagate"],
+    ),
+    (
+        "envoy.config.route.v3.RouteMatch",
+        &[
+            "prefix",
+            "path",
+            "safe_regex",
+            "path_separated_prefix",
+            "case_sensitive",
+            "runtime_fraction",
+            "headers",
+            "query_parameters",
+            "grpc",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.RouteMatch.GrpcRouteMatchOptions",
+        &[],
+    ),
+    (
+        "envoy.config.route.v3.HeaderMatcher",
+        &[
+            "name",
+            "exact_match",
+            "safe_regex_match",
+            "range_match",
+            "present_match",
+            "prefix_match",
+            "suffix_match",
+            "contains_match",
+            "string_match",
+            "invert_match",
+            "treat_missing_header_as_empty",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.QueryParameterMatcher",
+        &["name", "string_match", "present_match"],
+    ),
+    (
+        "envoy.type.matcher.v3.StringMatcher",
+        &[
+            "exact",
+            "prefix",
+            "suffix",
+            "safe_regex",
+            "contains",
+            "ignore_case",
+        ],
+    ),
+    (
+        "envoy.type.matcher.v3.RegexMatcher",
+        &["google_re2", "regex"],
+    ),
+    (
+        "envoy.type.matcher.v3.RegexMatchAndSubstitute",
+        &["pattern", "substitution"],
+    ),
+    (
+        "envoy.config.route.v3.RouteAction",
+        &[
+            "cluster",
+            "cluster_header",
+            "weighted_clusters",
+            "cluster_not_found_response_code",
+            "prefix_rewrite",
+            "regex_rewrite",
+            "host_rewrite_literal",
+            "auto_host_rewrite",
+            "host_rewrite_header",
+            "append_x_forwarded_host",
+            "timeout",
+            "idle_timeout",
+            "upgrade_configs",
+            "max_stream_duration",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.RouteAction.UpgradeConfig",
+        &["upgrade_type", "enabled"],
+    ),
+    (
+        "envoy.config.route.v3.RouteAction.MaxStreamDuration",
+        &["max_stream_duration", "grpc_timeout_header_max"],
+    ),
+    (
+        "envoy.config.route.v3.WeightedCluster",
+        &["clusters", "total_weight", "runtime_key_prefix"],
+    ),
+    (
+        "envoy.config.route.v3.WeightedCluster.ClusterWeight",
+        &[
+            "name",
+            "weight",
+            "request_headers_to_add",
+            "request_headers_to_remove",
+            "response_headers_to_add",
+            "response_headers_to_remove",
+            "host_rewrite_literal",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.RedirectAction",
+        &[
+            "https_redirect",
+            "scheme_redirect",
+            "host_redirect",
+            "port_redirect",
+            "path_redirect",
+            "prefix_rewrite",
+            "regex_rewrite",
+            "response_code",
+            "strip_query",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.DirectResponseAction",
+        &["status", "body"],
+    ),
+    (
+        "envoy.config.core.v3.HeaderValueOption",
+        &["header", "append", "append_action", "keep_empty_value"],
+    ),
+    // Clusters and endpoints.
+    (
+        "envoy.config.cluster.v3.Cluster",
+        &[
+            "name",
+            "alt_stat_name",
+            "type",
+            "eds_cluster_config",
+            "connect_timeout",
+            "per_connection_buffer_limit_bytes",
+            "lb_policy",
+            "load_assignment",
+            "dns_lookup_family",
+            "dns_refresh_rate",
+            "respect_dns_ttl",
+            "typed_extension_protocol_options",
+            "http_protocol_options",
+            "common_http_protocol_options",
+            "upstream_connection_options",
+            "protocol_selection",
+            "metadata",
+            "cleanup_interval",
+            "ignore_health_on_host_removal",
+            "track_timeout_budgets",
+            "close_connections_on_host_health_failure",
+            "wait_for_warm_on_init",
+        ],
+    ),
+    (
+        "envoy.config.cluster.v3.Cluster.EdsClusterConfig",
+        &["eds_config", "service_name"],
+    ),
+    (
+        "envoy.config.cluster.v3.UpstreamConnectionOptions",
+        &["tcp_keepalive"],
+    ),
+    (
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        &[
+            "explicit_http_config",
+            "use_downstream_protocol_config",
+            "common_http_protocol_options",
+        ],
+    ),
+    (
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
+        &["http_protocol_options", "http2_protocol_options"],
+    ),
+    (
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig",
+        &["http_protocol_options", "http2_protocol_options"],
+    ),
+    (
+        "envoy.config.endpoint.v3.ClusterLoadAssignment",
+        &["cluster_name", "endpoints", "policy"],
+    ),
+    (
+        "envoy.config.endpoint.v3.ClusterLoadAssignment.Policy",
+        &[
+            "overprovisioning_factor",
+            "endpoint_stale_after",
+            "weighted_priority_health",
+        ],
+    ),
+    (
+        "envoy.config.endpoint.v3.LocalityLbEndpoints",
+        &[
+            "locality",
+            "lb_endpoints",
+            "load_balancing_weight",
+            "priority",
+            "metadata",
+        ],
+    ),
+    (
+        "envoy.config.endpoint.v3.LbEndpoint",
+        &[
+            "endpoint",
+            "health_status",
+            "metadata",
+            "load_balancing_weight",
+        ],
+    ),
+    (
+        "envoy.config.endpoint.v3.Endpoint",
+        &["address", "health_check_config", "hostname"],
+    ),
+    (
+        "envoy.config.endpoint.v3.Endpoint.HealthCheckConfig",
+        &[
+            "port_value",
+            "hostname",
+            "address",
+            "disable_active_health_check",
+        ],
+    ),
+    // Secrets are stored and served to TLS once it lands; their contents are data.
+    (
+        "envoy.extensions.transport_sockets.tls.v3.Secret",
+        &["name", "tls_certificate", "validation_context"],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.TlsCertificate",
+        &["certificate_chain", "private_key"],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext",
+        &["trusted_ca"],
+    ),
+];
+
+fn table() -> &'static HashMap<&'static str, &'static [&'static str]> {
+    static T: OnceLock<HashMap<&'static str, &'static [&'static str]>> = OnceLock::new();
+    T.get_or_init(|| SUPPORTED.iter().copied().collect())
+}
+
+/// Whether the proxy understands messages of this type at all (an `Any`'s `@type`).
+pub fn is_known_type(full_name: &str) -> bool {
+    OPAQUE.contains(&full_name) || table().contains_key(full_name)
+}
+
+/// Every field set in `bytes` (a `full_name` message) that the proxy does not support.
+pub fn check(full_name: &str, bytes: &[u8]) -> Vec<ConvertError> {
+    let mut out = Vec::new();
+    let Some(desc) = descriptors::message(full_name) else {
+        out.push(ConvertError::new(
+            &FieldPath::root(),
+            format!("{full_name} is not in the proxy's descriptors"),
+        ));
+        return out;
+    };
+    match DynamicMessage::decode(desc, bytes) {
+        Ok(msg) => walk(&msg, &FieldPath::root(), &mut out),
+        Err(e) => out.push(ConvertError::new(
+            &FieldPath::root(),
+            format!("cannot decode {full_name}: {e}"),
+        )),
+    }
+    out
+}
+
+/// [`check`] for a prost message.
+pub fn check_message<M: prost::Message + prost::Name>(msg: &M) -> Vec<ConvertError> {
+    check(&M::full_name(), &msg.encode_to_vec())
+}
+
+fn walk(msg: &DynamicMessage, path: &FieldPath, out: &mut Vec<ConvertError>) {
+    let desc = msg.descriptor();
+    let name = desc.full_name();
+    if OPAQUE.contains(&name) {
+        return;
+    }
+    if name == "google.protobuf.Any" {
+        return walk_any(msg, path, out);
+    }
+    let Some(fields) = table().get(name) else {
+        out.push(ConvertError::new(
+            path,
+            format!("{name} is not supported by weft-proxy"),
+        ));
+        return;
+    };
+    for (field, value) in msg.fields() {
+        let here = path.field(field.name());
+        if !fields.contains(&field.name()) {
+            out.push(ConvertError::new(
+                &here,
+                format!(
+                    "field `{}` of {name} is not supported by weft-proxy; it would change \
+                     behaviour, so the resource is rejected rather than served without it",
+                    field.name()
+                ),
+            ));
+            continue;
+        }
+        match value {
+            Value::Message(m) => walk(m, &here, out),
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Value::Message(m) = item {
+                        walk(m, &here.index(i), out);
+                    }
+                }
+            }
+            Value::Map(map) => {
+                for (k, v) in map {
+                    if let Value::Message(m) = v {
+                        let key = match k {
+                            prost_reflect::MapKey::String(s) => s.clone(),
+                            other => format!("{other:?}"),
+                        };
+                        walk(m, &here.key(&key), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn walk_any(msg: &DynamicMessage, path: &FieldPath, out: &mut Vec<ConvertError>) {
+    let url = match msg.get_field_by_name("type_url").as_deref() {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let type_name = url.rsplit('/').next().unwrap_or_default();
+    if !is_known_type(type_name) {
+        out.push(ConvertError::new(
+            path,
+            format!("typed_config of type `{url}` is not supported by weft-proxy"),
+        ));
+        return;
+    }
+    let bytes = match msg.get_field_by_name("value").as_deref() {
+        Some(Value::Bytes(b)) => b.clone(),
+        _ => Default::default(),
+    };
+    let Some(desc) = descriptors::message(type_name) else {
+        return;
+    };
+    match DynamicMessage::decode(desc, bytes) {
+        Ok(inner) => walk(&inner, path, out),
+        Err(e) => out.push(ConvertError::new(
+            path,
+            format!("cannot decode {type_name}: {e}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_message_and_field_exists_in_envoys_api() {
+        for (msg, fields) in SUPPORTED {
+            let desc = descriptors::message(msg).unwrap_or_else(|| panic!("no message {msg}"));
+            for f in *fields {
+                assert!(
+                    desc.get_field_by_name(f).is_some(),
+                    "{msg} has no field {f}"
+                );
+            }
+        }
+        for msg in OPAQUE {
+            assert!(descriptors::message(msg).is_some(), "no message {msg}");
+        }
+    }
+
+    #[test]
+    fn unsupported_fields_are_named_with_their_path() {
+        use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
+        let rc = RouteConfiguration {
+            name: "r".into(),
+            virtual_hosts: vec![VirtualHost {
+                name: "v".into(),
+                domains: vec!["*".into()],
+                cors: Some(Default::default()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let errs = check_message(&rc);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path.to_string(), "virtual_hosts[0].cors");
+        assert!(errs[0].message.contains("not supported"), "{}", errs[0]);
+    }
+}
