@@ -40,6 +40,14 @@ const BOOTSTRAP: &str = "envoy.config.bootstrap.v3.Bootstrap";
 
 /// Parses a bootstrap named `file` (used in messages) from YAML or JSON text.
 pub fn parse_bootstrap(file: &str, text: &str) -> Result<Bootstrap, Vec<ConfigError>> {
+    parse_bootstrap_located(file, text).map(|(b, _)| b)
+}
+
+/// [`parse_bootstrap`], also returning the document so later checks can point into it.
+pub fn parse_bootstrap_located(
+    file: &str,
+    text: &str,
+) -> Result<(Bootstrap, Node), Vec<ConfigError>> {
     let err = |pos: Pos, path: FieldPath, message: String| ConfigError {
         file: file.to_string(),
         pos,
@@ -121,13 +129,14 @@ pub fn parse_bootstrap(file: &str, text: &str) -> Result<Bootstrap, Vec<ConfigEr
             .map(|v| err(root.locate(&v.path), v.path, v.message))
             .collect());
     }
-    Bootstrap::decode(message.encode_to_vec().as_slice()).map_err(|e| {
+    let bootstrap = Bootstrap::decode(message.encode_to_vec().as_slice()).map_err(|e| {
         vec![err(
             root.pos,
             FieldPath::root(),
             format!("internal: descriptors and prost types disagree: {e}"),
         )]
-    })
+    })?;
+    Ok((bootstrap, root))
 }
 
 /// Suggestions for the decoder's messages about unknown fields and enum values.

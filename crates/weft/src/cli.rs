@@ -16,6 +16,37 @@ pub enum Command {
     /// diagnostics. Exits 0 when there are no errors, 1 when there are, 2 on usage or I/O
     /// problems.
     Validate(ValidateArgs),
+    /// Run the data plane: serve traffic from an Envoy v3 bootstrap (static resources and/or
+    /// ADS), the way Envoy would with the same file.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The Envoy v3 bootstrap, YAML or JSON (Envoy's `-c`).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: String,
+    /// Worker threads, each with its own event loop (Envoy's `--concurrency`).
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Write the admin listener's bound address to this file (Envoy's flag of the same name).
+    #[arg(long, value_name = "FILE")]
+    pub admin_address_path: Option<std::path::PathBuf>,
+    /// Seconds to let open connections finish after SIGTERM before exiting.
+    #[arg(long = "drain-time-s", default_value_t = 5)]
+    pub drain_time_s: u64,
+    /// Log level: trace, debug, info, warning (or warn), error, critical, off.
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// `validate`: check the bootstrap and exit (0 when weft-proxy can serve it as Envoy would).
+    #[arg(long, value_enum, default_value_t = ProxyMode::Serve)]
+    pub mode: ProxyMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyMode {
+    Serve,
+    Validate,
 }
 
 #[derive(Debug, clap::Args)]

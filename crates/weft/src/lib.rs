@@ -2,4 +2,5 @@
 //! as the binary. `main.rs` only parses arguments and calls in here.
 
 pub mod cli;
+pub mod proxy;
 pub mod validate;

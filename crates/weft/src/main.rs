@@ -11,6 +11,7 @@ fn main() {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
+        Command::Proxy(args) => weft::proxy::run(args),
     };
     std::process::exit(code);
 }

@@ -136,10 +136,30 @@ enum HeaderTest {
     Present(bool),
 }
 
+/// What a header matcher reads: a header, or one of HTTP/2's pseudo-headers, which Envoy
+/// lets matchers name for every protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeaderKey {
+    Name(http::HeaderName),
+    Method,
+    Path,
+    Authority,
+    Scheme,
+}
+
+/// The pseudo-header values of a request, for matchers that name them.
+pub struct Pseudo<'a> {
+    pub method: &'a str,
+    /// The path with its query, as `:path` carries it.
+    pub path: &'a str,
+    pub authority: &'a str,
+    pub scheme: &'a str,
+}
+
 /// `envoy.config.route.v3.HeaderMatcher`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeaderMatcher {
-    pub name: http::HeaderName,
+    pub name: HeaderKey,
     test: HeaderTest,
     invert: bool,
     missing_as_empty: bool,
@@ -147,13 +167,19 @@ pub struct HeaderMatcher {
 
 impl HeaderMatcher {
     pub fn new(m: &PbHeaderMatcher, path: &FieldPath) -> Result<Self> {
-        let name =
-            http::HeaderName::from_bytes(m.name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+        let lower = m.name.to_ascii_lowercase();
+        let name = match lower.as_str() {
+            ":method" => HeaderKey::Method,
+            ":path" => HeaderKey::Path,
+            ":authority" | "host" => HeaderKey::Authority,
+            ":scheme" => HeaderKey::Scheme,
+            _ => HeaderKey::Name(http::HeaderName::from_bytes(lower.as_bytes()).map_err(|_| {
                 ConvertError::new(
                     &path.field("name"),
                     format!("`{}` is not a valid header name", m.name),
                 )
-            })?;
+            })?),
+        };
         let plain = |p: MatchPattern| StringMatcher {
             pattern: match p {
                 MatchPattern::Exact(s) => Pattern::Exact(s),
@@ -200,39 +226,38 @@ impl HeaderMatcher {
         })
     }
 
-    pub fn matches(&self, headers: &HeaderMap) -> bool {
-        let mut values = headers.get_all(&self.name).iter();
-        let joined: Option<std::borrow::Cow<'_, str>> = match values.next() {
-            None => None,
-            Some(first) => {
-                let first = String::from_utf8_lossy(first.as_bytes());
-                match values.next() {
-                    None => Some(first),
-                    Some(second) => {
-                        let mut all = first.into_owned();
-                        for v in std::iter::once(second).chain(values) {
-                            all.push(',');
-                            all.push_str(&String::from_utf8_lossy(v.as_bytes()));
-                        }
-                        Some(all.into())
-                    }
-                }
-            }
+    /// Envoy 1.40: a header that appears several times matches when any one of its
+    /// values does; an absent header never matches a value test, inverted or not, unless
+    /// `treat_missing_header_as_empty` makes it the empty string.
+    pub fn matches(&self, headers: &HeaderMap, pseudo: &Pseudo<'_>) -> bool {
+        let found: Vec<&[u8]> = match &self.name {
+            HeaderKey::Name(n) => headers.get_all(n).iter().map(|v| v.as_bytes()).collect(),
+            HeaderKey::Method => vec![pseudo.method.as_bytes()],
+            HeaderKey::Path => vec![pseudo.path.as_bytes()],
+            HeaderKey::Authority => vec![pseudo.authority.as_bytes()],
+            HeaderKey::Scheme => vec![pseudo.scheme.as_bytes()],
         };
-        let value = match (&joined, &self.test) {
-            (_, HeaderTest::Present(want)) => return (joined.is_some() == *want) != self.invert,
-            (Some(v), _) => v.as_ref(),
-            (None, _) if self.missing_as_empty => "",
-            (None, _) => return self.invert,
-        };
-        let hit = match &self.test {
+        let mut values = found.into_iter().peekable();
+        if let HeaderTest::Present(want) = &self.test {
+            return (values.peek().is_some() == *want) != self.invert;
+        }
+        if values.peek().is_none() {
+            return self.missing_as_empty && (self.test_value("") != self.invert);
+        }
+        values.any(|v| {
+            let v = String::from_utf8_lossy(v);
+            self.test_value(&v) != self.invert
+        })
+    }
+
+    fn test_value(&self, value: &str) -> bool {
+        match &self.test {
             HeaderTest::Value(m) => m.matches(value),
             HeaderTest::Range { start, end } => {
                 value.parse::<i64>().is_ok_and(|n| *start <= n && n < *end)
             }
-            HeaderTest::Present(_) => unreachable!(),
-        };
-        hit != self.invert
+            HeaderTest::Present(_) => true,
+        }
     }
 }
 
@@ -268,39 +293,20 @@ impl QueryMatcher {
     pub fn matches(&self, query: Option<&str>) -> bool {
         let found = first_param(query.unwrap_or(""), &self.name);
         match (&self.value, found) {
-            (Some(m), Some(v)) => m.matches(&v),
+            (Some(m), Some(v)) => m.matches(v),
             (Some(_), None) => false,
             (None, found) => found.is_some() == self.present,
         }
     }
 }
 
-/// The first value of parameter `name`, percent-decoded (`a=1&b&c=x%20y`).
-pub fn first_param(query: &str, name: &str) -> Option<String> {
+/// The first value of parameter `name` (`a=1&b&c=x`), compared as written: Envoy does not
+/// percent-decode query parameters before matching.
+pub fn first_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == name).then(|| percent_decode(v))
+        (k == name).then_some(v)
     })
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -320,6 +326,18 @@ mod tests {
         .expect("valid")
     }
 
+    impl HeaderMatcher {
+        fn matches_h(&self, h: &HeaderMap) -> bool {
+            let p = Pseudo {
+                method: "GET",
+                path: "/",
+                authority: "a",
+                scheme: "http",
+            };
+            self.matches(h, &p)
+        }
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -332,22 +350,25 @@ mod tests {
     }
 
     #[test]
-    fn repeated_headers_are_joined_with_commas() {
-        let m = hm(HeaderMatchSpecifier::ExactMatch("a,b".into()), false, false);
-        assert!(m.matches(&headers(&[("x-test", "a"), ("x-test", "b")])));
-        assert!(!m.matches(&headers(&[("x-test", "a")])));
+    fn repeated_headers_match_when_any_value_does() {
+        let m = hm(HeaderMatchSpecifier::ExactMatch("yes".into()), false, false);
+        assert!(m.matches_h(&headers(&[("x-test", "no"), ("x-test", "yes")])));
+        assert!(!m.matches_h(&headers(&[("x-test", "yes,yes")])));
     }
 
     #[test]
     fn absent_headers_follow_invert_and_missing_as_empty() {
         let exact = |inv, empty| hm(HeaderMatchSpecifier::ExactMatch(String::new()), inv, empty);
         let none = headers(&[]);
-        assert!(!exact(false, false).matches(&none));
-        assert!(exact(true, false).matches(&none));
-        assert!(exact(false, true).matches(&none));
+        assert!(!exact(false, false).matches_h(&none));
+        assert!(
+            !exact(true, false).matches_h(&none),
+            "absent never matches, even inverted"
+        );
+        assert!(exact(false, true).matches_h(&none));
         let absent = hm(HeaderMatchSpecifier::PresentMatch(false), false, false);
-        assert!(absent.matches(&none));
-        assert!(!absent.matches(&headers(&[("x-test", "1")])));
+        assert!(absent.matches_h(&none));
+        assert!(!absent.matches_h(&headers(&[("x-test", "1")])));
     }
 
     #[test]
@@ -360,8 +381,8 @@ mod tests {
             false,
             false,
         );
-        assert!(re.matches(&headers(&[("x-test", "123")])));
-        assert!(!re.matches(&headers(&[("x-test", "1234")])));
+        assert!(re.matches_h(&headers(&[("x-test", "123")])));
+        assert!(!re.matches_h(&headers(&[("x-test", "1234")])));
         let range = hm(
             HeaderMatchSpecifier::RangeMatch(envoy_types::pb::envoy::r#type::v3::Int64Range {
                 start: -10,
@@ -370,18 +391,18 @@ mod tests {
             false,
             false,
         );
-        assert!(range.matches(&headers(&[("x-test", "-1")])));
-        assert!(!range.matches(&headers(&[("x-test", "0")])));
+        assert!(range.matches_h(&headers(&[("x-test", "-1")])));
+        assert!(!range.matches_h(&headers(&[("x-test", "0")])));
     }
 
     #[test]
-    fn query_parameters_use_the_first_decoded_value() {
+    fn query_parameters_use_the_first_raw_value() {
         let m = QueryMatcher::new(
             &PbQueryMatcher {
                 name: "q".into(),
                 query_parameter_match_specifier: Some(QueryParameterMatchSpecifier::StringMatch(
                     PbStringMatcher {
-                        match_pattern: Some(MatchPattern::Exact("a b".into())),
+                        match_pattern: Some(MatchPattern::Exact("a%20b".into())),
                         ignore_case: false,
                     },
                 )),

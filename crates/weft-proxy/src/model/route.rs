@@ -3,7 +3,7 @@
 //! the path, headers, query and gRPC-ness of a request, and header mutations per level.
 
 use super::header_ops::HeaderOps;
-use super::matcher::{FullRegex, HeaderMatcher, QueryMatcher};
+use super::matcher::{FullRegex, HeaderMatcher, Pseudo, QueryMatcher};
 use super::route_action::{Action, DEFAULT_MAX_DIRECT_BODY, Direct, Forward, Redirect};
 use super::{ConvertError, Result};
 use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
@@ -42,6 +42,7 @@ pub struct RequestView<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
+    pub pseudo: Pseudo<'a>,
 }
 
 impl RouteMatch {
@@ -128,7 +129,11 @@ impl RouteMatch {
         if self.grpc && !is_grpc(req.headers) {
             return false;
         }
-        if !self.headers.iter().all(|h| h.matches(req.headers)) {
+        if !self
+            .headers
+            .iter()
+            .all(|h| h.matches(req.headers, &req.pseudo))
+        {
             return false;
         }
         if !self.query.iter().all(|q| q.matches(req.query)) {
@@ -537,6 +542,12 @@ mod tests {
             path: p,
             query: None,
             headers: &h,
+            pseudo: Pseudo {
+                method: "GET",
+                path: p,
+                authority: "a",
+                scheme: "http",
+            },
         };
         assert!(m.matches(&view("/api")));
         assert!(m.matches(&view("/api/v1")));

@@ -1,0 +1,5 @@
+//! Accepted configuration: the store that takes resources (from a bootstrap or xDS), warms
+//! them, and publishes snapshots for the data path.
+
+pub mod snapshot;
+pub mod store;

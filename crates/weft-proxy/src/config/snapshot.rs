@@ -1,0 +1,97 @@
+//! The configuration the data path reads: a complete, consistent set of active listeners,
+//! routes and clusters, published whole through an atomic pointer swap. Requests load it
+//! once and keep using the version they started with, so updates never tear a request.
+
+use crate::http::HttpStats;
+use crate::listener::ListenerStats;
+use crate::model::listener::{ListenerConfig, NetworkFilter};
+use crate::model::route::RouteConfig;
+use crate::stats::Registry;
+use crate::tcp_proxy::TcpStats;
+use crate::upstream::cluster::Cluster;
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Statistics of one filter chain.
+pub enum ChainStats {
+    Http(Arc<HttpStats>),
+    Tcp(Arc<TcpStats>),
+}
+
+/// A listener that is serving (its routes have arrived).
+pub struct ActiveListener {
+    pub config: Arc<ListenerConfig>,
+    pub stats: Arc<ListenerStats>,
+    /// One per `config.chains`, then one for the default chain if there is one.
+    pub chain_stats: Vec<ChainStats>,
+    /// The bound socket (`None` for `bind_to_port: false`).
+    pub socket: Option<Arc<std::net::TcpListener>>,
+}
+
+impl ActiveListener {
+    pub fn new(
+        config: Arc<ListenerConfig>,
+        socket: Option<Arc<std::net::TcpListener>>,
+        registry: &Registry,
+    ) -> Self {
+        let stats = registry.scope(
+            &format!(
+                "listener.{}_{}.",
+                config.address.ip(),
+                config.address.port()
+            ),
+            Default::default,
+        );
+        let chain_stats = config
+            .chains
+            .iter()
+            .chain(config.default_chain.as_ref())
+            .map(|c| match &c.filter {
+                NetworkFilter::Http(h) => ChainStats::Http(
+                    registry.scope(&format!("http.{}.", h.stat_prefix), Default::default),
+                ),
+                NetworkFilter::TcpProxy(t) => ChainStats::Tcp(
+                    registry.scope(&format!("tcp.{}.", t.stat_prefix), Default::default),
+                ),
+            })
+            .collect();
+        ActiveListener {
+            config,
+            stats,
+            chain_stats,
+            socket,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Snapshot {
+    pub generation: u64,
+    pub listeners: BTreeMap<String, Arc<ActiveListener>>,
+    pub routes: HashMap<String, Arc<RouteConfig>>,
+    pub clusters: HashMap<String, Arc<Cluster>>,
+}
+
+impl Snapshot {
+    /// The `bind_to_port: false` listener that takes connections redirected to `dst`
+    /// (an exact address first, then the wildcard address on the same port).
+    pub fn virtual_listener(&self, dst: SocketAddr) -> Option<&Arc<ActiveListener>> {
+        let exact = self
+            .listeners
+            .values()
+            .find(|l| !l.config.bind_to_port && l.config.address == dst);
+        exact.or_else(|| {
+            self.listeners.values().find(|l| {
+                !l.config.bind_to_port
+                    && l.config.address.port() == dst.port()
+                    && l.config.address.ip().is_unspecified()
+                    && l.config.address.is_ipv4() == dst.is_ipv4()
+            })
+        })
+    }
+}
+
+/// The published snapshot, shared by every worker.
+pub type Shared = Arc<ArcSwap<Snapshot>>;

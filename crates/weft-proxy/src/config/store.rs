@@ -1,0 +1,593 @@
+//! The configuration store. Resources arrive per type (from a bootstrap's static resources or
+//! an xDS response), are converted one by one — a bad one is rejected with its reason while
+//! the rest apply — and wait ("warm") until what they depend on has arrived, as Envoy's do:
+//! a listener until its RDS routes, a cluster until its first endpoints. Then a new snapshot
+//! is published for the workers.
+
+use super::snapshot::{ActiveListener, Shared, Snapshot};
+use crate::model::cluster::{ClusterConfig, Discovery};
+use crate::model::endpoint::{self, Endpoint, HostPort};
+use crate::model::hcm::RouteSource;
+use crate::model::listener::{ListenerConfig, NetworkFilter};
+use crate::model::route::RouteConfig;
+use crate::model::{ConvertError, support};
+use crate::stats::Registry;
+use crate::upstream::cluster::{Cluster, ClusterStats};
+use crate::upstream::dns;
+use crate::upstream::endpoints::Host;
+use envoy_types::pb::envoy::config::cluster::v3::Cluster as PbCluster;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::Listener as PbListener;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// How long a resource may wait for its dependencies before it is used anyway (Envoy's
+/// default `initial_fetch_timeout`).
+pub const WARMING_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One accepted resource and when/which version it came in.
+#[derive(Clone)]
+pub struct Accepted<T, P> {
+    pub config: Arc<T>,
+    pub raw: P,
+    pub version: String,
+    pub updated: SystemTime,
+    /// From the bootstrap's `static_resources`: xDS may not replace or remove it.
+    pub is_static: bool,
+}
+
+pub struct ListenerEntry {
+    pub accepted: Accepted<ListenerConfig, PbListener>,
+    pub socket: Option<Arc<std::net::TcpListener>>,
+}
+
+pub struct ClusterEntry {
+    pub cluster: Arc<Cluster>,
+    pub version: String,
+    pub updated: SystemTime,
+    pub is_static: bool,
+}
+
+#[derive(Default)]
+pub struct Store {
+    pub listeners: BTreeMap<String, ListenerEntry>,
+    pub warming_listeners: BTreeMap<String, ListenerEntry>,
+    pub routes: BTreeMap<String, Accepted<RouteConfig, RouteConfiguration>>,
+    pub clusters: BTreeMap<String, ClusterEntry>,
+    pub warming_clusters: BTreeMap<String, ClusterEntry>,
+    pub assignments: BTreeMap<String, Accepted<Vec<Endpoint<HostPort>>, ClusterLoadAssignment>>,
+    pub secrets: BTreeMap<String, Accepted<(), Secret>>,
+    pub registry: Arc<Registry>,
+    pub shared: Shared,
+    /// Woken when something warmed outside an update (a DNS answer), to publish again.
+    pub republish: Arc<Notify>,
+    /// Tells the workers a new snapshot is out.
+    pub generations: Option<tokio::sync::watch::Sender<u64>>,
+    generation: u64,
+}
+
+/// Errors of one update, one line per rejected resource (Envoy joins them the same way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected(pub Vec<String>);
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+fn describe(kind: &str, name: &str, errors: &[ConvertError]) -> String {
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    format!("{kind} '{name}': {}", parts.join("; "))
+}
+
+/// Binds a listening socket the way Envoy does (address reuse, port reuse for workers).
+pub fn bind(addr: SocketAddr, backlog: Option<u32>) -> std::io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(backlog.map_or(1024, |b| b.min(i32::MAX as u32) as i32))?;
+    Ok(s.into())
+}
+
+impl Store {
+    pub fn new(registry: Arc<Registry>, shared: Shared) -> Self {
+        Store {
+            registry,
+            shared,
+            ..Default::default()
+        }
+    }
+
+    /// Every cluster name known, serving or warming.
+    fn cluster_known(&self, name: &str) -> bool {
+        self.clusters.contains_key(name) || self.warming_clusters.contains_key(name)
+    }
+
+    /// Listeners: `updates` added or replaced, `removed` deleted.
+    pub fn apply_listeners(
+        &mut self,
+        updates: Vec<PbListener>,
+        removed: &[String],
+        version: &str,
+        is_static: bool,
+    ) -> Result<(), Rejected> {
+        let mut errors = Vec::new();
+        for name in removed {
+            if self
+                .listeners
+                .get(name)
+                .is_some_and(|e| e.accepted.is_static)
+            {
+                errors.push(format!(
+                    "listener '{name}': a static listener cannot be removed"
+                ));
+                continue;
+            }
+            self.listeners.remove(name);
+            self.warming_listeners.remove(name);
+        }
+        for l in updates {
+            let name = l.name.clone();
+            match self.accept_listener(l, version, is_static) {
+                Ok(Some(entry)) => {
+                    self.warming_listeners.insert(name, entry);
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        self.publish();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected(errors))
+        }
+    }
+
+    fn accept_listener(
+        &self,
+        l: PbListener,
+        version: &str,
+        is_static: bool,
+    ) -> Result<Option<ListenerEntry>, String> {
+        let name = l.name.clone();
+        let current = self
+            .warming_listeners
+            .get(&name)
+            .or(self.listeners.get(&name));
+        if let Some(c) = current {
+            if c.accepted.raw == l {
+                return Ok(None);
+            }
+            if c.accepted.is_static && !is_static {
+                return Err(format!(
+                    "listener '{name}': a static listener cannot be updated through LDS"
+                ));
+            }
+        }
+        let unsupported = support::check_message(&l);
+        if !unsupported.is_empty() {
+            return Err(describe("listener", &name, &unsupported));
+        }
+        let config = ListenerConfig::new(&l).map_err(|e| describe("listener", &name, &[e]))?;
+        self.validate_inline_clusters(&config)
+            .map_err(|e| describe("listener", &name, &[e]))?;
+        let socket = if config.bind_to_port {
+            let reuse = [self.warming_listeners.get(&name), self.listeners.get(&name)]
+                .into_iter()
+                .flatten()
+                .chain(self.listeners.values())
+                .find(|e| e.accepted.config.address == config.address && e.socket.is_some())
+                .and_then(|e| e.socket.clone());
+            match reuse {
+                Some(s) => Some(s),
+                None => Some(Arc::new(bind(config.address, config.backlog).map_err(
+                    |e| {
+                        format!(
+                            "listener '{name}': cannot bind '{}': {}",
+                            config.address,
+                            crate::upstream::connector::os_error_text(&e)
+                        )
+                    },
+                )?)),
+            }
+        } else {
+            None
+        };
+        Ok(Some(ListenerEntry {
+            accepted: Accepted {
+                config: Arc::new(config),
+                raw: l,
+                version: version.to_string(),
+                updated: SystemTime::now(),
+                is_static,
+            },
+            socket,
+        }))
+    }
+
+    /// Envoy rejects inline (static) route tables that name unknown clusters, unless
+    /// `validate_clusters: false`.
+    fn validate_inline_clusters(&self, l: &ListenerConfig) -> Result<(), ConvertError> {
+        for (i, chain) in l.chains.iter().chain(l.default_chain.as_ref()).enumerate() {
+            let NetworkFilter::Http(h) = &chain.filter else {
+                continue;
+            };
+            let RouteSource::Inline(rc) = &h.routes else {
+                continue;
+            };
+            if rc.validate_clusters == Some(false) {
+                continue;
+            }
+            for (cluster, path) in rc.clusters() {
+                if !self.cluster_known(cluster) {
+                    let at = if i < l.chains.len() {
+                        weft_yaml::FieldPath::root().field("filter_chains").index(i)
+                    } else {
+                        weft_yaml::FieldPath::root().field("default_filter_chain")
+                    };
+                    let at = at
+                        .field("filters")
+                        .index(0)
+                        .field("typed_config")
+                        .field("route_config")
+                        .join(&path);
+                    return Err(ConvertError::new(
+                        &at,
+                        format!("route: unknown cluster '{cluster}'"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn apply_routes(
+        &mut self,
+        updates: Vec<RouteConfiguration>,
+        removed: &[String],
+        version: &str,
+    ) -> Result<(), Rejected> {
+        let mut errors = Vec::new();
+        for name in removed {
+            self.routes.remove(name);
+        }
+        for rc in updates {
+            let name = rc.name.clone();
+            if self.routes.get(&name).is_some_and(|a| a.raw == rc) {
+                continue;
+            }
+            let unsupported = support::check_message(&rc);
+            if !unsupported.is_empty() {
+                errors.push(describe("route configuration", &name, &unsupported));
+                continue;
+            }
+            match RouteConfig::new(&rc) {
+                Ok(config) => {
+                    self.routes.insert(
+                        name,
+                        Accepted {
+                            config: Arc::new(config),
+                            raw: rc,
+                            version: version.to_string(),
+                            updated: SystemTime::now(),
+                            is_static: false,
+                        },
+                    );
+                }
+                Err(e) => errors.push(describe("route configuration", &name, &[e])),
+            }
+        }
+        self.publish();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected(errors))
+        }
+    }
+
+    pub fn apply_clusters(
+        &mut self,
+        updates: Vec<PbCluster>,
+        removed: &[String],
+        version: &str,
+        is_static: bool,
+    ) -> Result<(), Rejected> {
+        let mut errors = Vec::new();
+        for name in removed {
+            if self.clusters.get(name).is_some_and(|e| e.is_static) {
+                errors.push(format!(
+                    "cluster '{name}': a static cluster cannot be removed"
+                ));
+                continue;
+            }
+            self.clusters.remove(name);
+            self.warming_clusters.remove(name);
+        }
+        for c in updates {
+            let name = c.name.clone();
+            let current = self
+                .warming_clusters
+                .get(&name)
+                .or(self.clusters.get(&name));
+            if let Some(cur) = current {
+                if cur.cluster.raw == c {
+                    continue;
+                }
+                if cur.is_static && !is_static {
+                    errors.push(format!(
+                        "cluster '{name}': a static cluster cannot be updated through CDS"
+                    ));
+                    continue;
+                }
+            }
+            let unsupported = support::check_message(&c);
+            if !unsupported.is_empty() {
+                errors.push(describe("cluster", &name, &unsupported));
+                continue;
+            }
+            let config = match ClusterConfig::new(&c) {
+                Ok(config) => config,
+                Err(e) => {
+                    errors.push(describe("cluster", &name, &[e]));
+                    continue;
+                }
+            };
+            let stats = self
+                .registry
+                .scope(&format!("cluster.{name}."), ClusterStats::default);
+            let cluster = Arc::new(Cluster::new(config, c, stats));
+            if let Some(eds) = cluster.config.eds_name()
+                && let Some(a) = self.assignments.get(eds)
+            {
+                cluster.set_hosts(hosts(&a.config));
+            }
+            if matches!(
+                cluster.config.discovery,
+                Discovery::StrictDns(_) | Discovery::LogicalDns(_)
+            ) {
+                dns::spawn(&cluster, self.republish.clone());
+            }
+            self.warming_clusters.insert(
+                name,
+                ClusterEntry {
+                    cluster,
+                    version: version.to_string(),
+                    updated: SystemTime::now(),
+                    is_static,
+                },
+            );
+        }
+        self.publish();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected(errors))
+        }
+    }
+
+    pub fn apply_endpoints(
+        &mut self,
+        updates: Vec<ClusterLoadAssignment>,
+        removed: &[String],
+        version: &str,
+    ) -> Result<(), Rejected> {
+        let mut errors = Vec::new();
+        for name in removed {
+            self.assignments.remove(name);
+            self.update_eds_clusters(name, Vec::new());
+        }
+        for cla in updates {
+            let name = cla.cluster_name.clone();
+            let unsupported = support::check_message(&cla);
+            if !unsupported.is_empty() {
+                errors.push(describe("cluster load assignment", &name, &unsupported));
+                continue;
+            }
+            let root = weft_yaml::FieldPath::root();
+            let eps = match endpoint::endpoints(&cla, &root) {
+                Ok(eps) => eps,
+                Err(e) => {
+                    errors.push(describe("cluster load assignment", &name, &[e]));
+                    continue;
+                }
+            };
+            if let Some(bad) = eps.iter().find(|e| e.address.ip().is_none()) {
+                errors.push(format!(
+                    "cluster load assignment '{name}': malformed IP address: {}",
+                    bad.address.host
+                ));
+                continue;
+            }
+            self.update_eds_clusters(&name, eps.clone());
+            self.assignments.insert(
+                name,
+                Accepted {
+                    config: Arc::new(eps),
+                    raw: cla,
+                    version: version.to_string(),
+                    updated: SystemTime::now(),
+                    is_static: false,
+                },
+            );
+        }
+        self.publish();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected(errors))
+        }
+    }
+
+    fn update_eds_clusters(&self, eds_name: &str, eps: Vec<Endpoint<HostPort>>) {
+        for e in self.clusters.values().chain(self.warming_clusters.values()) {
+            if e.cluster.config.eds_name() == Some(eds_name) {
+                e.cluster.set_hosts(hosts(&eps));
+            }
+        }
+    }
+
+    pub fn apply_secrets(
+        &mut self,
+        updates: Vec<Secret>,
+        removed: &[String],
+        version: &str,
+        is_static: bool,
+    ) -> Result<(), Rejected> {
+        let mut errors = Vec::new();
+        for name in removed {
+            self.secrets.remove(name);
+        }
+        for s in updates {
+            let unsupported = support::check_message(&s);
+            if !unsupported.is_empty() {
+                errors.push(describe("secret", &s.name, &unsupported));
+                continue;
+            }
+            self.secrets.insert(
+                s.name.clone(),
+                Accepted {
+                    config: Arc::new(()),
+                    raw: s,
+                    version: version.to_string(),
+                    updated: SystemTime::now(),
+                    is_static,
+                },
+            );
+        }
+        self.publish();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected(errors))
+        }
+    }
+
+    /// The RDS and EDS names the configuration waits for (to subscribe to over xDS).
+    pub fn wanted_routes(&self) -> BTreeSet<String> {
+        self.listeners
+            .values()
+            .chain(self.warming_listeners.values())
+            .flat_map(|e| {
+                e.accepted
+                    .config
+                    .rds_names()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    pub fn wanted_endpoints(&self) -> BTreeSet<String> {
+        self.clusters
+            .values()
+            .chain(self.warming_clusters.values())
+            .filter_map(|e| e.cluster.config.eds_name().map(str::to_string))
+            .collect()
+    }
+
+    fn listener_ready(&self, e: &ListenerEntry) -> bool {
+        e.accepted
+            .config
+            .rds_names()
+            .all(|n| self.routes.contains_key(n))
+    }
+
+    /// Whether everything has warmed (for `/ready` during startup).
+    pub fn all_warm(&self) -> bool {
+        self.warming_listeners.is_empty() && self.warming_clusters.is_empty()
+    }
+
+    /// Promotes what has warmed (or waited too long) and publishes a new snapshot.
+    pub fn publish(&mut self) {
+        let now = SystemTime::now();
+        let overdue = |t: SystemTime| now.duration_since(t).unwrap_or_default() >= WARMING_TIMEOUT;
+        let ready: Vec<String> = self
+            .warming_clusters
+            .iter()
+            .filter(|(_, e)| e.cluster.is_warm() || overdue(e.updated))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in ready {
+            if let Some(e) = self.warming_clusters.remove(&n) {
+                self.clusters.insert(n, e);
+            }
+        }
+        let ready: Vec<String> = self
+            .warming_listeners
+            .iter()
+            .filter(|(_, e)| self.listener_ready(e) || overdue(e.accepted.updated))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in ready {
+            if let Some(e) = self.warming_listeners.remove(&n) {
+                self.listeners.insert(n, e);
+            }
+        }
+        self.generation += 1;
+        let previous = self.shared.load();
+        let listeners = self
+            .listeners
+            .iter()
+            .map(|(n, e)| {
+                // Keep the same active listener (and its stats handles) when nothing changed.
+                let same = previous
+                    .listeners
+                    .get(n)
+                    .filter(|a| Arc::ptr_eq(&a.config, &e.accepted.config))
+                    .cloned();
+                let active = same.unwrap_or_else(|| {
+                    Arc::new(ActiveListener::new(
+                        e.accepted.config.clone(),
+                        e.socket.clone(),
+                        &self.registry,
+                    ))
+                });
+                (n.clone(), active)
+            })
+            .collect();
+        let snapshot = Snapshot {
+            generation: self.generation,
+            listeners,
+            routes: self
+                .routes
+                .iter()
+                .map(|(n, a)| (n.clone(), a.config.clone()))
+                .collect(),
+            clusters: self
+                .clusters
+                .iter()
+                .map(|(n, e)| (n.clone(), e.cluster.clone()))
+                .collect(),
+        };
+        self.shared.store(Arc::new(snapshot));
+        if let Some(g) = &self.generations {
+            g.send_replace(self.generation);
+        }
+    }
+}
+
+fn hosts(eps: &[Endpoint<HostPort>]) -> Vec<Host> {
+    eps.iter()
+        .filter_map(|e| {
+            Some(Host::new(
+                e.address.ip()?,
+                e.hostname.clone(),
+                e.healthy,
+                e.weight,
+            ))
+        })
+        .collect()
+}

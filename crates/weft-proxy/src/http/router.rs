@@ -1,0 +1,730 @@
+//! The router: picks the virtual host and route for a request, then answers directly,
+//! redirects, or forwards to an endpoint of the chosen cluster — rewriting path and host,
+//! applying header mutations in Envoy's order, enforcing the route timeout, and turning
+//! upstream failures into Envoy's responses and response flags.
+
+use super::body::{Body, ResponseBody, StreamGuard};
+use super::forwarding::{self, X_REQUEST_ID};
+use super::local_reply::reply;
+use super::{ConnCtx, upgrade};
+use crate::model::cluster::Discovery;
+use crate::model::hcm::RouteSource;
+use crate::model::header_ops::{FormatContext, HeaderOps};
+use crate::model::matcher::Pseudo;
+use crate::model::route::{RequestView, Route, RouteConfig, VirtualHost, is_grpc};
+use crate::model::route_action::{
+    Action, Forward, HostRewrite, PathRedirect, Redirect, Target, WeightedTarget,
+};
+use crate::upstream::cluster::Wire;
+use crate::upstream::pool::UpstreamError;
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+static X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
+static X_ENVOY_ORIGINAL_HOST: HeaderName = HeaderName::from_static("x-envoy-original-host");
+static X_ENVOY_EXPECTED_TIMEOUT: HeaderName =
+    HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
+static X_ENVOY_UPSTREAM_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+
+/// Envoy's response flags, as they appear in access logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    NoRoute,
+    NoClusterFound,
+    NoHealthyUpstream,
+    UpstreamConnectionFailure,
+    UpstreamConnectionTermination,
+    UpstreamRequestTimeout,
+}
+
+impl Flag {
+    pub fn short(self) -> &'static str {
+        match self {
+            Flag::NoRoute => "NR",
+            Flag::NoClusterFound => "NC",
+            Flag::NoHealthyUpstream => "UH",
+            Flag::UpstreamConnectionFailure => "UF",
+            Flag::UpstreamConnectionTermination => "UC",
+            Flag::UpstreamRequestTimeout => "UT",
+        }
+    }
+}
+
+/// What one request needs to remember while it is handled.
+struct Exchange<'a> {
+    ctx: &'a Arc<ConnCtx>,
+    grpc: bool,
+    head: bool,
+    request_id: Option<HeaderValue>,
+    flag: Option<Flag>,
+}
+
+pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ResponseBody> {
+    let n = ctx.tracker.stream_started();
+    ctx.stats.downstream_rq_total.inc();
+    ctx.stats.downstream_rq_active.inc();
+    match req.version() {
+        Version::HTTP_2 => ctx.stats.downstream_rq_http2_total.inc(),
+        _ => ctx.stats.downstream_rq_http1_total.inc(),
+    }
+    if ctx
+        .hcm
+        .max_requests_per_connection
+        .is_some_and(|max| n >= max)
+    {
+        ctx.stats.downstream_cx_max_requests_reached.inc();
+        ctx.closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        ctx.shutdown.notify_one();
+    }
+    let upgrade_kind = upgrade::requested(&req);
+    forwarding::mutate_request(req.headers_mut(), &ctx, upgrade_kind.is_some());
+    let version = req.version();
+    let mut ex = Exchange {
+        ctx: &ctx,
+        grpc: is_grpc(req.headers()),
+        head: req.method() == http::Method::HEAD,
+        request_id: req.headers().get(&X_REQUEST_ID).cloned(),
+        flag: None,
+    };
+    let mut resp = route_and_forward(req, &mut ex, upgrade_kind).await;
+    // The downstream speaks its own protocol whatever the upstream answered with.
+    *resp.version_mut() = version;
+    let status = resp.status().as_u16();
+    ctx.stats.count_status(status);
+    forwarding::mutate_response(resp.headers_mut(), &ctx, ex.request_id.as_ref());
+    if ctx.closing.load(std::sync::atomic::Ordering::Relaxed) && resp.version() != Version::HTTP_2 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let tracked = ctx.clone();
+    resp.body_mut().guard = Some(StreamGuard::new(tracked));
+    if let Some(flag) = ex.flag {
+        tracing::debug!(flag = flag.short(), status, "local reply");
+    }
+    resp
+}
+
+fn host_of(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
+/// Envoy's `strip_matching_host_port` / `strip_any_host_port`, applied to the request.
+fn strip_host_port(req: &mut Request<Incoming>, ctx: &ConnCtx) {
+    if !(ctx.hcm.strip_any_host_port || ctx.hcm.strip_matching_host_port) {
+        return;
+    }
+    let Some(host) = host_of(req) else { return };
+    let stripped = crate::model::route::strip_port(host);
+    if stripped.len() == host.len() {
+        return;
+    }
+    let port = &host[stripped.len() + 1..];
+    let strip = ctx.hcm.strip_any_host_port || port == ctx.local.port().to_string();
+    if strip && let Ok(v) = HeaderValue::from_str(stripped) {
+        req.headers_mut().insert(header::HOST, v);
+    }
+}
+
+async fn route_and_forward(
+    mut req: Request<Incoming>,
+    ex: &mut Exchange<'_>,
+    upgrade_kind: Option<String>,
+) -> Response<ResponseBody> {
+    let ctx = ex.ctx;
+    strip_host_port(&mut req, ctx);
+    if ctx.hcm.normalize_path || ctx.hcm.merge_slashes {
+        normalize(&mut req, ctx.hcm.normalize_path, ctx.hcm.merge_slashes);
+    }
+    let snapshot = ctx.shared.load();
+    let table: Option<Arc<RouteConfig>> = match &ctx.hcm.routes {
+        RouteSource::Inline(rc) => Some(rc.clone()),
+        RouteSource::Rds(name) => snapshot.routes.get(name).cloned(),
+    };
+    let host = host_of(&req).unwrap_or_default().to_string();
+    let (path, query) = split_path(req.uri());
+    let selected = table.as_ref().and_then(|t| {
+        let vh = t.select_vhost(&host)?;
+        let view = RequestView {
+            path: &path,
+            query: query.as_deref(),
+            headers: req.headers(),
+            pseudo: Pseudo {
+                method: req.method().as_str(),
+                path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+                authority: &host,
+                scheme: "http",
+            },
+        };
+        let route = vh.select(&view)?;
+        Some((vh, route))
+    });
+    let (Some(table), Some((vhost, route))) = (table.as_ref(), selected) else {
+        ctx.stats.no_route.inc();
+        ex.flag = Some(Flag::NoRoute);
+        return reply(StatusCode::NOT_FOUND, None, ex.grpc, ex.head);
+    };
+    let levels = Levels {
+        table,
+        vhost,
+        route,
+        weighted: None,
+    };
+    match &route.action {
+        Action::Direct(d) => {
+            ctx.stats.rq_direct_response.inc();
+            let mut resp = reply(d.status, d.body.clone(), false, ex.head);
+            levels.response_ops(resp.headers_mut(), ctx, req.headers());
+            resp
+        }
+        Action::Redirect(r) => {
+            ctx.stats.rq_redirect.inc();
+            let mut resp = reply(r.status, None, false, ex.head);
+            if let Ok(loc) =
+                HeaderValue::from_str(&location(r, &req, &path, query.as_deref(), route))
+            {
+                resp.headers_mut().insert(header::LOCATION, loc);
+            }
+            levels.response_ops(resp.headers_mut(), ctx, req.headers());
+            resp
+        }
+        Action::Forward(f) => {
+            if let Some(kind) = &upgrade_kind
+                && !ctx.hcm.upgrade_allowed(kind, &f.upgrades)
+            {
+                ctx.stats.downstream_rq_ws_on_non_ws_route.inc();
+                return reply(StatusCode::FORBIDDEN, None, ex.grpc, ex.head);
+            }
+            forward(
+                req,
+                ex,
+                f,
+                levels,
+                &snapshot,
+                &path,
+                query.as_deref(),
+                upgrade_kind,
+            )
+            .await
+        }
+    }
+}
+
+/// The route's levels, for header mutations in Envoy's order.
+struct Levels<'a> {
+    table: &'a RouteConfig,
+    vhost: &'a VirtualHost,
+    route: &'a Route,
+    weighted: Option<&'a WeightedTarget>,
+}
+
+impl Levels<'_> {
+    /// Most specific first, so that the least specific level's overwrite wins — unless
+    /// `most_specific_header_mutations_wins` reverses it.
+    fn ordered(&self, pick: impl Fn(Level<'_>) -> &HeaderOps) -> Vec<&HeaderOps> {
+        let mut v: Vec<&HeaderOps> = Vec::with_capacity(4);
+        if let Some(w) = self.weighted {
+            v.push(pick(Level::Weighted(w)));
+        }
+        v.push(pick(Level::Route(self.route)));
+        v.push(pick(Level::VirtualHost(self.vhost)));
+        v.push(pick(Level::Table(self.table)));
+        if self.table.most_specific_header_mutations_wins {
+            v.reverse();
+        }
+        v
+    }
+
+    fn request_ops(
+        &self,
+        h: &mut HeaderMap,
+        ctx: &ConnCtx,
+        upstream: Option<std::net::SocketAddr>,
+    ) {
+        let snapshot_headers = h.clone();
+        let fc = format_ctx(ctx, upstream, Some(&snapshot_headers));
+        for ops in self.ordered(|l| l.request()) {
+            ops.apply(h, &fc);
+        }
+    }
+
+    fn response_ops(&self, h: &mut HeaderMap, ctx: &ConnCtx, req_headers: &HeaderMap) {
+        let fc = format_ctx(ctx, None, Some(req_headers));
+        for ops in self.ordered(|l| l.response()) {
+            ops.apply(h, &fc);
+        }
+    }
+}
+
+enum Level<'a> {
+    Weighted(&'a WeightedTarget),
+    Route(&'a Route),
+    VirtualHost(&'a VirtualHost),
+    Table(&'a RouteConfig),
+}
+
+impl<'a> Level<'a> {
+    fn request(self) -> &'a HeaderOps {
+        match self {
+            Level::Weighted(w) => &w.request_ops,
+            Level::Route(r) => &r.request_ops,
+            Level::VirtualHost(v) => &v.request_ops,
+            Level::Table(t) => &t.request_ops,
+        }
+    }
+    fn response(self) -> &'a HeaderOps {
+        match self {
+            Level::Weighted(w) => &w.response_ops,
+            Level::Route(r) => &r.response_ops,
+            Level::VirtualHost(v) => &v.response_ops,
+            Level::Table(t) => &t.response_ops,
+        }
+    }
+}
+
+fn format_ctx<'a>(
+    ctx: &ConnCtx,
+    upstream: Option<std::net::SocketAddr>,
+    headers: Option<&'a HeaderMap>,
+) -> FormatContext<'a> {
+    FormatContext {
+        downstream_remote: ctx.remote,
+        downstream_local: ctx.local,
+        upstream,
+        protocol: "HTTP/1.1",
+        request_headers: headers,
+    }
+}
+
+fn split_path(uri: &Uri) -> (String, Option<String>) {
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    // A fragment never reaches routing.
+    let pq = pq.split('#').next().unwrap_or(pq);
+    match pq.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (pq.to_string(), None),
+    }
+}
+
+/// RFC 3986 dot-segment removal and, if asked, merging of repeated slashes.
+fn normalize(req: &mut Request<Incoming>, dots: bool, slashes: bool) {
+    let (path, query) = split_path(req.uri());
+    let mut p = path.clone();
+    if slashes {
+        let mut merged = String::with_capacity(p.len());
+        for c in p.chars() {
+            if c == '/' && merged.ends_with('/') {
+                continue;
+            }
+            merged.push(c);
+        }
+        p = merged;
+    }
+    if dots {
+        let mut out: Vec<&str> = Vec::new();
+        let trailing = p.ends_with("/.") || p.ends_with("/..") || p.ends_with('/');
+        for seg in p.split('/').skip(1) {
+            match seg {
+                "." => {}
+                ".." => {
+                    out.pop();
+                }
+                s => out.push(s),
+            }
+        }
+        let mut n = String::from("/");
+        n.push_str(&out.join("/"));
+        if trailing && !n.ends_with('/') {
+            n.push('/');
+        }
+        p = n.replace("//", if slashes { "/" } else { "//" });
+    }
+    if p != path {
+        set_path(req.uri_mut(), &p, query.as_deref());
+    }
+}
+
+fn set_path(uri: &mut Uri, path: &str, query: Option<&str>) {
+    let pq = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = pq.parse().ok();
+    if let Ok(u) = Uri::from_parts(parts) {
+        *uri = u;
+    }
+}
+
+fn location(
+    r: &Redirect,
+    req: &Request<Incoming>,
+    path: &str,
+    query: Option<&str>,
+    route: &Route,
+) -> String {
+    let forwarded_proto = req
+        .headers()
+        .get(&forwarding::X_FORWARDED_PROTO)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
+    let scheme = r.scheme.as_deref().unwrap_or(forwarded_proto);
+    let original_host = host_of(req).unwrap_or_default();
+    let host = match &r.host {
+        Some(h) => h.clone(),
+        None => {
+            // Envoy keeps the request's port unless the redirect changes it, or the scheme
+            // changes and the port was that scheme's default.
+            let bare = crate::model::route::strip_port(original_host);
+            if bare.len() < original_host.len() {
+                let port = &original_host[bare.len()..];
+                let mut remove = r.port.is_some();
+                if scheme != forwarded_proto {
+                    remove |= forwarded_proto == "https" && port == ":443";
+                    remove |= forwarded_proto == "http" && port == ":80";
+                }
+                if remove {
+                    bare.to_string()
+                } else {
+                    original_host.to_string()
+                }
+            } else {
+                original_host.to_string()
+            }
+        }
+    };
+    let port = match r.port {
+        Some(p) => format!(":{p}"),
+        None => String::new(),
+    };
+    let (new_path, new_query) = match &r.path {
+        PathRedirect::Keep => (path.to_string(), query.map(str::to_string)),
+        PathRedirect::Path(p) => match p.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (p.clone(), query.map(str::to_string)),
+        },
+        PathRedirect::Prefix(prefix) => {
+            let len = route
+                .matcher
+                .matched_prefix_len()
+                .unwrap_or(0)
+                .min(path.len());
+            (
+                format!("{prefix}{}", &path[len..]),
+                query.map(str::to_string),
+            )
+        }
+        PathRedirect::Regex(sub) => (sub.apply(path), query.map(str::to_string)),
+    };
+    let query = if r.strip_query { None } else { new_query };
+    match query {
+        Some(q) => format!("{scheme}://{host}{port}{new_path}?{q}"),
+        None => format!("{scheme}://{host}{port}{new_path}"),
+    }
+}
+
+/// The `grpc-timeout` header (`10S`, `200m`, …) as a duration.
+fn grpc_timeout(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(&GRPC_TIMEOUT)?.to_str().ok()?;
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn pick_weighted(targets: &[WeightedTarget], total: u64) -> &WeightedTarget {
+    let mut r = fastrand::u64(0..total);
+    for t in targets {
+        if r < u64::from(t.weight) {
+            return t;
+        }
+        r -= u64::from(t.weight);
+    }
+    &targets[targets.len() - 1]
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    mut req: Request<Incoming>,
+    ex: &mut Exchange<'_>,
+    f: &Forward,
+    mut levels: Levels<'_>,
+    snapshot: &crate::config::snapshot::Snapshot,
+    path: &str,
+    query: Option<&str>,
+    upgrade_kind: Option<String>,
+) -> Response<ResponseBody> {
+    let ctx = ex.ctx;
+    let cluster_name: Option<&str> = match &f.target {
+        Target::Cluster(c) => Some(c),
+        Target::Header(h) => req.headers().get(h).and_then(|v| v.to_str().ok()),
+        Target::Weighted { targets, total } => {
+            let t = pick_weighted(targets, *total);
+            levels.weighted = Some(t);
+            Some(&t.cluster)
+        }
+    };
+    let Some(cluster) = cluster_name.and_then(|n| snapshot.clusters.get(n)).cloned() else {
+        ctx.stats.no_cluster.inc();
+        ex.flag = Some(Flag::NoClusterFound);
+        return reply(f.not_found_status, None, ex.grpc, ex.head);
+    };
+    cluster.stats.upstream_rq_total.inc();
+    let endpoints = cluster.endpoints.load();
+    let (addr, hostname) = if matches!(cluster.config.discovery, Discovery::OriginalDst) {
+        (ctx.original_dst.unwrap_or(ctx.local), None)
+    } else {
+        match endpoints.pick() {
+            Some(h) => {
+                h.rq_total.inc();
+                (h.addr, h.hostname.clone())
+            }
+            None => {
+                cluster.stats.upstream_cx_none_healthy.inc();
+                ex.flag = Some(Flag::NoHealthyUpstream);
+                let mut resp = reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(Bytes::from_static(b"no healthy upstream")),
+                    ex.grpc,
+                    ex.head,
+                );
+                levels.response_ops(resp.headers_mut(), ctx, req.headers());
+                return resp;
+            }
+        }
+    };
+    drop(endpoints);
+
+    // Path and host rewrites.
+    let original_pq = req.uri().path_and_query().map(|p| p.as_str().to_string());
+    let new_path = if let Some(prefix) = &f.prefix_rewrite {
+        let len = levels
+            .route
+            .matcher
+            .matched_prefix_len()
+            .unwrap_or(0)
+            .min(path.len());
+        Some(format!("{prefix}{}", &path[len..]))
+    } else {
+        f.regex_rewrite.as_ref().map(|sub| sub.apply(path))
+    };
+    if let Some(p) = new_path {
+        if let Some(orig) = original_pq.as_deref()
+            && let Ok(v) = HeaderValue::from_str(orig)
+            && !ctx.hcm.router.suppress_envoy_headers
+        {
+            req.headers_mut().insert(X_ENVOY_ORIGINAL_PATH.clone(), v);
+        }
+        set_path(req.uri_mut(), &p, query);
+    }
+    let original_host = host_of(&req).map(str::to_string);
+    let rewritten_host: Option<HeaderValue> = match (&levels.weighted, &f.host_rewrite) {
+        (
+            Some(WeightedTarget {
+                host_rewrite: Some(h),
+                ..
+            }),
+            _,
+        ) => Some(h.clone()),
+        (_, HostRewrite::Keep) => None,
+        (_, HostRewrite::Literal(h)) => Some(h.clone()),
+        (_, HostRewrite::Auto) => hostname.and_then(|h| HeaderValue::from_str(&h).ok()),
+        (_, HostRewrite::Header(name)) => req.headers().get(name).cloned(),
+    };
+    if let Some(h) = rewritten_host {
+        if let Some(orig) = &original_host
+            && let Ok(v) = HeaderValue::from_str(orig)
+        {
+            if f.append_x_forwarded_host {
+                req.headers_mut()
+                    .append(X_FORWARDED_HOST.clone(), v.clone());
+            }
+            if !ctx.hcm.router.suppress_envoy_headers {
+                req.headers_mut().insert(X_ENVOY_ORIGINAL_HOST.clone(), v);
+            }
+        }
+        req.headers_mut().insert(header::HOST, h);
+    }
+
+    // Timeouts: the route's, or the client's grpc-timeout where the route allows it.
+    let mut timeout = f.timeout;
+    if let Some(max) = f.grpc_timeout_max
+        && let Some(t) = grpc_timeout(req.headers())
+    {
+        timeout = Some(match max {
+            Some(m) => t.min(m),
+            None => t,
+        });
+    }
+    if let Some(msd) = f.max_stream_duration {
+        timeout = Some(timeout.map_or(msd, |t| t.min(msd)));
+    }
+    if let Some(t) = timeout
+        && !ctx.hcm.router.suppress_envoy_headers
+    {
+        req.headers_mut().insert(
+            X_ENVOY_EXPECTED_TIMEOUT.clone(),
+            HeaderValue::from(t.as_millis() as u64),
+        );
+    }
+    levels.request_ops(req.headers_mut(), ctx, Some(addr));
+
+    let wire = cluster.wire(req.version());
+    let downstream_upgrade = upgrade_kind.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let upstream_req = match upstream_request(req, wire) {
+        Ok(r) => r,
+        Err(status) => return reply(status, None, ex.grpc, ex.head),
+    };
+    cluster.stats.upstream_rq_active.inc();
+    let started = Instant::now();
+    let pool = cluster.pool();
+    let sent = async {
+        match wire {
+            Wire::Http1 => pool
+                .send_h1(addr, upstream_req)
+                .await
+                .map(|(r, l)| (r, Some(l))),
+            Wire::Http2 => pool.send_h2(addr, upstream_req).await.map(|r| (r, None)),
+        }
+    };
+    let outcome = match timeout {
+        Some(t) => tokio::time::timeout(t, sent).await.ok(),
+        None => Some(sent.await),
+    };
+    cluster.stats.upstream_rq_active.dec();
+    let (mut resp, lease) = match outcome {
+        None => {
+            cluster.stats.upstream_rq_timeout.inc();
+            ctx.stats.downstream_rq_timeout.inc();
+            ex.flag = Some(Flag::UpstreamRequestTimeout);
+            return failure(
+                ex,
+                &levels,
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream request timeout",
+            );
+        }
+        Some(Err(e)) => {
+            let (flag, reason) = match &e {
+                UpstreamError::Connect(c) => (
+                    Flag::UpstreamConnectionFailure,
+                    match c {
+                        crate::upstream::connector::ConnectError::Timeout => "connection timeout",
+                        _ => "remote connection failure",
+                    },
+                ),
+                UpstreamError::Reset(_) => {
+                    cluster.stats.upstream_rq_rx_reset.inc();
+                    (
+                        Flag::UpstreamConnectionTermination,
+                        "connection termination",
+                    )
+                }
+            };
+            ex.flag = Some(flag);
+            let body = format!(
+                "upstream connect error or disconnect/reset before headers. reset reason: {reason}"
+            );
+            return failure(ex, &levels, StatusCode::SERVICE_UNAVAILABLE, &body);
+        }
+        Some(Ok(r)) => r,
+    };
+    cluster.stats.count_status(resp.status().as_u16());
+    cluster.stats.upstream_rq_completed.inc();
+    let upstream_ms = started.elapsed().as_millis() as u64;
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(down) = downstream_upgrade
+    {
+        let up = hyper::upgrade::on(&mut resp);
+        upgrade::splice(down, up);
+        let (parts, _) = resp.into_parts();
+        return Response::from_parts(parts, ResponseBody::new(Body::Empty));
+    }
+    let h = resp.headers_mut();
+    forwarding::strip_hop_by_hop(h, false);
+    if !ctx.hcm.router.suppress_envoy_headers {
+        h.insert(
+            X_ENVOY_UPSTREAM_TIME.clone(),
+            HeaderValue::from(upstream_ms),
+        );
+    }
+    levels.response_ops(resp.headers_mut(), ctx, &HeaderMap::new());
+    let (parts, body) = resp.into_parts();
+    let mut body = ResponseBody::new(Body::Incoming(body));
+    body.lease = lease;
+    Response::from_parts(parts, body)
+}
+
+/// A failure reply after a route and cluster were chosen: route-level response headers apply.
+fn failure(
+    ex: &Exchange<'_>,
+    levels: &Levels<'_>,
+    status: StatusCode,
+    body: &str,
+) -> Response<ResponseBody> {
+    let mut resp = reply(
+        status,
+        Some(Bytes::copy_from_slice(body.as_bytes())),
+        ex.grpc,
+        ex.head,
+    );
+    levels.response_ops(resp.headers_mut(), ex.ctx, &HeaderMap::new());
+    resp
+}
+
+/// Re-targets the request for the upstream: origin-form for HTTP/1.1 (with `Host`),
+/// absolute-form for HTTP/2 (the host becomes `:authority`).
+fn upstream_request(req: Request<Incoming>, wire: Wire) -> Result<Request<Body>, StatusCode> {
+    let (mut parts, body) = req.into_parts();
+    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".to_string());
+    match wire {
+        Wire::Http1 => {
+            parts.version = Version::HTTP_11;
+            parts.uri = pq.parse().map_err(|_| StatusCode::BAD_REQUEST)?;
+            if let Some(h) = host {
+                parts.headers.insert(header::HOST, h);
+            }
+        }
+        Wire::Http2 => {
+            parts.version = Version::HTTP_2;
+            let authority = host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost")
+                .to_string();
+            parts.uri = format!("http://{authority}{pq}")
+                .parse()
+                .map_err(|_| StatusCode::BAD_REQUEST)?;
+            parts.headers.remove(header::HOST);
+        }
+    }
+    Ok(Request::from_parts(parts, Body::Incoming(body)))
+}

@@ -1,0 +1,139 @@
+//! Envoy-style statistics: named counters and gauges (`cluster.backend.upstream_rq_total`)
+//! that the hot path bumps with one relaxed atomic add, and that `/stats` and
+//! `/stats/prometheus` read. Scopes are created at configuration time, never per request.
+
+use parking_lot::Mutex;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    #[inline]
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    #[inline]
+    pub fn dec(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// A reading of one statistic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub kind: Kind,
+    pub value: i64,
+}
+
+/// Something that lists its statistics under a prefix.
+pub trait Scope: Send + Sync {
+    fn visit(&self, prefix: &str, out: &mut Vec<Sample>);
+}
+
+type Entry = (Arc<dyn Scope>, Arc<dyn Any + Send + Sync>);
+
+/// Every live scope, by prefix (`cluster.backend.`). A scope replaced by a newer
+/// configuration keeps its counters: the registry hands out the existing one.
+#[derive(Default)]
+pub struct Registry {
+    scopes: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl Registry {
+    /// The scope under `prefix`, created by `make` the first time (or when the prefix was
+    /// used by a scope of another type).
+    pub fn scope<S: Scope + 'static>(&self, prefix: &str, make: impl FnOnce() -> S) -> Arc<S> {
+        let mut scopes = self.scopes.lock();
+        if let Some((_, any)) = scopes.get(prefix)
+            && let Ok(s) = any.clone().downcast::<S>()
+        {
+            return s;
+        }
+        let s = Arc::new(make());
+        scopes.insert(prefix.to_string(), (s.clone(), s.clone()));
+        s
+    }
+
+    /// (family, name) of every scope: `cluster.backend.` → (`cluster.`, `backend`).
+    pub fn scope_names(&self) -> Vec<(String, String)> {
+        self.scopes
+            .lock()
+            .keys()
+            .filter_map(|p| {
+                let (family, rest) = p.split_once('.')?;
+                Some((format!("{family}."), rest.strip_suffix('.')?.to_string()))
+            })
+            .collect()
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        let mut out = Vec::new();
+        for (prefix, (s, _)) in self.scopes.lock().iter() {
+            s.visit(prefix, &mut out);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+/// Declares a stats struct whose fields are counters and gauges named after themselves.
+#[macro_export]
+macro_rules! stats_struct {
+    ($(#[$m:meta])* $name:ident { counters: [$($c:ident),* $(,)?], gauges: [$($g:ident),* $(,)?] $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Default)]
+        pub struct $name {
+            $(pub $c: $crate::stats::Counter,)*
+            $(pub $g: $crate::stats::Gauge,)*
+        }
+
+        impl $crate::stats::Scope for $name {
+            fn visit(&self, prefix: &str, out: &mut Vec<$crate::stats::Sample>) {
+                $(out.push($crate::stats::Sample {
+                    name: format!("{prefix}{}", stringify!($c)),
+                    kind: $crate::stats::Kind::Counter,
+                    value: self.$c.get() as i64,
+                });)*
+                $(out.push($crate::stats::Sample {
+                    name: format!("{prefix}{}", stringify!($g)),
+                    kind: $crate::stats::Kind::Gauge,
+                    value: self.$g.get(),
+                });)*
+            }
+        }
+    };
+}

@@ -1,0 +1,149 @@
+//! Opening upstream TCP connections: connect timeout, `TCP_NODELAY`, keepalive, and the
+//! cluster's connection statistics. The error says whether the connect was refused or timed
+//! out, because Envoy's 503 body and response flags differ between the two.
+
+use super::cluster::ClusterStats;
+use crate::model::cluster::TcpKeepalive;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::rt::TokioIo;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection timeout")]
+    Timeout,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl ConnectError {
+    /// Envoy's transport failure text (`delayed connect error: Connection refused`).
+    pub fn envoy_reason(&self) -> String {
+        match self {
+            ConnectError::Timeout => "connection timeout".into(),
+            ConnectError::Io(e) => format!("delayed connect error: {}", os_error_text(e)),
+        }
+    }
+}
+
+/// strerror(3)'s wording, which Envoy prints, without Rust's " (os error N)" suffix.
+pub fn os_error_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[derive(Clone)]
+pub struct Connector {
+    pub connect_timeout: Duration,
+    pub keepalive: Option<TcpKeepalive>,
+    pub stats: Arc<ClusterStats>,
+}
+
+impl Connector {
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Counted, ConnectError> {
+        self.stats.upstream_cx_total.inc();
+        let attempt = async {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_nodelay(true)?;
+            if let Some(k) = &self.keepalive {
+                let mut ka = socket2::TcpKeepalive::new();
+                if let Some(t) = k.time {
+                    ka = ka.with_time(t);
+                }
+                if let Some(i) = k.interval {
+                    ka = ka.with_interval(i);
+                }
+                if let Some(p) = k.probes {
+                    ka = ka.with_retries(p);
+                }
+                socket2::SockRef::from(&socket).set_tcp_keepalive(&ka)?;
+            }
+            socket.connect(addr).await
+        };
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(Ok(s)) => {
+                self.stats.upstream_cx_active.inc();
+                Ok(Counted {
+                    io: TokioIo::new(s),
+                    stats: self.stats.clone(),
+                })
+            }
+            Ok(Err(e)) => {
+                self.stats.upstream_cx_connect_fail.inc();
+                Err(ConnectError::Io(e))
+            }
+            Err(_) => {
+                self.stats.upstream_cx_connect_fail.inc();
+                self.stats.upstream_cx_connect_timeout.inc();
+                Err(ConnectError::Timeout)
+            }
+        }
+    }
+}
+
+/// An upstream connection that keeps `upstream_cx_active` right when it closes.
+pub struct Counted {
+    io: TokioIo<TcpStream>,
+    stats: Arc<ClusterStats>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.stats.upstream_cx_active.dec();
+        self.stats.upstream_cx_destroy.inc();
+    }
+}
+
+impl Read for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl Write for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}

@@ -1,0 +1,8 @@
+//! Upstream side: live clusters, their endpoints and load balancing, connection pools and
+//! DNS resolution.
+
+pub mod cluster;
+pub mod connector;
+pub mod dns;
+pub mod endpoints;
+pub mod pool;

@@ -1,0 +1,287 @@
+//! One delta stream on the server: remembers which version of each resource the client
+//! holds (seeded from `initial_resource_versions` on reconnect) and sends only resources
+//! whose version differs, plus removals. Subscription diffs are applied whatever nonce they
+//! carry (they cannot be re-derived later); only the ACK/NACK part checks the nonce.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as WireResource,
+};
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+
+use super::status::{Nack, Recorder};
+use super::{Shared, Snapshot, node_id};
+use crate::resource::{Mode, Subscription};
+use crate::type_url;
+
+struct TypeState {
+    wildcard: bool,
+    names: BTreeSet<String>,
+    /// name → version the client holds.
+    known: BTreeMap<String, String>,
+    /// Subscribed names not yet answered (present or absent).
+    unanswered: BTreeSet<String>,
+    answered: bool,
+    sent_version: Option<String>,
+    nonce: String,
+}
+
+impl TypeState {
+    fn covers(&self, name: &str) -> bool {
+        self.wildcard || self.names.contains(name)
+    }
+
+    fn subscription(&self) -> Subscription {
+        if self.wildcard {
+            Subscription::Wildcard
+        } else {
+            Subscription::Names(self.names.clone())
+        }
+    }
+}
+
+struct Stream {
+    shared: Arc<Shared>,
+    recorder: Recorder,
+    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    types: BTreeMap<String, TypeState>,
+    gone: bool,
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    stream_id: u64,
+    mut inbound: Streaming<DeltaDiscoveryRequest>,
+    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+) {
+    let mut snapshots = shared.snapshot.subscribe();
+    let mut close = shared.close.subscribe();
+    close.borrow_and_update();
+    let mut stream = Stream {
+        recorder: Recorder::new(shared.status.clone(), stream_id),
+        shared,
+        tx,
+        types: BTreeMap::new(),
+        gone: false,
+    };
+    while !stream.gone {
+        tokio::select! {
+            message = inbound.message() => match message {
+                Ok(Some(request)) => {
+                    // Not marked seen: a snapshot that arrived meanwhile must still reach
+                    // the other types through `changed()` below.
+                    let snapshot = snapshots.borrow().clone();
+                    if let Err(status) = stream.on_request(request, snapshot).await {
+                        let _ = stream.tx.send(Err(status)).await;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    tracing::debug!(node = ?stream.recorder.node(), %status, "delta ADS stream failed");
+                    break;
+                }
+            },
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                if let Some(snapshot) = snapshot {
+                    stream.on_snapshot(&snapshot).await;
+                }
+            }
+            _ = close.changed() => break,
+        }
+    }
+    stream.recorder.close();
+}
+
+impl Stream {
+    async fn on_request(
+        &mut self,
+        request: DeltaDiscoveryRequest,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> Result<(), Status> {
+        if self.recorder.node().is_none() {
+            let node = node_id(request.node.as_ref())?;
+            self.recorder.open(node, Mode::Delta);
+        }
+        let type_url = request.type_url.clone();
+        if type_url.is_empty() {
+            return Err(Status::invalid_argument("request without type_url"));
+        }
+        let is_new = !self.types.contains_key(&type_url);
+        let state = self
+            .types
+            .entry(type_url.clone())
+            .or_insert_with(|| TypeState {
+                // Legacy wildcard: a first request that subscribes to nothing.
+                wildcard: request.resource_names_subscribe.is_empty(),
+                names: BTreeSet::new(),
+                known: request
+                    .initial_resource_versions
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                unanswered: BTreeSet::new(),
+                answered: false,
+                sent_version: None,
+                nonce: String::new(),
+            });
+        for name in &request.resource_names_subscribe {
+            if name == "*" {
+                state.wildcard = true;
+            } else if state.names.insert(name.clone()) {
+                state.unanswered.insert(name.clone());
+            }
+        }
+        for name in &request.resource_names_unsubscribe {
+            if name == "*" {
+                state.wildcard = false;
+            } else {
+                state.names.remove(name);
+                state.unanswered.remove(name);
+            }
+        }
+        if !request.resource_names_unsubscribe.is_empty() {
+            let (wildcard, names) = (state.wildcard, &state.names);
+            state
+                .known
+                .retain(|name, _| wildcard || names.contains(name));
+        }
+        let subscription = state.subscription();
+        if is_new {
+            let initial = state.known.clone();
+            self.recorder.with_type(&type_url, &subscription, |t| {
+                t.first_request_names = request.resource_names_subscribe.clone();
+                t.initial_resource_versions = initial;
+            });
+        } else {
+            self.recorder.with_type(&type_url, &subscription, |_| {});
+        }
+        if !request.response_nonce.is_empty() {
+            self.record_reply(&type_url, &subscription, &request);
+        }
+        let resubscribed = !request.resource_names_subscribe.is_empty()
+            || !request.resource_names_unsubscribe.is_empty();
+        if (is_new || resubscribed)
+            && let Some(snapshot) = snapshot
+        {
+            self.push(&type_url, &snapshot).await;
+        }
+        Ok(())
+    }
+
+    fn record_reply(
+        &self,
+        type_url: &str,
+        subscription: &Subscription,
+        request: &DeltaDiscoveryRequest,
+    ) {
+        let state = &self.types[type_url];
+        if state.nonce != request.response_nonce {
+            self.recorder
+                .with_type(type_url, subscription, |t| t.stale_nonces += 1);
+            return;
+        }
+        let version = state.sent_version.clone().unwrap_or_default();
+        match &request.error_detail {
+            Some(error) => {
+                tracing::warn!(node = ?self.recorder.node(), %type_url, message = %error.message, "delta NACK");
+                let nack = Nack {
+                    version_info: String::new(),
+                    rejected_version: version,
+                    nonce: request.response_nonce.clone(),
+                    code: error.code,
+                    message: error.message.clone(),
+                };
+                self.recorder.with_type(type_url, subscription, |t| {
+                    t.nacks += 1;
+                    t.last_nack = Some(nack);
+                });
+            }
+            None => self.recorder.with_type(type_url, subscription, |t| {
+                t.acks += 1;
+                t.acked_version = Some(version);
+            }),
+        }
+    }
+
+    async fn on_snapshot(&mut self, snapshot: &Snapshot) {
+        let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
+            .into_iter()
+            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.version()))
+            .map(str::to_string)
+            .collect();
+        for type_url in pending {
+            self.push(&type_url, snapshot).await;
+        }
+    }
+
+    /// Sends what the client lacks of this type: resources whose version differs from what
+    /// it holds, removals of what it holds and the snapshot lacks, and for newly subscribed
+    /// names the snapshot lacks, a removal saying they do not exist. Nothing to say means
+    /// no response, except the first answer to a type, which Envoy's init waits for.
+    async fn push(&mut self, type_url: &str, snapshot: &Snapshot) {
+        let Some(state) = self.types.get_mut(type_url) else {
+            return;
+        };
+        let empty = BTreeMap::new();
+        let entries = snapshot.entries(type_url).unwrap_or(&empty);
+        let mut resources = Vec::new();
+        for (name, entry) in entries {
+            if state.covers(name) && state.known.get(name) != Some(&entry.version) {
+                resources.push(WireResource {
+                    name: name.clone(),
+                    version: entry.version.clone(),
+                    resource: Some(entry.body.clone()),
+                    ..Default::default()
+                });
+                state.known.insert(name.clone(), entry.version.clone());
+            }
+        }
+        let mut removed: Vec<String> = state
+            .known
+            .keys()
+            .filter(|name| !entries.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in &removed {
+            state.known.remove(name);
+        }
+        for name in &state.unanswered {
+            if !entries.contains_key(name) && !removed.contains(name) {
+                removed.push(name.clone());
+            }
+        }
+        state.unanswered.clear();
+        state.sent_version = Some(snapshot.version().to_string());
+        if resources.is_empty() && removed.is_empty() && state.answered {
+            return;
+        }
+        state.answered = true;
+        let nonce = self.shared.nonce();
+        state.nonce = nonce.clone();
+        let subscription = state.subscription();
+        let response = DeltaDiscoveryResponse {
+            system_version_info: snapshot.version().to_string(),
+            resources,
+            type_url: type_url.to_string(),
+            removed_resources: removed,
+            nonce: nonce.clone(),
+            ..Default::default()
+        };
+        self.recorder.with_type(type_url, &subscription, |t| {
+            t.sent_version = Some(snapshot.version().to_string());
+            t.sent_nonce = nonce;
+            t.responses += 1;
+        });
+        if self.tx.send(Ok(response)).await.is_err() {
+            self.gone = true;
+        }
+    }
+}

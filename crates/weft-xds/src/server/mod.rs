@@ -1,0 +1,268 @@
+//! The ADS server: serves the current [`Snapshot`] to every connected client over
+//! state-of-the-world or delta streams, pushes each new snapshot to all of them, ignores
+//! stale nonces the way Envoy's and Istio's servers do, and records per node and type what
+//! was sent, ACKed and NACKed ([`ServerStatus`]) for debug pages and tests.
+
+mod delta;
+mod snapshot;
+mod sotw;
+mod status;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use snapshot::{Entry, Snapshot};
+pub use status::{Nack, NodeStatus, ServerStatus, TypeStatus};
+
+/// Requests larger than this are refused; a delta reconnect listing every resource it holds
+/// is the largest legitimate one.
+const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Responses queued per stream before the stream's task waits for the client to read.
+const RESPONSE_QUEUE: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("ADS server transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A wait on the server's status that ran out of time; carries what was awaited and the
+/// status at the deadline, so a failing test says why.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {waited:?} waiting for {what}; status: {status:#?}")]
+pub struct WaitTimeout {
+    pub what: String,
+    pub waited: Duration,
+    pub status: ServerStatus,
+}
+
+/// The server; clones share snapshot, status and streams.
+#[derive(Clone, Debug)]
+pub struct AdsServer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    snapshot: watch::Sender<Option<Arc<Snapshot>>>,
+    status: Arc<watch::Sender<ServerStatus>>,
+    /// Bumped to end every open stream (shutdown, tests simulating a restart).
+    close: watch::Sender<u64>,
+    next_stream: AtomicU64,
+    next_nonce: AtomicU64,
+}
+
+impl Shared {
+    fn nonce(&self) -> String {
+        self.next_nonce.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+}
+
+impl Default for AdsServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AdsServer {
+    /// A server with no snapshot yet: streams open and subscribe, and get their first
+    /// responses once [`AdsServer::set_snapshot`] is called.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                snapshot: watch::Sender::new(None),
+                status: Arc::new(watch::Sender::new(ServerStatus::default())),
+                close: watch::Sender::new(0),
+                next_stream: AtomicU64::new(1),
+                next_nonce: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Replaces the served snapshot and pushes it to every open stream.
+    pub fn set_snapshot(&self, snapshot: Snapshot) {
+        self.shared.snapshot.send_replace(Some(Arc::new(snapshot)));
+    }
+
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.shared.snapshot.borrow().clone()
+    }
+
+    /// The tonic service, for callers that build their own gRPC server.
+    pub fn service(&self) -> AggregatedDiscoveryServiceServer<AdsService> {
+        AggregatedDiscoveryServiceServer::new(AdsService {
+            shared: self.shared.clone(),
+        })
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+    }
+
+    /// Serves ADS on `listener` (plaintext HTTP/2) until `shutdown` resolves, then ends
+    /// every open stream so the graceful shutdown does not wait on streams that never end.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let this = self.clone();
+        let signal = async move {
+            shutdown.await;
+            this.close_streams();
+        };
+        tonic::transport::Server::builder()
+            .serve_with_incoming_shutdown(self.service(), TcpIncoming::from(listener), signal)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every open stream (clients see the stream finish and reconnect).
+    pub fn close_streams(&self) {
+        self.shared.close.send_modify(|g| *g += 1);
+    }
+
+    pub fn status(&self) -> ServerStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    pub fn watch_status(&self) -> watch::Receiver<ServerStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// Waits until `done` holds for the status, at most `timeout`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&ServerStatus) -> bool,
+    ) -> Result<ServerStatus, WaitTimeout> {
+        let mut rx = self.shared.status.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            // The sender lives in `self`, so the channel cannot close while we wait.
+            rx.wait_for(|s| done(s)).await.map(|s| s.clone()).ok()
+        })
+        .await;
+        match waited {
+            Ok(Some(status)) => Ok(status),
+            _ => Err(WaitTimeout {
+                what: what.to_string(),
+                waited: timeout,
+                status: self.status(),
+            }),
+        }
+    }
+
+    /// Waits until `node` has ACKed `version` of `type_url`.
+    pub async fn wait_for_ack(
+        &self,
+        node: &str,
+        type_url: &str,
+        version: &str,
+        timeout: Duration,
+    ) -> Result<ServerStatus, WaitTimeout> {
+        let what = format!("{node} to ACK {type_url} version {version:?}");
+        self.wait_for(&what, timeout, |s| {
+            type_status(s, node, type_url)
+                .is_some_and(|t| t.acked_version.as_deref() == Some(version))
+        })
+        .await
+    }
+
+    /// Waits until `node` has NACKed the latest response of `type_url` sent to it.
+    pub async fn wait_for_nack(
+        &self,
+        node: &str,
+        type_url: &str,
+        timeout: Duration,
+    ) -> Result<Nack, WaitTimeout> {
+        let what = format!("{node} to NACK the latest {type_url} response");
+        let status = self
+            .wait_for(&what, timeout, |s| {
+                type_status(s, node, type_url).is_some_and(|t| {
+                    t.last_nack
+                        .as_ref()
+                        .is_some_and(|n| n.nonce == t.sent_nonce)
+                })
+            })
+            .await?;
+        let nack = type_status(&status, node, type_url)
+            .and_then(|t| t.last_nack.clone())
+            .expect("the awaited condition holds");
+        Ok(nack)
+    }
+}
+
+/// The status of one type on one node, if the node has subscribed to it.
+pub fn type_status<'a>(
+    status: &'a ServerStatus,
+    node: &str,
+    type_url: &str,
+) -> Option<&'a TypeStatus> {
+    status.nodes.get(node)?.types.get(type_url)
+}
+
+/// The tonic service behind [`AdsServer::service`]: one task per stream.
+#[derive(Clone, Debug)]
+pub struct AdsService {
+    shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+        let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(sotw::run(
+            self.shared.clone(),
+            stream_id,
+            request.into_inner(),
+            tx,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+        let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(delta::run(
+            self.shared.clone(),
+            stream_id,
+            request.into_inner(),
+            tx,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// The node id of a stream's first request, which must carry the node.
+fn node_id(
+    node: Option<&envoy_types::pb::envoy::config::core::v3::Node>,
+) -> Result<String, Status> {
+    match node {
+        Some(n) if !n.id.is_empty() => Ok(n.id.clone()),
+        _ => Err(Status::invalid_argument(
+            "the first request on an ADS stream must carry node.id",
+        )),
+    }
+}

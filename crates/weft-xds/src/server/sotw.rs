@@ -1,0 +1,251 @@
+//! One state-of-the-world stream on the server: every response carries the whole subscribed
+//! set of a type at the snapshot's version. A request answering an older nonce than the
+//! last one sent is ignored outright (its full name list will come again with the ACK of
+//! the newer response), as Envoy's and Istio's servers do.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+
+use super::status::{Nack, Recorder};
+use super::{Shared, Snapshot, node_id};
+use crate::resource::{Mode, Subscription};
+use crate::type_url;
+
+struct TypeState {
+    subscription: Subscription,
+    sent_version: Option<String>,
+    nonce: String,
+}
+
+struct Stream {
+    shared: Arc<Shared>,
+    recorder: Recorder,
+    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    types: BTreeMap<String, TypeState>,
+    /// The client stopped reading; end the stream.
+    gone: bool,
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    stream_id: u64,
+    mut inbound: Streaming<DiscoveryRequest>,
+    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+) {
+    let mut snapshots = shared.snapshot.subscribe();
+    let mut close = shared.close.subscribe();
+    close.borrow_and_update();
+    let mut stream = Stream {
+        recorder: Recorder::new(shared.status.clone(), stream_id),
+        shared,
+        tx,
+        types: BTreeMap::new(),
+        gone: false,
+    };
+    while !stream.gone {
+        tokio::select! {
+            message = inbound.message() => match message {
+                Ok(Some(request)) => {
+                    // Not marked seen: a snapshot that arrived meanwhile must still reach
+                    // the other types through `changed()` below.
+                    let snapshot = snapshots.borrow().clone();
+                    if let Err(status) = stream.on_request(request, snapshot).await {
+                        let _ = stream.tx.send(Err(status)).await;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    tracing::debug!(node = ?stream.recorder.node(), %status, "ADS stream failed");
+                    break;
+                }
+            },
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                if let Some(snapshot) = snapshot {
+                    stream.on_snapshot(&snapshot).await;
+                }
+            }
+            _ = close.changed() => break,
+        }
+    }
+    stream.recorder.close();
+}
+
+impl Stream {
+    async fn on_request(
+        &mut self,
+        request: DiscoveryRequest,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> Result<(), Status> {
+        if self.recorder.node().is_none() {
+            let node = node_id(request.node.as_ref())?;
+            self.recorder.open(node, Mode::StateOfTheWorld);
+        }
+        let type_url = request.type_url.clone();
+        if type_url.is_empty() {
+            return Err(Status::invalid_argument("request without type_url"));
+        }
+        let existing = self.types.get(&type_url);
+        let requested =
+            requested_subscription(&request.resource_names, existing.map(|s| &s.subscription));
+        if !request.response_nonce.is_empty() {
+            let Some(state) = existing else {
+                // A nonce for a type this stream never answered: from another stream.
+                self.recorder
+                    .with_type(&type_url, &requested, |t| t.stale_nonces += 1);
+                return Ok(());
+            };
+            if state.nonce != request.response_nonce {
+                self.recorder
+                    .with_type(&type_url, &state.subscription, |t| t.stale_nonces += 1);
+                return Ok(());
+            }
+            let rejected_version = state.sent_version.clone().unwrap_or_default();
+            match &request.error_detail {
+                Some(error) => {
+                    tracing::warn!(node = ?self.recorder.node(), %type_url, message = %error.message, "NACK");
+                    let nack = Nack {
+                        version_info: request.version_info.clone(),
+                        rejected_version,
+                        nonce: request.response_nonce.clone(),
+                        code: error.code,
+                        message: error.message.clone(),
+                    };
+                    self.recorder
+                        .with_type(&type_url, &state.subscription, |t| {
+                            t.nacks += 1;
+                            t.last_nack = Some(nack);
+                        });
+                }
+                None => {
+                    self.recorder
+                        .with_type(&type_url, &state.subscription, |t| {
+                            t.acks += 1;
+                            t.acked_version = Some(request.version_info.clone());
+                        });
+                }
+            }
+        }
+        let respond = match self.types.get_mut(&type_url) {
+            None => {
+                self.recorder.with_type(&type_url, &requested, |t| {
+                    t.first_request_names = request.resource_names.clone();
+                });
+                self.types.insert(
+                    type_url.clone(),
+                    TypeState {
+                        subscription: requested,
+                        sent_version: None,
+                        nonce: String::new(),
+                    },
+                );
+                true
+            }
+            Some(state) => {
+                // A request without a nonce asks afresh; a changed name list asks for more
+                // or fewer resources. A bare ACK or NACK needs no answer.
+                let changed = state.subscription != requested;
+                state.subscription = requested.clone();
+                if changed {
+                    self.recorder.with_type(&type_url, &requested, |_| {});
+                }
+                changed || request.response_nonce.is_empty()
+            }
+        };
+        if respond && let Some(snapshot) = snapshot {
+            self.push(&type_url, &snapshot).await;
+        }
+        Ok(())
+    }
+
+    /// Pushes every subscribed type, in Envoy's order, that has not seen this version.
+    async fn on_snapshot(&mut self, snapshot: &Snapshot) {
+        let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
+            .into_iter()
+            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.version()))
+            .map(str::to_string)
+            .collect();
+        for type_url in pending {
+            self.push(&type_url, snapshot).await;
+        }
+    }
+
+    async fn push(&mut self, type_url: &str, snapshot: &Snapshot) {
+        let nonce = self.shared.nonce();
+        let Some(state) = self.types.get_mut(type_url) else {
+            return;
+        };
+        let resources = snapshot
+            .entries(type_url)
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| state.subscription.includes(name))
+            .map(|(_, entry)| entry.body.clone())
+            .collect();
+        let response = DiscoveryResponse {
+            version_info: snapshot.version().to_string(),
+            resources,
+            type_url: type_url.to_string(),
+            nonce: nonce.clone(),
+            ..Default::default()
+        };
+        state.sent_version = Some(snapshot.version().to_string());
+        state.nonce = nonce.clone();
+        self.recorder.with_type(type_url, &state.subscription, |t| {
+            t.sent_version = Some(snapshot.version().to_string());
+            t.sent_nonce = nonce;
+            t.responses += 1;
+        });
+        if self.tx.send(Ok(response)).await.is_err() {
+            self.gone = true;
+        }
+    }
+}
+
+/// What a request's `resource_names` asks for: `*` or (legacy) an empty list on the first
+/// request means everything, and an empty list keeps a legacy wildcard going; otherwise
+/// the list is the exact set (an empty list after named requests means none).
+fn requested_subscription(names: &[String], current: Option<&Subscription>) -> Subscription {
+    if names.iter().any(|n| n == "*") {
+        return Subscription::Wildcard;
+    }
+    if names.is_empty() && matches!(current, None | Some(Subscription::Wildcard)) {
+        return Subscription::Wildcard;
+    }
+    Subscription::names(names.iter().cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_is_star_or_a_legacy_empty_list() {
+        let named = Subscription::names(["a"]);
+        assert_eq!(requested_subscription(&[], None), Subscription::Wildcard);
+        assert_eq!(
+            requested_subscription(&[], Some(&Subscription::Wildcard)),
+            Subscription::Wildcard
+        );
+        assert_eq!(
+            requested_subscription(&[], Some(&named)),
+            Subscription::names(Vec::<String>::new())
+        );
+        assert_eq!(
+            requested_subscription(&["a".into(), "*".into()], Some(&named)),
+            Subscription::Wildcard
+        );
+        assert_eq!(
+            requested_subscription(&["b".into()], Some(&Subscription::Wildcard)),
+            Subscription::names(["b"])
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! What the server knows about each connected client, per type: what it sent, what was
+//! ACKed, the last NACK. Kept in a `watch` channel so debug pages read it without locks and
+//! tests can wait for "node X ACKed version V of type T" instead of sleeping.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::resource::{Mode, Subscription};
+
+/// Every node the server has seen, by node id.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerStatus {
+    pub nodes: BTreeMap<String, NodeStatus>,
+}
+
+/// One node's latest stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeStatus {
+    /// Server-wide id of the stream this entry describes (the node's latest).
+    pub stream_id: u64,
+    pub mode: Mode,
+    pub connected: bool,
+    /// Streams this node has opened, reconnects included.
+    pub streams: u64,
+    pub types: BTreeMap<String, TypeStatus>,
+}
+
+/// One type on one node's stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeStatus {
+    pub subscription: Subscription,
+    /// The names the client listed in its first request for this type (state-of-the-world:
+    /// `resource_names`; delta: `resource_names_subscribe`).
+    pub first_request_names: Vec<String>,
+    /// Delta: `initial_resource_versions` of the first request (what the client held).
+    pub initial_resource_versions: BTreeMap<String, String>,
+    /// Version of the last response sent.
+    pub sent_version: Option<String>,
+    /// Nonce of the last response sent.
+    pub sent_nonce: String,
+    /// Version the client last ACKed.
+    pub acked_version: Option<String>,
+    pub last_nack: Option<Nack>,
+    pub responses: u64,
+    pub acks: u64,
+    pub nacks: u64,
+    /// Requests ignored because they answered an older response than the last one sent.
+    pub stale_nonces: u64,
+}
+
+/// A client's rejection of a response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nack {
+    /// The version the client says it still runs (state-of-the-world `version_info`).
+    pub version_info: String,
+    /// Version of the rejected response.
+    pub rejected_version: String,
+    pub nonce: String,
+    pub code: i32,
+    pub message: String,
+}
+
+impl TypeStatus {
+    fn new(subscription: Subscription) -> Self {
+        Self {
+            subscription,
+            first_request_names: Vec::new(),
+            initial_resource_versions: BTreeMap::new(),
+            sent_version: None,
+            sent_nonce: String::new(),
+            acked_version: None,
+            last_nack: None,
+            responses: 0,
+            acks: 0,
+            nacks: 0,
+            stale_nonces: 0,
+        }
+    }
+}
+
+/// A stream's handle on the shared status: writes only while the stream is its node's
+/// latest, so a lingering old stream cannot overwrite a reconnected one.
+pub(super) struct Recorder {
+    status: Arc<watch::Sender<ServerStatus>>,
+    stream_id: u64,
+    node: Option<String>,
+}
+
+impl Recorder {
+    pub fn new(status: Arc<watch::Sender<ServerStatus>>, stream_id: u64) -> Self {
+        Self {
+            status,
+            stream_id,
+            node: None,
+        }
+    }
+
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    pub fn open(&mut self, node: String, mode: Mode) {
+        let stream_id = self.stream_id;
+        self.status.send_modify(|s| {
+            let streams = s.nodes.get(&node).map_or(0, |n| n.streams) + 1;
+            s.nodes.insert(
+                node.clone(),
+                NodeStatus {
+                    stream_id,
+                    mode,
+                    connected: true,
+                    streams,
+                    types: BTreeMap::new(),
+                },
+            );
+        });
+        self.node = Some(node);
+    }
+
+    /// Applies `f` to the type's entry (created with `subscription` if absent).
+    pub fn with_type(
+        &self,
+        type_url: &str,
+        subscription: &Subscription,
+        f: impl FnOnce(&mut TypeStatus),
+    ) {
+        let Some(node) = &self.node else { return };
+        self.status.send_modify(|s| {
+            if let Some(n) = s
+                .nodes
+                .get_mut(node)
+                .filter(|n| n.stream_id == self.stream_id)
+            {
+                let t = n
+                    .types
+                    .entry(type_url.to_string())
+                    .or_insert_with(|| TypeStatus::new(subscription.clone()));
+                t.subscription = subscription.clone();
+                f(t);
+            }
+        });
+    }
+
+    pub fn close(&self) {
+        let Some(node) = &self.node else { return };
+        self.status.send_modify(|s| {
+            if let Some(n) = s
+                .nodes
+                .get_mut(node)
+                .filter(|n| n.stream_id == self.stream_id)
+            {
+                n.connected = false;
+            }
+        });
+    }
+}
