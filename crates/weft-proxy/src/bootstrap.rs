@@ -48,6 +48,21 @@ pub fn parse_bootstrap_located(
     file: &str,
     text: &str,
 ) -> Result<(Bootstrap, Node), Vec<ConfigError>> {
+    match parse_with(file, text, descriptors::pool()) {
+        // A type outside the served set: read it against all of Envoy's messages, so the
+        // error says what is there but unsupported rather than that it does not exist.
+        Err(errs) if errs.iter().any(|e| e.message.ends_with("' not found")) => {
+            parse_with(file, text, descriptors::full_pool())
+        }
+        other => other,
+    }
+}
+
+fn parse_with(
+    file: &str,
+    text: &str,
+    pool: &prost_reflect::DescriptorPool,
+) -> Result<(Bootstrap, Node), Vec<ConfigError>> {
     let err = |pos: Pos, path: FieldPath, message: String| ConfigError {
         file: file.to_string(),
         pos,
@@ -86,7 +101,7 @@ pub fn parse_bootstrap_located(
             "a bootstrap is one document; found another after `---`".into(),
         ));
     }
-    let Some(desc) = descriptors::message(BOOTSTRAP) else {
+    let Some(desc) = pool.get_message_by_name(BOOTSTRAP) else {
         errors.push(err(
             root.pos,
             FieldPath::root(),

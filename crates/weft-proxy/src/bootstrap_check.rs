@@ -27,8 +27,13 @@ pub fn check(file: &str, root: &Node, b: &Bootstrap) -> Vec<ConfigError> {
             });
         }
     };
-    // The whole bootstrap first: unsupported fields anywhere, named by their full path.
-    push(&FieldPath::root(), support::check_message(b));
+    // The whole bootstrap first: unsupported fields anywhere, named by their full path. The
+    // converters would only repeat those, so they run on bootstraps without any.
+    let unsupported = support::check_message(b);
+    if !unsupported.is_empty() {
+        push(&FieldPath::root(), unsupported);
+        return out;
+    }
     let statics = FieldPath::root().field("static_resources");
     if let Some(sr) = &b.static_resources {
         for (i, l) in sr.listeners.iter().enumerate() {

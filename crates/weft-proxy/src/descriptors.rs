@@ -6,14 +6,45 @@
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 use std::sync::OnceLock;
 
-/// `envoy-types`' descriptor set (see `scripts/update-envoy-descriptors.sh`).
+/// Every Envoy message, without source comments (see `scripts/update-envoy-descriptors.sh`).
+/// Decoded only when a bootstrap names a type the proxy does not serve, to explain it.
 static ENVOY_DESCRIPTORS: &[u8] = include_bytes!("../descriptors/envoy.bin");
+
+/// The files the served resource types need: small enough to keep decoded for the
+/// process's life (the full set costs tens of megabytes of memory once decoded).
+static PROXY_DESCRIPTORS: &[u8] = include_bytes!("../descriptors/proxy.bin");
+
+/// The messages the proxy serves; `proxy.bin` is their dependency closure.
+pub const SERVED_ROOTS: &[&str] = &[
+    "envoy.config.bootstrap.v3.Bootstrap",
+    "envoy.config.listener.v3.Listener",
+    "envoy.config.route.v3.RouteConfiguration",
+    "envoy.config.cluster.v3.Cluster",
+    "envoy.config.endpoint.v3.ClusterLoadAssignment",
+    "envoy.extensions.transport_sockets.tls.v3.Secret",
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+    "envoy.extensions.filters.http.router.v3.Router",
+    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+];
 
 /// The envoy-types version the descriptors were copied from.
 pub const ENVOY_TYPES_VERSION: &str = include_str!("../descriptors/envoy-types.version");
 
-/// Every Envoy message, by full name.
+/// The served messages and everything they reference, by full name.
 pub fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(PROXY_DESCRIPTORS)
+            .unwrap_or_else(|e| panic!("descriptors/proxy.bin is corrupt: {e}"))
+    })
+}
+
+/// Every Envoy message, by full name.
+pub fn full_pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(ENVOY_DESCRIPTORS)
@@ -48,25 +79,35 @@ mod tests {
 
     #[test]
     fn has_the_messages_the_proxy_reads() {
-        for name in [
-            "envoy.config.bootstrap.v3.Bootstrap",
-            "envoy.config.listener.v3.Listener",
-            "envoy.config.route.v3.RouteConfiguration",
-            "envoy.config.cluster.v3.Cluster",
-            "envoy.config.endpoint.v3.ClusterLoadAssignment",
-            "envoy.extensions.transport_sockets.tls.v3.Secret",
-            "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-            "envoy.extensions.filters.http.router.v3.Router",
-            "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
-            "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
-            "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        ] {
+        for name in SERVED_ROOTS {
             assert!(
                 message(name).is_some(),
                 "{name} missing from the descriptors"
             );
+        }
+    }
+
+    #[test]
+    fn the_small_set_is_the_closure_of_the_served_types_in_the_full_set() {
+        let full = full_pool();
+        let mut need = std::collections::BTreeSet::new();
+        let mut stack: Vec<prost_reflect::FileDescriptor> = SERVED_ROOTS
+            .iter()
+            .map(|r| full.get_message_by_name(r).expect("in the full set").parent_file())
+            .collect();
+        stack.extend(full.get_file_by_name("validate/validate.proto"));
+        while let Some(f) = stack.pop() {
+            if need.insert(f.name().to_string()) {
+                stack.extend(f.dependencies());
+            }
+        }
+        let small: std::collections::BTreeSet<String> =
+            pool().files().map(|f| f.name().to_string()).collect();
+        assert_eq!(small, need, "run scripts/update-envoy-descriptors.sh");
+        // Every message of the small set is the same message in the full set.
+        for m in pool().all_messages() {
+            let f = full.get_message_by_name(m.full_name()).expect("in the full set");
+            assert_eq!(f.descriptor_proto(), m.descriptor_proto(), "{}", m.full_name());
         }
     }
 }

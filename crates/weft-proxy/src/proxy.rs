@@ -110,8 +110,16 @@ impl Server {
         self.server_stats.live.set(i64::from(s == State::Live));
     }
 
+    /// Stops every listener at once — the sockets close, so new connections are refused
+    /// rather than left waiting — and asks open connections to finish and close.
     pub fn drain_listeners(&self) {
-        self.set_state(State::Draining);
+        for l in self.shared.load().listeners.values() {
+            if let Some(sock) = &l.socket {
+                // shutdown(2) on a listening socket makes Linux stop listening for every
+                // descriptor that shares it (each worker holds one).
+                let _ = socket2::SockRef::from(sock.as_ref()).shutdown(std::net::Shutdown::Read);
+            }
+        }
         self.drain.cancel();
     }
 
@@ -317,6 +325,7 @@ async fn run_main(
             _ = server.quit.cancelled() => break,
         }
     }
+    server.set_state(State::Draining);
     server.drain_listeners();
     if let Some(x) = server.xds.get() {
         x.shutdown();

@@ -19,7 +19,9 @@ pub fn to_json<M: Message + Name>(m: &M) -> Value {
     let Ok(dynamic) = DynamicMessage::decode(desc, m.encode_to_vec().as_slice()) else {
         return Value::Null;
     };
-    let opts = SerializeOptions::new().skip_default_fields(true);
+    let opts = SerializeOptions::new()
+        .skip_default_fields(true)
+        .use_proto_field_name(true);
     let mut v = dynamic
         .serialize_with_options(serde_json::value::Serializer, &opts)
         .unwrap_or(Value::Null);
@@ -132,19 +134,12 @@ pub fn render(
     }
     let mut static_route_configs = Vec::new();
     for e in store.listeners.values() {
-        for chain in e
-            .accepted
-            .config
-            .chains
-            .iter()
-            .chain(e.accepted.config.default_chain.as_ref())
-        {
-            if let crate::model::listener::NetworkFilter::Http(h) = &chain.filter
-                && let crate::model::hcm::RouteSource::Inline(rc) = &h.routes
-            {
-                static_route_configs.push(json!({ "route_config": { "name": rc.name } }));
-            }
-        }
+        for_each_inline_route(&e.accepted.raw, &mut |rc| {
+            static_route_configs.push(json!({
+                "route_config": to_json(rc),
+                "last_updated": timestamp(e.accepted.updated),
+            }));
+        });
     }
     let dynamic_route_configs: Vec<Value> = store
         .routes
@@ -188,6 +183,7 @@ pub fn render(
             "static_listeners": static_listeners,
             "dynamic_listeners": dynamic_listeners.into_values().collect::<Vec<_>>(),
         }),
+        json!({ "@type": "type.googleapis.com/envoy.admin.v3.ScopedRoutesConfigDump" }),
         json!({
             "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
             "static_route_configs": static_route_configs,
@@ -217,6 +213,32 @@ pub fn render(
         }));
     }
     json!({ "configs": configs })
+}
+
+/// Calls `f` with every route table written inline in a listener's connection managers.
+fn for_each_inline_route(
+    l: &envoy_types::pb::envoy::config::listener::v3::Listener,
+    f: &mut dyn FnMut(&envoy_types::pb::envoy::config::route::v3::RouteConfiguration),
+) {
+    use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        HttpConnectionManager, http_connection_manager::RouteSpecifier,
+    };
+    for chain in l.filter_chains.iter().chain(l.default_filter_chain.as_ref()) {
+        for filter in &chain.filters {
+            let Some(ConfigType::TypedConfig(any)) = &filter.config_type else {
+                continue;
+            };
+            if any.type_url != HttpConnectionManager::type_url() {
+                continue;
+            }
+            if let Ok(hcm) = HttpConnectionManager::decode(any.value.as_slice())
+                && let Some(RouteSpecifier::RouteConfig(rc)) = &hcm.route_specifier
+            {
+                f(rc);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

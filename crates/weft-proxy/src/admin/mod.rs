@@ -63,11 +63,40 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>) {
     }
 }
 
-fn query_param<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+/// A query parameter, percent-decoded (clients such as istioctl encode `/stats?filter=`).
+fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
     req.uri().query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then_some(v)
+        (percent_decode(k) == name).then(|| percent_decode(v))
     })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        let escaped = match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b'%', Some(h), Some(l)) => hex(*h).zip(hex(*l)),
+            _ => None,
+        };
+        match (escaped, b[i]) {
+            (Some((h, l)), _) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, c) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 const HELP: &str = "admin commands are:
@@ -93,7 +122,7 @@ fn handle(req: Request<Incoming>, server: &Server) -> Reply {
         } else {
             text(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "This endpoint requires POST\n",
+                format!("Method {} not allowed, POST required.\n", req.method()),
             )
         }
     };
@@ -130,7 +159,7 @@ fn handle(req: Request<Incoming>, server: &Server) -> Reply {
                 query_param(&req, "include_eds").is_some(),
             ))
         }
-        "/clusters" => clusters(server, query_param(&req, "format") == Some("json")),
+        "/clusters" => clusters(server, query_param(&req, "format").as_deref() == Some("json")),
         "/listeners" => {
             let snapshot = server.shared.load();
             let mut out = String::new();
@@ -153,19 +182,19 @@ fn handle(req: Request<Incoming>, server: &Server) -> Reply {
             text(StatusCode::OK, "OK\n")
         }),
         "/logging" => {
-            let Some(level) = query_param(&req, "level") else {
-                return text(
+            let level = query_param(&req, "level");
+            needs_post(&|| match &level {
+                None => text(
                     StatusCode::OK,
                     format!("active loggers:\n  weft: {}\n", server.log_level()),
-                );
-            };
-            let level = level.to_string();
-            needs_post(&|| match server.set_log_level(&level) {
-                Ok(()) => text(
-                    StatusCode::OK,
-                    format!("active loggers:\n  weft: {level}\n"),
                 ),
-                Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+                Some(level) => match server.set_log_level(level) {
+                    Ok(()) => text(
+                        StatusCode::OK,
+                        format!("active loggers:\n  weft: {level}\n"),
+                    ),
+                    Err(e) => text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+                },
             })
         }
         _ => text(StatusCode::NOT_FOUND, format!("invalid path. {HELP}")),
@@ -173,13 +202,13 @@ fn handle(req: Request<Incoming>, server: &Server) -> Reply {
 }
 
 fn stats(req: &Request<Incoming>, server: &Server) -> Reply {
-    let filter = query_param(req, "filter").and_then(|f| regex::Regex::new(f).ok());
+    let filter = query_param(req, "filter").and_then(|f| regex::Regex::new(&f).ok());
     let samples: Vec<_> = server
         .samples()
         .into_iter()
         .filter(|s| filter.as_ref().is_none_or(|f| f.is_match(&s.name)))
         .collect();
-    if query_param(req, "format") == Some("json") {
+    if query_param(req, "format").as_deref() == Some("json") {
         let stats: Vec<serde_json::Value> = samples
             .iter()
             .map(|s| serde_json::json!({ "name": s.name, "value": s.value }))

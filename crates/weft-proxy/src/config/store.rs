@@ -591,3 +591,156 @@ fn hosts(eps: &[Endpoint<HostPort>]) -> Vec<Host> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arc_swap::ArcSwap;
+    use envoy_types::pb::envoy::config::core::v3::{
+        Address, AggregatedConfigSource, ConfigSource, SocketAddress, address,
+        config_source::ConfigSourceSpecifier, socket_address::PortSpecifier,
+    };
+    use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, filter};
+    use envoy_types::pb::envoy::config::route::v3::VirtualHost;
+    use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        HttpConnectionManager, HttpFilter, Rds, http_connection_manager::RouteSpecifier,
+        http_filter,
+    };
+    use envoy_types::pb::google::protobuf::{Any, BoolValue};
+    use prost::{Message, Name};
+
+    fn any<M: Message + Name>(m: &M) -> Any {
+        Any {
+            type_url: M::type_url(),
+            value: m.encode_to_vec(),
+        }
+    }
+
+    fn listener(name: &str, port: u32, rds: &str, filter_type: Option<&str>) -> PbListener {
+        let router = HttpFilter {
+            name: "router".into(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(match filter_type {
+                Some(t) => Any {
+                    type_url: t.into(),
+                    value: vec![],
+                },
+                None => any(&Router::default()),
+            })),
+            ..Default::default()
+        };
+        let hcm = HttpConnectionManager {
+            stat_prefix: name.into(),
+            http_filters: vec![router],
+            route_specifier: Some(RouteSpecifier::Rds(Rds {
+                route_config_name: rds.into(),
+                config_source: Some(ConfigSource {
+                    config_source_specifier: Some(ConfigSourceSpecifier::Ads(
+                        AggregatedConfigSource::default(),
+                    )),
+                    ..Default::default()
+                }),
+            })),
+            ..Default::default()
+        };
+        PbListener {
+            name: name.into(),
+            address: Some(Address {
+                address: Some(address::Address::SocketAddress(SocketAddress {
+                    address: "127.0.0.1".into(),
+                    port_specifier: Some(PortSpecifier::PortValue(port)),
+                    ..Default::default()
+                })),
+            }),
+            bind_to_port: Some(BoolValue { value: false }),
+            filter_chains: vec![FilterChain {
+                filters: vec![Filter {
+                    name: "hcm".into(),
+                    config_type: Some(filter::ConfigType::TypedConfig(any(&hcm))),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn routes(name: &str) -> RouteConfiguration {
+        RouteConfiguration {
+            name: name.into(),
+            virtual_hosts: vec![VirtualHost {
+                name: "v".into(),
+                domains: vec!["*".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn store() -> Store {
+        Store::new(
+            Arc::new(Registry::default()),
+            Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+        )
+    }
+
+    #[test]
+    fn listeners_warm_until_their_routes_arrive() {
+        let mut s = store();
+        s.apply_listeners(vec![listener("l", 1001, "r", None)], &[], "1", false)
+            .expect("valid");
+        assert!(s.shared.load().listeners.is_empty(), "serving before RDS arrived");
+        assert_eq!(s.wanted_routes().into_iter().collect::<Vec<_>>(), ["r"]);
+        s.apply_routes(vec![routes("r")], &[], "1").expect("valid");
+        assert!(s.shared.load().listeners.contains_key("l"));
+        assert!(s.all_warm());
+    }
+
+    #[test]
+    fn a_bad_resource_is_rejected_by_name_while_the_rest_apply() {
+        let mut s = store();
+        s.apply_routes(vec![routes("r")], &[], "1").expect("valid");
+        let err = s
+            .apply_listeners(
+                vec![
+                    listener("good", 1002, "r", None),
+                    listener("bad", 1003, "r", Some("type.googleapis.com/weft.Unknown")),
+                ],
+                &[],
+                "2",
+                false,
+            )
+            .expect_err("one bad listener");
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].starts_with("listener 'bad': "), "{err}");
+        assert!(err.0[0].contains("weft.Unknown"), "{err}");
+        assert!(s.shared.load().listeners.contains_key("good"));
+        assert!(!s.shared.load().listeners.contains_key("bad"));
+    }
+
+    #[test]
+    fn a_rejected_update_keeps_the_last_good_version_serving() {
+        let mut s = store();
+        s.apply_routes(vec![routes("r")], &[], "1").expect("valid");
+        s.apply_listeners(vec![listener("l", 1004, "r", None)], &[], "1", false)
+            .expect("valid");
+        let before = s.shared.load().listeners["l"].config.clone();
+        let bad = listener("l", 1004, "r", Some("type.googleapis.com/weft.Unknown"));
+        assert!(s.apply_listeners(vec![bad], &[], "2", false).is_err());
+        assert!(Arc::ptr_eq(&s.shared.load().listeners["l"].config, &before));
+        assert_eq!(s.listeners["l"].accepted.version, "1");
+    }
+
+    #[test]
+    fn static_listeners_cannot_be_replaced_or_removed_over_lds() {
+        let mut s = store();
+        s.apply_routes(vec![routes("r")], &[], "1").expect("valid");
+        s.apply_listeners(vec![listener("l", 1005, "r", None)], &[], "", true)
+            .expect("valid");
+        let mut changed = listener("l", 1006, "r", None);
+        changed.stat_prefix = "x".into();
+        let err = s.apply_listeners(vec![changed], &[], "1", false).expect_err("static");
+        assert!(err.0[0].contains("static listener"), "{err}");
+        let err = s.apply_listeners(vec![], &["l".to_string()], "2", false).expect_err("static");
+        assert!(err.0[0].contains("cannot be removed"), "{err}");
+    }
+}

@@ -4,6 +4,7 @@
 //! along on responses so the connection knows when the stream is really over.
 
 use super::ConnCtx;
+use super::timers::{Activity, BodyTimer};
 use crate::upstream::pool::{Lease, Pool};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -18,6 +19,8 @@ pub enum Body {
     Empty,
     Full(Option<Bytes>),
     Incoming(Incoming),
+    /// A downstream request body whose progress feeds the stream's timers.
+    Tracked(Incoming, Arc<Activity>),
 }
 
 impl Body {
@@ -43,6 +46,15 @@ impl HttpBody for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
+            Body::Tracked(i, activity) => {
+                let r = Pin::new(i).poll_frame(cx).map_err(Into::into);
+                match &r {
+                    Poll::Ready(Some(Ok(_))) => activity.touch(),
+                    Poll::Ready(_) => activity.finish(),
+                    Poll::Pending => {}
+                }
+                r
+            }
         }
     }
 
@@ -50,7 +62,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
-            Body::Incoming(i) => i.is_end_stream(),
+            Body::Incoming(i) | Body::Tracked(i, _) => i.is_end_stream(),
         }
     }
 
@@ -58,7 +70,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::Incoming(i) => i.size_hint(),
+            Body::Incoming(i) | Body::Tracked(i, _) => i.size_hint(),
         }
     }
 }
@@ -85,6 +97,8 @@ pub struct ResponseBody {
     pub body: Body,
     pub guard: Option<StreamGuard>,
     pub lease: Option<Lease>,
+    /// The route and idle timeouts that still run while the body streams.
+    pub timer: Option<BodyTimer>,
 }
 
 impl ResponseBody {
@@ -93,6 +107,28 @@ impl ResponseBody {
             body,
             guard: None,
             lease: None,
+            timer: None,
+        }
+    }
+}
+
+impl ResponseBody {
+    /// The body was read to its end: the upstream connection can serve another request.
+    fn finished(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            Pool::give_back(lease);
+        }
+        self.timer = None;
+        self.guard.take();
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // A response that was never polled but is already complete (empty bodies, bodies
+        // the server did not need to poll again) still returns its connection.
+        if self.lease.is_some() && self.body.is_end_stream() {
+            self.finished();
         }
     }
 }
@@ -107,13 +143,21 @@ impl HttpBody for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.body).poll_frame(cx);
-        match &r {
-            Poll::Ready(None) => {
-                if let Some(lease) = this.lease.take() {
-                    Pool::give_back(lease);
-                }
+        if let Some(t) = &mut this.timer {
+            if let Poll::Ready(Some(Ok(_))) = &r {
+                t.activity();
+            } else if r.is_pending() && t.poll_expired(cx) {
+                // Headers are already out: like Envoy, the only answer left is a reset.
+                this.lease.take();
                 this.guard.take();
+                this.timer = None;
+                return Poll::Ready(Some(Err("stream timeout".into())));
             }
+        }
+        match &r {
+            Poll::Ready(None) => this.finished(),
+            // hyper stops polling once the body reports its end; finish the books now.
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.finished(),
             Poll::Ready(Some(Err(_))) => {
                 this.lease.take();
                 this.guard.take();

@@ -6,6 +6,7 @@ pub mod forwarding;
 pub mod local_reply;
 pub mod router;
 pub mod server;
+pub mod timers;
 pub mod upgrade;
 
 use crate::config::snapshot::Shared;
@@ -35,6 +36,7 @@ stats_struct!(
             downstream_rq_4xx,
             downstream_rq_5xx,
             downstream_rq_timeout,
+            downstream_rq_idle_timeout,
             downstream_rq_ws_on_non_ws_route,
             no_route,
             no_cluster,

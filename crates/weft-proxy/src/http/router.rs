@@ -6,6 +6,7 @@
 use super::body::{Body, ResponseBody, StreamGuard};
 use super::forwarding::{self, X_REQUEST_ID};
 use super::local_reply::reply;
+use super::timers::{Activity, BodyTimer, Deadlines, Expired};
 use super::{ConnCtx, upgrade};
 use crate::model::cluster::Discovery;
 use crate::model::hcm::RouteSource;
@@ -20,6 +21,7 @@ use crate::upstream::pool::UpstreamError;
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,7 @@ pub enum Flag {
     UpstreamConnectionFailure,
     UpstreamConnectionTermination,
     UpstreamRequestTimeout,
+    StreamIdleTimeout,
 }
 
 impl Flag {
@@ -53,6 +56,7 @@ impl Flag {
             Flag::UpstreamConnectionFailure => "UF",
             Flag::UpstreamConnectionTermination => "UC",
             Flag::UpstreamRequestTimeout => "UT",
+            Flag::StreamIdleTimeout => "SI",
         }
     }
 }
@@ -60,6 +64,8 @@ impl Flag {
 /// What one request needs to remember while it is handled.
 struct Exchange<'a> {
     ctx: &'a Arc<ConnCtx>,
+    /// When the request's headers arrived: the request timeout counts from here.
+    start: Instant,
     grpc: bool,
     head: bool,
     request_id: Option<HeaderValue>,
@@ -89,6 +95,7 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
     let version = req.version();
     let mut ex = Exchange {
         ctx: &ctx,
+        start: Instant::now(),
         grpc: is_grpc(req.headers()),
         head: req.method() == http::Method::HEAD,
         request_id: req.headers().get(&X_REQUEST_ID).cloned(),
@@ -588,9 +595,15 @@ async fn forward(
 
     let wire = cluster.wire(req.version());
     let downstream_upgrade = upgrade_kind.as_ref().map(|_| hyper::upgrade::on(&mut req));
-    let upstream_req = match upstream_request(req, wire) {
+    let activity = Arc::new(Activity::new(ex.start, req.body().is_end_stream()));
+    let upstream_req = match upstream_request(req, wire, activity.clone()) {
         Ok(r) => r,
         Err(status) => return reply(status, None, ex.grpc, ex.head),
+    };
+    let deadlines = Deadlines {
+        route: timeout.map(|t| Instant::now() + t),
+        request: ctx.hcm.request_timeout.map(|t| ex.start + t),
+        idle: f.idle_timeout.or(ctx.hcm.stream_idle_timeout),
     };
     cluster.stats.upstream_rq_active.inc();
     let started = Instant::now();
@@ -604,24 +617,36 @@ async fn forward(
             Wire::Http2 => pool.send_h2(addr, upstream_req).await.map(|r| (r, None)),
         }
     };
-    let outcome = match timeout {
-        Some(t) => tokio::time::timeout(t, sent).await.ok(),
-        None => Some(sent.await),
+    let mut sent = std::pin::pin!(sent);
+    let outcome = loop {
+        let wake = deadlines.next(&activity);
+        tokio::select! {
+            r = &mut sent => break Ok(r),
+            _ = sleep_until_opt(wake) => {
+                if let Some(e) = deadlines.expired(&activity, Instant::now()) {
+                    break Err(e);
+                }
+            }
+        }
     };
     cluster.stats.upstream_rq_active.dec();
     let (mut resp, lease) = match outcome {
-        None => {
+        Err(Expired::Route) => {
             cluster.stats.upstream_rq_timeout.inc();
             ctx.stats.downstream_rq_timeout.inc();
             ex.flag = Some(Flag::UpstreamRequestTimeout);
-            return failure(
-                ex,
-                &levels,
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream request timeout",
-            );
+            return failure(ex, &levels, StatusCode::GATEWAY_TIMEOUT, "upstream request timeout");
         }
-        Some(Err(e)) => {
+        Err(Expired::Request) => {
+            ctx.stats.downstream_rq_timeout.inc();
+            return failure(ex, &levels, StatusCode::REQUEST_TIMEOUT, "request timeout");
+        }
+        Err(Expired::Idle) => {
+            ctx.stats.downstream_rq_idle_timeout.inc();
+            ex.flag = Some(Flag::StreamIdleTimeout);
+            return failure(ex, &levels, StatusCode::REQUEST_TIMEOUT, "stream timeout");
+        }
+        Ok(Err(e)) => {
             let (flag, reason) = match &e {
                 UpstreamError::Connect(c) => (
                     Flag::UpstreamConnectionFailure,
@@ -632,10 +657,7 @@ async fn forward(
                 ),
                 UpstreamError::Reset(_) => {
                     cluster.stats.upstream_rq_rx_reset.inc();
-                    (
-                        Flag::UpstreamConnectionTermination,
-                        "connection termination",
-                    )
+                    (Flag::UpstreamConnectionTermination, "connection termination")
                 }
             };
             ex.flag = Some(flag);
@@ -644,7 +666,7 @@ async fn forward(
             );
             return failure(ex, &levels, StatusCode::SERVICE_UNAVAILABLE, &body);
         }
-        Some(Ok(r)) => r,
+        Ok(Ok(r)) => r,
     };
     cluster.stats.count_status(resp.status().as_u16());
     cluster.stats.upstream_rq_completed.inc();
@@ -670,6 +692,9 @@ async fn forward(
     let (parts, body) = resp.into_parts();
     let mut body = ResponseBody::new(Body::Incoming(body));
     body.lease = lease;
+    if !body.body.is_end_stream() {
+        body.timer = BodyTimer::new(deadlines.route, deadlines.idle);
+    }
     Response::from_parts(parts, body)
 }
 
@@ -692,7 +717,11 @@ fn failure(
 
 /// Re-targets the request for the upstream: origin-form for HTTP/1.1 (with `Host`),
 /// absolute-form for HTTP/2 (the host becomes `:authority`).
-fn upstream_request(req: Request<Incoming>, wire: Wire) -> Result<Request<Body>, StatusCode> {
+fn upstream_request(
+    req: Request<Incoming>,
+    wire: Wire,
+    activity: Arc<Activity>,
+) -> Result<Request<Body>, StatusCode> {
     let (mut parts, body) = req.into_parts();
     let host = parts.headers.get(header::HOST).cloned().or_else(|| {
         parts
@@ -726,5 +755,12 @@ fn upstream_request(req: Request<Incoming>, wire: Wire) -> Result<Request<Body>,
             parts.headers.remove(header::HOST);
         }
     }
-    Ok(Request::from_parts(parts, Body::Incoming(body)))
+    Ok(Request::from_parts(parts, Body::Tracked(body, activity)))
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }

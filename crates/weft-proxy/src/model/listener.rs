@@ -526,3 +526,93 @@ fn select<'a>(chains: &'a [FilterChain], conn: &ConnectionFacts<'_>) -> Option<&
     );
     c.into_iter().next()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tcp_proxy::{TcpProxyConfig, TcpTarget};
+
+    fn chain(name: &str, m: ChainMatch) -> FilterChain {
+        FilterChain {
+            name: name.into(),
+            matcher: m,
+            filter: NetworkFilter::TcpProxy(TcpProxyConfig {
+                stat_prefix: "t".into(),
+                target: TcpTarget::Cluster("c".into()),
+                idle_timeout: None,
+                max_connect_attempts: 1,
+                max_downstream_connection_duration: None,
+            }),
+        }
+    }
+
+    fn any() -> ChainMatch {
+        ChainMatch {
+            destination_port: None,
+            prefix_ranges: vec![],
+            server_names: vec![],
+            transport_protocol: None,
+            application_protocols: vec![],
+            direct_source_prefix_ranges: vec![],
+            source_type: SourceType::Any,
+            source_prefix_ranges: vec![],
+            source_ports: vec![],
+        }
+    }
+
+    fn pick<'a>(chains: &'a [FilterChain], port: u16, sni: Option<&str>, tp: &str, alpn: &[&str]) -> Option<&'a str> {
+        let alpn: Vec<String> = alpn.iter().map(|s| s.to_string()).collect();
+        let facts = ConnectionFacts {
+            local: SocketAddr::from(([10, 0, 0, 1], port)),
+            remote: SocketAddr::from(([10, 0, 0, 2], 5000)),
+            server_name: sni,
+            transport_protocol: tp,
+            application_protocols: &alpn,
+        };
+        select(chains, &facts).map(|c| c.name.as_str())
+    }
+
+    #[test]
+    fn the_most_specific_chain_wins_criterion_by_criterion() {
+        let chains = vec![
+            chain("port", ChainMatch { destination_port: Some(8080), ..any() }),
+            chain("exact-sni", ChainMatch { server_names: vec!["a.example.com".into()], ..any() }),
+            chain("wild-sni", ChainMatch { server_names: vec!["*.example.com".into()], ..any() }),
+            chain("tls", ChainMatch { transport_protocol: Some("tls".into()), ..any() }),
+            chain("h2c", ChainMatch { application_protocols: vec!["h2c".into()], ..any() }),
+            chain("fallback", any()),
+        ];
+        assert_eq!(pick(&chains, 8080, Some("a.example.com"), "tls", &[]), Some("port"));
+        assert_eq!(pick(&chains, 80, Some("a.example.com"), "tls", &[]), Some("exact-sni"));
+        assert_eq!(pick(&chains, 80, Some("b.example.com"), "tls", &[]), Some("wild-sni"));
+        assert_eq!(pick(&chains, 80, Some("other.org"), "tls", &[]), Some("tls"));
+        assert_eq!(pick(&chains, 80, None, "raw_buffer", &["h2c"]), Some("h2c"));
+        assert_eq!(pick(&chains, 80, None, "raw_buffer", &["http/1.1"]), Some("fallback"));
+    }
+
+    #[test]
+    fn a_specific_mismatch_does_not_fall_back_across_criteria() {
+        // Envoy narrows by destination port first: once a port-specific chain exists for the
+        // port, chains without a port are out even if they would match later criteria.
+        let chains = vec![
+            chain("port-tls", ChainMatch {
+                destination_port: Some(443),
+                transport_protocol: Some("tls".into()),
+                ..any()
+            }),
+            chain("raw", any()),
+        ];
+        assert_eq!(pick(&chains, 443, None, "raw_buffer", &[]), None);
+        assert_eq!(pick(&chains, 80, None, "raw_buffer", &[]), Some("raw"));
+    }
+
+    #[test]
+    fn cidrs_contain_addresses_of_their_family() {
+        let c = Cidr { addr: "10.1.0.0".parse().expect("ip"), len: 16 };
+        assert!(c.contains("10.1.200.3".parse().expect("ip")));
+        assert!(!c.contains("10.2.0.1".parse().expect("ip")));
+        assert!(c.contains("::ffff:10.1.0.9".parse().expect("ip")));
+        let all = Cidr { addr: "0.0.0.0".parse().expect("ip"), len: 0 };
+        assert!(all.contains("192.168.1.1".parse().expect("ip")));
+    }
+}

