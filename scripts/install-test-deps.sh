@@ -16,3 +16,22 @@ fi
 
 # Real Envoy for the conformance tests.
 scripts/install-envoy.sh >/dev/null
+
+# promtool (Debian package prometheus) judges weft's /stats/prometheus in the admin tests.
+if ! command -v promtool >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null
+  # Only promtool is wanted; under systemd the package would also leave its server running.
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+
+# iptables (Debian package iptables) sets up Istio-style traffic capture inside the network
+# namespaces the proxy capture tests create.
+if ! command -v iptables >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iptables >/dev/null
+fi

@@ -55,12 +55,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut defined = HashMap::new();
     for f in &set.file {
-        index(&format!("{}.", f.package()), &f.message_type, f.name(), &mut defined);
+        index(
+            &format!("{}.", f.package()),
+            &f.message_type,
+            f.name(),
+            &mut defined,
+        );
     }
     let by_name: HashMap<&str, _> = set.file.iter().map(|f| (f.name(), f)).collect();
     let mut stack: Vec<String> = weft_proxy::descriptors::SERVED_ROOTS
         .iter()
-        .map(|r| defined.get(*r).cloned().ok_or(format!("{r} is not defined")))
+        .map(|r| {
+            defined
+                .get(*r)
+                .cloned()
+                .ok_or(format!("{r} is not defined"))
+        })
         .collect::<Result<_, _>>()?;
     stack.push("validate/validate.proto".into());
     let mut need = BTreeSet::new();
@@ -80,6 +90,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count = kept.len();
     dynamic.set_field_by_name("file", Value::List(kept));
     std::fs::write(format!("{out_dir}/proxy.bin"), dynamic.encode_to_vec())?;
-    println!("{} files in envoy.bin, {count} in proxy.bin", set.file.len());
+    println!(
+        "{} files in envoy.bin, {count} in proxy.bin",
+        set.file.len()
+    );
     Ok(())
 }

@@ -93,7 +93,11 @@ mod tests {
         let mut need = std::collections::BTreeSet::new();
         let mut stack: Vec<prost_reflect::FileDescriptor> = SERVED_ROOTS
             .iter()
-            .map(|r| full.get_message_by_name(r).expect("in the full set").parent_file())
+            .map(|r| {
+                full.get_message_by_name(r)
+                    .expect("in the full set")
+                    .parent_file()
+            })
             .collect();
         stack.extend(full.get_file_by_name("validate/validate.proto"));
         while let Some(f) = stack.pop() {
@@ -106,8 +110,15 @@ mod tests {
         assert_eq!(small, need, "run scripts/update-envoy-descriptors.sh");
         // Every message of the small set is the same message in the full set.
         for m in pool().all_messages() {
-            let f = full.get_message_by_name(m.full_name()).expect("in the full set");
-            assert_eq!(f.descriptor_proto(), m.descriptor_proto(), "{}", m.full_name());
+            let f = full
+                .get_message_by_name(m.full_name())
+                .expect("in the full set");
+            assert_eq!(
+                f.descriptor_proto(),
+                m.descriptor_proto(),
+                "{}",
+                m.full_name()
+            );
         }
     }
 }

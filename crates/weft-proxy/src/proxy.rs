@@ -41,6 +41,7 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     PreInitializing,
+    Initializing,
     Live,
     Draining,
 }
@@ -49,6 +50,7 @@ impl State {
     pub fn name(self) -> &'static str {
         match self {
             State::PreInitializing => "PRE_INITIALIZING",
+            State::Initializing => "INITIALIZING",
             State::Live => "LIVE",
             State::Draining => "DRAINING",
         }
@@ -96,16 +98,23 @@ impl Server {
         match self.state.load(Ordering::Relaxed) {
             1 => State::Live,
             2 => State::Draining,
+            3 => State::Initializing,
             _ => State::PreInitializing,
         }
     }
 
     fn set_state(&self, s: State) {
-        self.state.store(s as u8, Ordering::Relaxed);
+        let code = match s {
+            State::PreInitializing => 0,
+            State::Live => 1,
+            State::Draining => 2,
+            State::Initializing => 3,
+        };
+        self.state.store(code, Ordering::Relaxed);
         self.server_stats.state.set(match s {
             State::Live => 0,
             State::Draining => 1,
-            State::PreInitializing => 2,
+            State::PreInitializing | State::Initializing => 2,
         });
         self.server_stats.live.set(i64::from(s == State::Live));
     }
@@ -299,6 +308,7 @@ async fn run_main(
     {
         start_xds(&server, ads)?;
     }
+    server.set_state(State::Initializing);
     let republish = server.store.lock().republish.clone();
     let mut ready_tick = tokio::time::interval(Duration::from_millis(50));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -311,7 +321,15 @@ async fn run_main(
                 if !store.all_warm() {
                     store.publish();
                 }
-                if server.state() == State::PreInitializing && store.all_warm() && xds_initialized(&server) {
+                if let Some(x) = server.xds.get()
+                    && store.warming_clusters.is_empty()
+                {
+                    // Envoy asks for listeners once its clusters have warmed.
+                    x.subscribe_wildcard(type_url::LISTENER);
+                }
+                if server.state() == State::Initializing && store.all_warm() && xds_initialized(&server) {
+                    store.serving = true;
+                    store.publish();
                     server.set_state(State::Live);
                     tracing::info!("all listeners and clusters are warm; serving");
                 }
@@ -427,7 +445,9 @@ fn start_xds(
         Mode::StateOfTheWorld
     };
     let node = server.bootstrap.node.clone().unwrap_or_default();
-    let config = ClientConfig::new(format!("http://{endpoint}"), node, mode);
+    let mut config = ClientConfig::new(format!("http://{endpoint}"), node, mode);
+    // Listeners are asked for once the clusters they may need have warmed, as Envoy does.
+    config.subscriptions.remove(type_url::LISTENER);
     let handler = Arc::new(Handler {
         store: server.store.clone(),
         client: OnceLock::new(),

@@ -2,16 +2,21 @@
 //! received, real Envoy and `weft proxy` started from the same bootstrap text, an HTTP client,
 //! and the normalised [`Observation`] a conformance test compares between the two proxies.
 
+pub mod admin;
+pub mod ads;
 pub mod client;
 pub mod conformance;
 pub mod echo;
 pub mod envoy;
 pub mod error;
+pub mod host;
 pub mod observation;
 pub mod ports;
 pub mod proxy;
 pub mod stats;
 pub mod template;
+pub mod tls_hello;
+pub mod wire;
 
 pub use client::{HttpRequest, HttpResponse, HttpVersion};
 pub use echo::grpc;

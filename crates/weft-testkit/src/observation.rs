@@ -39,19 +39,19 @@ pub enum HeaderObs {
 }
 
 impl HeaderObs {
-    fn of(headers: &HeaderMap, name: &str) -> Self {
+    fn of(headers: &HeaderMap, name: &str, sel: &Selection) -> Self {
         let values: Vec<String> = headers
             .get_all(name)
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect();
-        Self::from_values(name, values)
+        Self::from_values(name, values, sel)
     }
 
-    fn from_values(name: &str, values: Vec<String>) -> Self {
+    fn from_values(name: &str, values: Vec<String>, sel: &Selection) -> Self {
         if values.is_empty() {
             HeaderObs::Absent
-        } else if VALUE_VARIES.contains(&name) {
+        } else if VALUE_VARIES.contains(&name) && !sel.exact.iter().any(|e| e == name) {
             HeaderObs::Present
         } else {
             HeaderObs::Values(values)
@@ -108,6 +108,9 @@ pub const TEXT_LIMIT: usize = 512;
 pub struct Selection {
     pub request_headers: Vec<String>,
     pub response_headers: Vec<String>,
+    /// [`VALUE_VARIES`] names compared by value after all, where the configuration pins the
+    /// value (e.g. `server` with `server_name` set, a client's preserved `x-request-id`).
+    pub exact: Vec<String>,
 }
 
 /// The comparable outcome of one request.
@@ -140,7 +143,7 @@ impl Observation {
         };
         let trailers = resp.trailers.as_ref().map_or_else(BTreeMap::new, |t| {
             t.keys()
-                .map(|n| (n.as_str().to_string(), HeaderObs::of(t, n.as_str())))
+                .map(|n| (n.as_str().to_string(), HeaderObs::of(t, n.as_str(), sel)))
                 .collect()
         });
         Observation {
@@ -150,7 +153,7 @@ impl Observation {
             response_headers: sel
                 .response_headers
                 .iter()
-                .map(|n| (n.clone(), HeaderObs::of(&resp.headers, n)))
+                .map(|n| (n.clone(), HeaderObs::of(&resp.headers, n, sel)))
                 .collect(),
             trailers,
         }
@@ -181,7 +184,7 @@ fn echo_obs(seen: EchoSeen, sel: &Selection) -> EchoObs {
         .iter()
         .map(|n| {
             let values = seen.headers.get(n).cloned().unwrap_or_default();
-            (n.clone(), HeaderObs::from_values(n, values))
+            (n.clone(), HeaderObs::from_values(n, values, sel))
         })
         .collect();
     EchoObs {
@@ -237,6 +240,7 @@ mod tests {
         let sel = Selection {
             request_headers: vec![],
             response_headers: vec!["date".into(), "x-a".into(), "x-missing".into()],
+            exact: vec![],
         };
         let a = Observation::from_response(
             &response(
@@ -289,6 +293,7 @@ mod tests {
         let sel = Selection {
             request_headers: vec!["x-request-id".into(), "x-k".into()],
             response_headers: vec![],
+            exact: vec![],
         };
         let o = Observation::from_response(&response(&[], body), &sel);
         let e = o.echo().expect("echo body");

@@ -73,8 +73,15 @@ impl ProxyBinary {
                     .args(["--concurrency", "1", "-l", "warning", "--base-id"])
                     .arg(unique_base_id().to_string());
             }
+            // The same worker count as Envoy: per-worker connection pools make upstream
+            // reuse visible to backends, so it must match for observations to compare.
             ProxyKind::Weft => {
-                cmd.arg("proxy").arg("--config").arg(config);
+                cmd.arg("proxy").arg("--config").arg(config).args([
+                    "--concurrency",
+                    "1",
+                    "-l",
+                    "warning",
+                ]);
             }
         }
         cmd

@@ -31,6 +31,36 @@ impl Rendered {
     }
 }
 
+impl Rendered {
+    /// `text` with its `{{listener_port}}` and `{{port:NAME}}` placeholders replaced by the
+    /// ports this rendering gave them, so a request can name a port the bootstrap holds.
+    pub fn fill(&self, text: &str) -> Result<String, Error> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find("}}").ok_or_else(|| {
+                Error::Template(format!("unterminated placeholder near {:?}", trunc(after)))
+            })?;
+            let key = after[..end].trim();
+            let name = match key.split_once(':') {
+                None if key == "listener_port" => "listener",
+                Some(("port", name)) => name,
+                _ => {
+                    return Err(Error::Template(format!(
+                        "{{{{{key}}}}} cannot be used in a request"
+                    )));
+                }
+            };
+            out.push_str(&self.port(name)?.to_string());
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
 /// Replaces every placeholder in `template`; `backends` maps echo backend names to ports.
 /// Unknown or unterminated placeholders are errors so a typo cannot reach a proxy.
 pub fn render(template: &str, backends: &BTreeMap<String, u16>) -> Result<Rendered, Error> {
@@ -105,6 +135,19 @@ mod tests {
             format!("admin: {} l: {l} again: {l} b: 4242 x: {x}", r.admin_port)
         );
         assert_ne!(l, x);
+    }
+
+    #[test]
+    fn requests_can_name_the_rendered_ports() {
+        let r = render("l: {{listener_port}} x: {{port:x}}", &BTreeMap::new()).unwrap();
+        let l = r.port("listener").unwrap();
+        assert_eq!(
+            r.fill("h:{{listener_port}}/{{ port:x }}").unwrap(),
+            format!("h:{l}/{}", r.port("x").unwrap())
+        );
+        assert!(r.fill("{{port:nope}}").is_err());
+        assert!(r.fill("{{admin_port}}").is_err());
+        assert_eq!(r.fill("plain").unwrap(), "plain");
     }
 
     #[test]

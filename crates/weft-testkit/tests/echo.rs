@@ -114,3 +114,69 @@ async fn a_proxy_that_exits_is_reported_with_its_output() {
     let text = err.to_string();
     assert!(text.contains("exited before it was ready"), "{text}");
 }
+
+#[tokio::test]
+async fn raw_wire_sees_connection_counts_chunks_reflection_and_upgrades() {
+    use weft_testkit::echo::upgrade::websocket_accept;
+    use weft_testkit::wire::{self, Wire};
+    let echo = EchoServer::http("w").await.unwrap();
+    let mut w = Wire::connect(echo.addr()).await.unwrap();
+    let port = w.local_addr().unwrap().port().to_string();
+    let first = wire::head("GET", "/1", "h", &[("x-echo-reflect", "x-k"), ("x-k", "v")]);
+    let second = wire::head(
+        "GET",
+        "/2",
+        "h",
+        &[("x-echo-body-size", "1000"), ("x-echo-chunks", "3")],
+    );
+    w.send(format!("{first}{second}")).await.unwrap();
+    let a = w.response(false).await.unwrap();
+    assert_eq!(a.header("x-echo-connection-request"), Some("1"));
+    assert_eq!(a.header("x-echo-client-port"), Some(port.as_str()));
+    assert_eq!(a.header("x-echo-reflect-x-k"), Some("v"));
+    let b = w.response(false).await.unwrap();
+    assert_eq!(b.header("x-echo-connection-request"), Some("2"));
+    assert!(b.chunked);
+    assert_eq!(b.body, vec![b'x'; 1000]);
+
+    w.send(wire::head(
+        "POST",
+        "/c",
+        "h",
+        &[("transfer-encoding", "chunked")],
+    ))
+    .await
+    .unwrap();
+    w.send(wire::chunked(b"0123456789", 3)).await.unwrap();
+    let c = w.response(false).await.unwrap();
+    assert_eq!(EchoSeen::parse(&c.body).unwrap().body_len, 10);
+
+    let mut u = Wire::connect(echo.addr()).await.unwrap();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    u.send(wire::head(
+        "GET",
+        "/ws",
+        "h",
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", key),
+        ],
+    ))
+    .await
+    .unwrap();
+    let up = u.response(false).await.unwrap();
+    assert_eq!(up.status, 101);
+    assert_eq!(
+        up.header("sec-websocket-accept").map(str::to_string),
+        Some(websocket_accept(key.as_bytes()))
+    );
+    u.send("tunnelled").await.unwrap();
+    assert_eq!(u.bytes(9).await.unwrap(), b"tunnelled");
+    u.finish().await.unwrap();
+    let closed = u.closed(std::time::Duration::from_secs(10)).await.unwrap();
+    assert!(
+        closed.trailing.is_empty() && closed.error.is_none(),
+        "{closed:?}"
+    );
+}

@@ -16,9 +16,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use weft_testkit::conformance::{self, Rig, Scenario};
-use weft_testkit::{EchoSeen, Error, HttpRequest, ProxyBinary, block_on, client, stats};
+use weft_testkit::conformance::{self, Outcome, Rig, Scenario};
+use weft_testkit::echo::upgrade::websocket_accept;
+use weft_testkit::wire::{self, Closed, RawResponse, Wire};
+use weft_testkit::{EchoSeen, Error, HttpRequest, ProxyBinary, block_on, client, stats, tls_hello};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
@@ -54,24 +57,43 @@ macro_rules! data_driven {
 
 data_driven!(
     basic_proxying,
+    cluster_header,
     connect_failure,
+    forwarding_headers,
     direct_response,
+    dns_clusters,
     grpc,
+    grpc_timeout,
     header_mutation,
+    host_port,
+    http1_bodies,
     http2,
+    listener_match,
     no_healthy_upstream,
     no_route,
+    path_normalization,
     redirects,
     rewrites,
     route_match_headers,
     route_match_path,
     route_match_query,
     route_timeout,
+    server_header,
+    stream_timeouts,
+    upstream_protocol,
     vhost_selection,
 );
 
 /// Scenario files driven by the hand-written tests below instead of their `cases`.
-const CUSTOM: &[&str] = &["tcp_proxy", "weighted_clusters"];
+const CUSTOM: &[&str] = &[
+    "connection_limits",
+    "http1_wire",
+    "listener_sni",
+    "request_id",
+    "tcp_proxy",
+    "websocket",
+    "weighted_clusters",
+];
 
 fn fail(message: String) -> Error {
     Error::Conformance(message)
@@ -244,4 +266,575 @@ fn every_scenario_file_has_a_test() {
             "test {n} has no scenario file"
         );
     }
+}
+
+/// Runs a hand-written scenario on every peer (see [`conformance::check_custom`]).
+async fn custom(
+    name: &str,
+    cases: impl AsyncFn(&Rig) -> Result<Vec<Outcome>, Error>,
+) -> Result<(), Error> {
+    let scenario = Scenario::load(&dir(), name)?;
+    conformance::check_custom(&scenario, &peers()?, cases).await
+}
+
+/// What kind of x-request-id a side of the exchange carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RequestId {
+    Absent,
+    /// The value the client sent.
+    Client,
+    /// A fresh UUID (8-4-4-4-12 hex digits).
+    Generated,
+    Other(String),
+}
+
+impl RequestId {
+    fn of(value: Option<&str>) -> Self {
+        match value {
+            None => RequestId::Absent,
+            Some(CLIENT_REQUEST_ID) => RequestId::Client,
+            Some(v) if is_uuid(v) => RequestId::Generated,
+            Some(v) => RequestId::Other(v.to_string()),
+        }
+    }
+}
+
+const CLIENT_REQUEST_ID: &str = "client-request-id-0001";
+
+fn is_uuid(v: &str) -> bool {
+    let groups: Vec<&str> = v.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[test]
+fn request_id() {
+    // (case, listener, client sends an id, upstream sees, client gets back)
+    use RequestId::{Absent, Client, Generated};
+    let table = [
+        (
+            "generated when absent",
+            "listener",
+            false,
+            Generated,
+            Absent,
+        ),
+        (
+            "kept from a trusted client",
+            "listener",
+            true,
+            Client,
+            Absent,
+        ),
+        ("replaced at the edge", "edge", true, Generated, Absent),
+        ("generated at the edge", "edge", false, Generated, Absent),
+        ("preserved at the edge", "preserve", true, Client, Absent),
+        ("not generated when off", "no_id", false, Absent, Absent),
+        ("a client id passes when off", "no_id", true, Client, Absent),
+        (
+            "echoed to the client",
+            "respond",
+            false,
+            Generated,
+            Generated,
+        ),
+        ("the client's echoed back", "respond", true, Client, Client),
+    ];
+    block_on(custom("request_id", async |rig: &Rig| {
+        let mut out = Vec::new();
+        for (case, listener, send_id, upstream, response) in &table {
+            let mut req = HttpRequest::get("example.com", "/rid");
+            if *send_id {
+                req = req.header("x-request-id", CLIENT_REQUEST_ID);
+            }
+            let resp = client::send(rig.addr(listener)?, &req).await?;
+            let seen = EchoSeen::parse(&resp.body)
+                .ok_or_else(|| fail(format!("{case}: {} is not an echo", resp.status)))?;
+            let up = seen.headers.get("x-request-id").and_then(|v| v.first());
+            let down = resp
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok());
+            let same = down.is_none() || down == up.map(String::as_str);
+            out.push(Outcome::new(
+                *case,
+                (
+                    RequestId::of(up.map(String::as_str)),
+                    RequestId::of(down),
+                    same,
+                ),
+                (upstream.clone(), response.clone(), true),
+            ));
+        }
+        Ok(out)
+    }));
+}
+
+/// How long a test waits for a proxy to close a connection it should close after 0.5 s;
+/// a bound on the wait, not a timing assertion.
+const CLOSE_WAIT: Duration = Duration::from_secs(20);
+
+/// How a raw exchange went: status, body text, whether the response said connection close.
+type Answer = (u16, String, bool);
+
+fn answer(resp: &RawResponse) -> Answer {
+    (
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+        resp.closes(),
+    )
+}
+
+/// Whether the proxy closed the connection without sending anything more.
+fn quiet_close(closed: &Closed) -> &'static str {
+    if closed.trailing.is_empty() {
+        "closed"
+    } else {
+        "closed after sending more"
+    }
+}
+
+async fn get_on(w: &mut Wire, path: &str) -> Result<RawResponse, Error> {
+    w.send(wire::head("GET", path, "example.com", &[])).await?;
+    w.response(false).await
+}
+
+#[test]
+fn connection_limits() {
+    block_on(custom("connection_limits", async |rig: &Rig| {
+        let mut out = Vec::new();
+        // Opened first and used again last: a connection without limits outlives the others.
+        let mut control = Wire::connect(rig.addr("listener")?).await?;
+        let first = get_on(&mut control, "/control/1").await?;
+
+        let mut w = Wire::connect(rig.addr("request_timeout")?).await?;
+        w.send(wire::head(
+            "POST",
+            "/slow-body",
+            "example.com",
+            &[("content-length", "10")],
+        ))
+        .await?;
+        w.send("abc").await?;
+        let resp = w.response(false).await?;
+        out.push(Outcome::new(
+            "request_timeout answers a stalled body",
+            answer(&resp),
+            (408, "request timeout".to_string(), true),
+        ));
+
+        let mut w = Wire::connect(rig.addr("idle")?).await?;
+        let resp = get_on(&mut w, "/idle").await?;
+        let closed = w.closed(CLOSE_WAIT).await?;
+        out.push(Outcome::new(
+            "idle_timeout closes an idle connection",
+            (answer(&resp).0, resp.closes(), quiet_close(&closed)),
+            (200, false, "closed"),
+        ));
+
+        let mut w = Wire::connect(rig.addr("duration")?).await?;
+        let resp = get_on(&mut w, "/duration").await?;
+        let closed = w.closed(CLOSE_WAIT).await?;
+        out.push(Outcome::new(
+            "max_connection_duration closes the connection",
+            (answer(&resp).0, resp.closes(), quiet_close(&closed)),
+            (200, false, "closed"),
+        ));
+
+        let mut w = Wire::connect(rig.addr("max_requests")?).await?;
+        let one = get_on(&mut w, "/max/1").await?;
+        let two = get_on(&mut w, "/max/2").await?;
+        let closed = w.closed(CLOSE_WAIT).await?;
+        out.push(Outcome::new(
+            "max_requests_per_connection 2",
+            (
+                one.status,
+                one.closes(),
+                two.status,
+                two.closes(),
+                quiet_close(&closed),
+            ),
+            (200, false, 200, true, "closed"),
+        ));
+
+        let second = get_on(&mut control, "/control/2").await?;
+        out.push(Outcome::new(
+            "a connection without limits stays usable",
+            (first.status, second.status, second.closes()),
+            (200, 200, false),
+        ));
+        Ok(out)
+    }));
+}
+
+/// The echo's account of a raw response, or why it is not one.
+fn echo_of(resp: &RawResponse) -> Result<EchoSeen, Error> {
+    EchoSeen::parse(&resp.body).ok_or_else(|| {
+        fail(format!(
+            "{} {:?} is not an echo",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        ))
+    })
+}
+
+fn header_of(seen: &EchoSeen, name: &str) -> Option<String> {
+    seen.headers.get(name).map(|v| v.join(","))
+}
+
+#[test]
+fn http1_wire() {
+    block_on(custom("http1_wire", async |rig: &Rig| {
+        let addr = rig.addr("listener")?;
+        let mut out = Vec::new();
+        // (request number on its upstream connection, upstream client port) per response.
+        let mut upstream = Vec::new();
+
+        let mut w = Wire::connect(addr).await?;
+        let body = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        w.send(wire::head(
+            "POST",
+            "/chunked",
+            "example.com",
+            &[("transfer-encoding", "chunked")],
+        ))
+        .await?;
+        w.send(wire::chunked(body, 4)).await?;
+        let resp = w.response(false).await?;
+        upstream.push(upstream_conn(&resp));
+        let seen = echo_of(&resp)?;
+        out.push(Outcome::new(
+            "chunked request body",
+            (
+                resp.status,
+                seen.body_len,
+                header_of(&seen, "transfer-encoding"),
+            ),
+            (200, body.len(), Some("chunked".to_string())),
+        ));
+
+        let mut w = Wire::connect(addr).await?;
+        w.send(wire::head(
+            "POST",
+            "/expect",
+            "example.com",
+            &[("expect", "100-continue"), ("content-length", "5")],
+        ))
+        .await?;
+        let interim = w.response(false).await?;
+        w.send("hello").await?;
+        let resp = w.response(false).await?;
+        upstream.push(upstream_conn(&resp));
+        let seen = echo_of(&resp)?;
+        out.push(Outcome::new(
+            "expect 100-continue",
+            (
+                interim.status,
+                resp.status,
+                seen.body_len,
+                header_of(&seen, "expect"),
+            ),
+            (100, 200, 5, None),
+        ));
+
+        let mut w = Wire::connect(addr).await?;
+        let mut burst = String::new();
+        for p in ["/pipe/1", "/pipe/2", "/pipe/3"] {
+            burst.push_str(&wire::head("GET", p, "example.com", &[]));
+        }
+        w.send(burst).await?;
+        let mut paths = Vec::new();
+        for _ in 0..3 {
+            let resp = w.response(false).await?;
+            upstream.push(upstream_conn(&resp));
+            paths.push(echo_of(&resp)?.path);
+        }
+        out.push(Outcome::new(
+            "pipelined requests are answered in order",
+            paths,
+            vec!["/pipe/1".into(), "/pipe/2".into(), "/pipe/3".into()],
+        ));
+        // Three client connections, one request after another: one upstream connection
+        // carries all five.
+        let counts: Vec<String> = upstream.iter().map(|(n, _)| n.clone()).collect();
+        let one_connection = upstream.iter().all(|(_, port)| *port == upstream[0].1);
+        out.push(Outcome::new(
+            "the upstream connection is kept alive and reused",
+            (counts, one_connection, rig.backend("a")?.served()),
+            (
+                ["1", "2", "3", "4", "5"].map(String::from).to_vec(),
+                true,
+                5,
+            ),
+        ));
+        Ok(out)
+    }));
+}
+
+/// Which upstream connection answered: the echo's request count on it and its client port.
+fn upstream_conn(resp: &RawResponse) -> (String, String) {
+    let h = |n| resp.header(n).unwrap_or("none").to_string();
+    (h("x-echo-connection-request"), h("x-echo-client-port"))
+}
+
+/// RFC 6455's sample key; the echo answers with its accept value.
+const WEBSOCKET_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+/// Bytes sent through an upgraded connection, in a few writes.
+const TUNNEL_BYTES: usize = 64 * 1024;
+
+async fn upgrade_request(
+    addr: std::net::SocketAddr,
+    kind: &str,
+) -> Result<(Wire, RawResponse), Error> {
+    let mut w = Wire::connect(addr).await?;
+    w.send(wire::head(
+        "GET",
+        "/ws",
+        "example.com",
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", kind),
+            ("sec-websocket-key", WEBSOCKET_KEY),
+            ("sec-websocket-version", "13"),
+        ],
+    ))
+    .await?;
+    let resp = w.response(false).await?;
+    Ok((w, resp))
+}
+
+#[test]
+fn websocket() {
+    block_on(custom("websocket", async |rig: &Rig| {
+        let mut out = Vec::new();
+        let (mut w, resp) = upgrade_request(rig.addr("listener")?, "websocket").await?;
+        let handshake = (
+            resp.status,
+            resp.header("upgrade").map(str::to_string),
+            resp.header("sec-websocket-accept").map(str::to_string),
+            resp.header("x-echo-backend").map(str::to_string),
+        );
+        let mut echoed = 0;
+        if resp.status == 101 {
+            let payload: Vec<u8> = (0..TUNNEL_BYTES).map(|i| (i % 241) as u8).collect();
+            for piece in payload.chunks(TUNNEL_BYTES / 4) {
+                w.send(piece).await?;
+                if w.bytes(piece.len()).await? == piece {
+                    echoed += piece.len();
+                }
+            }
+        }
+        out.push(Outcome::new(
+            "the handshake succeeds and bytes flow both ways",
+            (handshake, echoed),
+            (
+                (
+                    101,
+                    Some("websocket".to_string()),
+                    Some(websocket_accept(WEBSOCKET_KEY.as_bytes())),
+                    Some("a".to_string()),
+                ),
+                TUNNEL_BYTES,
+            ),
+        ));
+        w.finish().await?;
+        let closed = w.closed(CLOSE_WAIT).await?;
+        out.push(Outcome::new(
+            "closing the client side closes the tunnel",
+            quiet_close(&closed),
+            "closed",
+        ));
+
+        for (case, listener, kind) in [
+            ("refused without upgrade_configs", "plain", "websocket"),
+            (
+                "refused when the route disables it",
+                "route_off",
+                "websocket",
+            ),
+            (
+                "refused for an unconfigured upgrade type",
+                "listener",
+                "h2c-ish",
+            ),
+        ] {
+            let (_, resp) = upgrade_request(rig.addr(listener)?, kind).await?;
+            out.push(Outcome::new(
+                case,
+                answer(&resp),
+                // Envoy closes the connection after refusing, since the client may already
+                // be speaking the new protocol.
+                (403, String::new(), true),
+            ));
+        }
+        out.push(Outcome::new(
+            "refused upgrades never reach the backend",
+            rig.backend("a")?.served(),
+            1,
+        ));
+        Ok(out)
+    }));
+}
+
+/// Which TCP backends accepted a connection for `payload`, and whether the bytes came back.
+/// The client does not half-close until the echo is back: a FIN racing the proxy's upstream
+/// connect would test the proxy's half-close handling instead of chain selection.
+async fn tcp_route(
+    rig: &Rig,
+    listener: &str,
+    payload: &[u8],
+) -> Result<(Vec<String>, &'static str), Error> {
+    let before = rig.served();
+    let mut w = Wire::connect(rig.addr(listener)?).await?;
+    w.send(payload).await?;
+    let got = w.up_to(payload.len()).await?;
+    let reached: Vec<String> = rig
+        .served()
+        .into_iter()
+        .filter(|(n, count)| before.get(n) != Some(count))
+        .map(|(n, _)| n)
+        .collect();
+    // With no chain, a proxy may close with the client's bytes unread, which makes the kernel
+    // reset instead of FIN; either way the connection ended without data.
+    let how = if got.trailing == payload {
+        "echoed"
+    } else if got.trailing.is_empty() {
+        "closed without data"
+    } else {
+        "partly echoed"
+    };
+    Ok((reached, how))
+}
+
+/// (case, listener, bytes the client sends, backends that must accept, how it ends)
+type SniCase = (
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    &'static [&'static str],
+    &'static str,
+);
+
+#[test]
+fn listener_sni() {
+    let hello = |sni: Option<&str>, alpn: &[&str]| tls_hello::client_hello(sni, alpn);
+    let h1 = wire::head("GET", "/", "example.com", &[]).into_bytes();
+    let cases: Vec<SniCase> = vec![
+        (
+            "exact server name a",
+            "listener",
+            hello(Some("a.example.com"), &[]),
+            &["a"],
+            "echoed",
+        ),
+        (
+            "exact server name b",
+            "listener",
+            hello(Some("b.example.com"), &[]),
+            &["b"],
+            "echoed",
+        ),
+        (
+            "wildcard server name",
+            "listener",
+            hello(Some("c.example.com"), &[]),
+            &["wild"],
+            "echoed",
+        ),
+        (
+            "wildcard is one label deep only",
+            "listener",
+            hello(Some("x.c.example.com"), &[]),
+            &["wild"],
+            "echoed",
+        ),
+        (
+            "unknown server name: no chain",
+            "listener",
+            hello(Some("other.org"), &[]),
+            &[],
+            "closed without data",
+        ),
+        (
+            "no server name: no chain",
+            "listener",
+            hello(None, &[]),
+            &[],
+            "closed without data",
+        ),
+        (
+            "plain bytes: no chain",
+            "listener",
+            b"not tls at all\r\n".to_vec(),
+            &[],
+            "closed without data",
+        ),
+        (
+            "tls with h2 ALPN",
+            "transport",
+            hello(Some("a.example.com"), &["h2", "http/1.1"]),
+            &["b"],
+            "echoed",
+        ),
+        (
+            "tls without h2",
+            "transport",
+            hello(Some("a.example.com"), &["http/1.1"]),
+            &["a"],
+            "echoed",
+        ),
+        (
+            "tls without ALPN",
+            "transport",
+            hello(None, &[]),
+            &["a"],
+            "echoed",
+        ),
+        (
+            "raw_buffer",
+            "transport",
+            b"plain bytes, not a ClientHello".to_vec(),
+            &["raw"],
+            "echoed",
+        ),
+        (
+            "matching server name beats the default chain",
+            "fallback",
+            hello(Some("a.example.com"), &[]),
+            &["a"],
+            "echoed",
+        ),
+        (
+            "default_filter_chain",
+            "fallback",
+            hello(Some("z.example.org"), &[]),
+            &["fallback"],
+            "echoed",
+        ),
+        (
+            "plain bytes take the default chain",
+            "fallback",
+            b"hello".to_vec(),
+            &["fallback"],
+            "echoed",
+        ),
+        (
+            "no chain for an HTTP request",
+            "nomatch_http",
+            h1,
+            &[],
+            "closed without data",
+        ),
+    ];
+    block_on(custom("listener_sni", async |rig: &Rig| {
+        let mut out = Vec::new();
+        for (case, listener, payload, backends, how) in &cases {
+            let (reached, got) = tcp_route(rig, listener, payload).await?;
+            let want: Vec<String> = backends.iter().map(|b| b.to_string()).collect();
+            out.push(Outcome::new(*case, (reached, got), (want, *how)));
+        }
+        Ok(out)
+    }));
 }

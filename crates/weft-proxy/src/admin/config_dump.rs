@@ -224,7 +224,11 @@ fn for_each_inline_route(
     use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
         HttpConnectionManager, http_connection_manager::RouteSpecifier,
     };
-    for chain in l.filter_chains.iter().chain(l.default_filter_chain.as_ref()) {
+    for chain in l
+        .filter_chains
+        .iter()
+        .chain(l.default_filter_chain.as_ref())
+    {
         for filter in &chain.filters {
             let Some(ConfigType::TypedConfig(any)) = &filter.config_type else {
                 continue;

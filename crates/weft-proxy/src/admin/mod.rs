@@ -159,7 +159,10 @@ fn handle(req: Request<Incoming>, server: &Server) -> Reply {
                 query_param(&req, "include_eds").is_some(),
             ))
         }
-        "/clusters" => clusters(server, query_param(&req, "format").as_deref() == Some("json")),
+        "/clusters" => clusters(
+            server,
+            query_param(&req, "format").as_deref() == Some("json"),
+        ),
         "/listeners" => {
             let snapshot = server.shared.load();
             let mut out = String::new();

@@ -69,6 +69,8 @@ impl ActiveListener {
 #[derive(Default)]
 pub struct Snapshot {
     pub generation: u64,
+    /// Whether listeners take connections yet (the server has initialised).
+    pub serving: bool,
     pub listeners: BTreeMap<String, Arc<ActiveListener>>,
     pub routes: HashMap<String, Arc<RouteConfig>>,
     pub clusters: HashMap<String, Arc<Cluster>>,

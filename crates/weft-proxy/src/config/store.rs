@@ -66,6 +66,8 @@ pub struct Store {
     pub shared: Shared,
     /// Woken when something warmed outside an update (a DNS answer), to publish again.
     pub republish: Arc<Notify>,
+    /// Set once the server has initialised: only then do listeners take connections.
+    pub serving: bool,
     /// Tells the workers a new snapshot is out.
     pub generations: Option<tokio::sync::watch::Sender<u64>>,
     generation: u64,
@@ -86,7 +88,9 @@ fn describe(kind: &str, name: &str, errors: &[ConvertError]) -> String {
     format!("{kind} '{name}': {}", parts.join("; "))
 }
 
-/// Binds a listening socket the way Envoy does (address reuse, port reuse for workers).
+/// Binds a listener's socket the way Envoy does (address reuse, port reuse). It does not
+/// listen yet: like Envoy, the proxy takes connections only once the listener has warmed and
+/// the server has initialised, so until then connections are refused, not left waiting.
 pub fn bind(addr: SocketAddr, backlog: Option<u32>) -> std::io::Result<std::net::TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
@@ -97,7 +101,7 @@ pub fn bind(addr: SocketAddr, backlog: Option<u32>) -> std::io::Result<std::net:
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    s.listen(backlog.map_or(1024, |b| b.min(i32::MAX as u32) as i32))?;
+    let _ = backlog;
     Ok(s.into())
 }
 
@@ -560,6 +564,7 @@ impl Store {
             .collect();
         let snapshot = Snapshot {
             generation: self.generation,
+            serving: self.serving,
             listeners,
             routes: self
                 .routes
@@ -688,7 +693,10 @@ mod tests {
         let mut s = store();
         s.apply_listeners(vec![listener("l", 1001, "r", None)], &[], "1", false)
             .expect("valid");
-        assert!(s.shared.load().listeners.is_empty(), "serving before RDS arrived");
+        assert!(
+            s.shared.load().listeners.is_empty(),
+            "serving before RDS arrived"
+        );
         assert_eq!(s.wanted_routes().into_iter().collect::<Vec<_>>(), ["r"]);
         s.apply_routes(vec![routes("r")], &[], "1").expect("valid");
         assert!(s.shared.load().listeners.contains_key("l"));
@@ -738,9 +746,13 @@ mod tests {
             .expect("valid");
         let mut changed = listener("l", 1006, "r", None);
         changed.stat_prefix = "x".into();
-        let err = s.apply_listeners(vec![changed], &[], "1", false).expect_err("static");
+        let err = s
+            .apply_listeners(vec![changed], &[], "1", false)
+            .expect_err("static");
         assert!(err.0[0].contains("static listener"), "{err}");
-        let err = s.apply_listeners(vec![], &["l".to_string()], "2", false).expect_err("static");
+        let err = s
+            .apply_listeners(vec![], &["l".to_string()], "2", false)
+            .expect_err("static");
         assert!(err.0[0].contains("cannot be removed"), "{err}");
     }
 }

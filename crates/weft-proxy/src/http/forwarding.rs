@@ -13,6 +13,8 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_ENVOY_INTERNAL: HeaderName = HeaderName::from_static("x-envoy-internal");
+pub static X_ENVOY_EXTERNAL_ADDRESS: HeaderName =
+    HeaderName::from_static("x-envoy-external-address");
 pub static XFCC: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -34,6 +36,21 @@ const ROUTER_CONTROL: &[&str] = &[
 /// Removes `Connection`, the headers it names, and the other hop-by-hop headers. `keep`
 /// is the upgrade being forwarded (its `upgrade` and `connection: upgrade` stay).
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
+    // One pass over the names first: most messages carry none of these.
+    let any = h.keys().any(|k| {
+        k == header::CONNECTION
+            || k == KEEP_ALIVE
+            || k == PROXY_CONNECTION
+            || k == header::TRANSFER_ENCODING
+            || k == header::UPGRADE
+            || k == header::TE
+    });
+    if !any {
+        if keep_upgrade {
+            h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -62,21 +79,43 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Envoy 1.40 treats no address as internal unless `internal_address_config` lists it.
 fn is_internal(ip: IpAddr, cidrs: Option<&[Cidr]>) -> bool {
-    if let Some(cidrs) = cidrs {
-        return cidrs.iter().any(|c| c.contains(ip));
-    }
-    match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_private() || v4.is_loopback())
-        }
-    }
+    cidrs.is_some_and(|c| c.iter().any(|c| c.contains(ip)))
 }
+
+/// This machine's first non-loopback IPv4 address, which Envoy appends to
+/// `x-forwarded-for` in place of a loopback peer's address.
+fn host_address() -> Option<IpAddr> {
+    static FOUND: std::sync::OnceLock<Option<IpAddr>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let trie = std::fs::read_to_string("/proc/net/fib_trie").ok()?;
+        let mut last: Option<std::net::Ipv4Addr> = None;
+        for line in trie.lines().map(str::trim) {
+            if let Some(a) = line.strip_prefix("|-- ") {
+                last = a.trim().parse().ok();
+            } else if line.starts_with("/32 host LOCAL")
+                && let Some(a) = last
+                && !a.is_loopback()
+            {
+                return Some(IpAddr::V4(a));
+            }
+        }
+        None
+    })
+}
+
+/// Headers only a trusted (internal) client may send; removed from external requests.
+const INTERNAL_ONLY: &[&str] = &[
+    "x-envoy-internal",
+    "x-envoy-external-address",
+    "x-envoy-decorator-operation",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+    "x-envoy-upstream-alt-stat-name",
+];
 
 /// A random UUID v4, as Envoy's default request ID extension makes.
 pub fn new_request_id() -> HeaderValue {
@@ -102,21 +141,52 @@ pub fn new_request_id() -> HeaderValue {
 pub fn mutate_request(h: &mut HeaderMap, ctx: &ConnCtx, upgrade: bool) -> bool {
     let hcm = &ctx.hcm;
     strip_hop_by_hop(h, upgrade);
-    for name in ROUTER_CONTROL {
-        h.remove(*name);
+    if h.keys().any(|k| k.as_str().starts_with("x-envoy-")) {
+        for name in ROUTER_CONTROL {
+            h.remove(*name);
+        }
     }
-    h.remove(header::EXPECT);
+    if h.contains_key(header::EXPECT) {
+        h.remove(header::EXPECT);
+    }
     let remote = ctx.remote.ip();
     let internal = if hcm.use_remote_address {
-        let internal = is_internal(remote, hcm.internal_cidrs.as_deref());
+        // The trusted client: the peer itself, or the entry `xff_num_trusted_hops` from the
+        // right of the X-Forwarded-For the client sent.
+        let hops = hcm.xff_num_trusted_hops as usize;
+        let trusted: Option<IpAddr> = if hops == 0 {
+            Some(remote)
+        } else {
+            let xff: Vec<IpAddr> = h
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|e| e.trim().parse().ok())
+                .collect();
+            xff.len().checked_sub(hops).map(|i| xff[i])
+        };
+        let internal = trusted.is_some_and(|t| is_internal(t, hcm.internal_cidrs.as_deref()));
         if !hcm.skip_xff_append {
-            append_xff(h, remote);
+            let appended = if remote.is_loopback() {
+                host_address().unwrap_or(remote)
+            } else {
+                remote
+            };
+            append_xff(h, appended);
         }
         h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
         if internal {
             h.insert(X_ENVOY_INTERNAL.clone(), HeaderValue::from_static("true"));
         } else {
-            h.remove(&X_ENVOY_INTERNAL);
+            for name in INTERNAL_ONLY {
+                h.remove(*name);
+            }
+            if let Some(t) = trusted
+                && let Ok(v) = HeaderValue::from_str(&t.to_string())
+            {
+                h.insert(X_ENVOY_EXTERNAL_ADDRESS.clone(), v);
+            }
         }
         internal
     } else {
@@ -145,9 +215,21 @@ pub fn mutate_request(h: &mut HeaderMap, ctx: &ConnCtx, upgrade: bool) -> bool {
         }
     }
     if let Some(via) = &hcm.via {
-        h.append(header::VIA, via.clone());
+        append_via(h, via);
     }
     internal
+}
+
+/// `via` joins an existing value as one comma-separated header, as Envoy writes it.
+fn append_via(h: &mut HeaderMap, via: &HeaderValue) {
+    let value = match h.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => {
+            HeaderValue::from_str(&format!("{existing}, {}", via.to_str().unwrap_or_default()))
+                .unwrap_or_else(|_| via.clone())
+        }
+        _ => via.clone(),
+    };
+    h.insert(header::VIA, value);
 }
 
 fn append_xff(h: &mut HeaderMap, ip: IpAddr) {
@@ -176,7 +258,7 @@ pub fn mutate_response(h: &mut HeaderMap, ctx: &ConnCtx, request_id: Option<&Hea
         ServerHeader::PassThrough => {}
     }
     if let Some(via) = &hcm.via {
-        h.append(header::VIA, via.clone());
+        append_via(h, via);
     }
     if hcm.always_set_request_id_in_response
         && let Some(id) = request_id

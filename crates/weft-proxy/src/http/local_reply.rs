@@ -25,6 +25,17 @@ pub fn reply(
     grpc: bool,
     head: bool,
 ) -> Response<ResponseBody> {
+    reply_with_grpc_status(status, text, grpc, head, None)
+}
+
+/// [`reply`], with the gRPC status given instead of derived from the HTTP one.
+pub fn reply_with_grpc_status(
+    status: StatusCode,
+    text: Option<Bytes>,
+    grpc: bool,
+    head: bool,
+    grpc_status: Option<u32>,
+) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::new(Body::Empty));
     *resp.status_mut() = if grpc { StatusCode::OK } else { status };
     let (parts, mut body) = resp.into_parts();
@@ -35,7 +46,10 @@ pub fn reply(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
         );
-        h.insert("grpc-status", HeaderValue::from(grpc_status_for(status)));
+        h.insert(
+            "grpc-status",
+            HeaderValue::from(grpc_status.unwrap_or_else(|| grpc_status_for(status))),
+        );
         if let Some(b) = text.clone().filter(|b| !b.is_empty())
             && let Ok(v) = HeaderValue::from_bytes(&b)
         {

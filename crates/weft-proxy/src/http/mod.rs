@@ -37,6 +37,7 @@ stats_struct!(
             downstream_rq_5xx,
             downstream_rq_timeout,
             downstream_rq_idle_timeout,
+            downstream_rq_max_duration_reached,
             downstream_rq_ws_on_non_ws_route,
             no_route,
             no_cluster,

@@ -45,6 +45,7 @@ pub enum Flag {
     UpstreamConnectionTermination,
     UpstreamRequestTimeout,
     StreamIdleTimeout,
+    DurationTimeout,
 }
 
 impl Flag {
@@ -57,6 +58,7 @@ impl Flag {
             Flag::UpstreamConnectionTermination => "UC",
             Flag::UpstreamRequestTimeout => "UT",
             Flag::StreamIdleTimeout => "SI",
+            Flag::DurationTimeout => "DT",
         }
     }
 }
@@ -70,6 +72,10 @@ struct Exchange<'a> {
     head: bool,
     request_id: Option<HeaderValue>,
     flag: Option<Flag>,
+    /// Close the connection after this response (it went out before the request was done).
+    close: bool,
+    /// The gRPC status of a local reply, when it is not the one its HTTP status maps to.
+    grpc_status: Option<u32>,
 }
 
 pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ResponseBody> {
@@ -100,6 +106,8 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
         head: req.method() == http::Method::HEAD,
         request_id: req.headers().get(&X_REQUEST_ID).cloned(),
         flag: None,
+        close: false,
+        grpc_status: None,
     };
     let mut resp = route_and_forward(req, &mut ex, upgrade_kind).await;
     // The downstream speaks its own protocol whatever the upstream answered with.
@@ -107,6 +115,10 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
     let status = resp.status().as_u16();
     ctx.stats.count_status(status);
     forwarding::mutate_response(resp.headers_mut(), &ctx, ex.request_id.as_ref());
+    if ex.close {
+        ctx.closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     if ctx.closing.load(std::sync::atomic::Ordering::Relaxed) && resp.version() != Version::HTTP_2 {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -158,18 +170,30 @@ async fn route_and_forward(
         RouteSource::Inline(rc) => Some(rc.clone()),
         RouteSource::Rds(name) => snapshot.routes.get(name).cloned(),
     };
-    let host = host_of(&req).unwrap_or_default().to_string();
-    let (path, query) = split_path(req.uri());
+    // Cheap clones (reference-counted buffers), so the request can be changed while the
+    // original host and path stay at hand for rewrites and redirects.
+    let host_value = req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let host = host_value
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let query = uri.query();
     let selected = table.as_ref().and_then(|t| {
-        let vh = t.select_vhost(&host)?;
+        let vh = t.select_vhost(host)?;
         let view = RequestView {
-            path: &path,
-            query: query.as_deref(),
+            path,
+            query,
             headers: req.headers(),
             pseudo: Pseudo {
                 method: req.method().as_str(),
-                path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
-                authority: &host,
+                path: uri.path_and_query().map_or("/", |p| p.as_str()),
+                authority: host,
                 scheme: "http",
             },
         };
@@ -197,9 +221,7 @@ async fn route_and_forward(
         Action::Redirect(r) => {
             ctx.stats.rq_redirect.inc();
             let mut resp = reply(r.status, None, false, ex.head);
-            if let Ok(loc) =
-                HeaderValue::from_str(&location(r, &req, &path, query.as_deref(), route))
-            {
+            if let Ok(loc) = HeaderValue::from_str(&location(r, &req, path, query, route)) {
                 resp.headers_mut().insert(header::LOCATION, loc);
             }
             levels.response_ops(resp.headers_mut(), ctx, req.headers());
@@ -210,18 +232,21 @@ async fn route_and_forward(
                 && !ctx.hcm.upgrade_allowed(kind, &f.upgrades)
             {
                 ctx.stats.downstream_rq_ws_on_non_ws_route.inc();
+                ex.close = true;
                 return reply(StatusCode::FORBIDDEN, None, ex.grpc, ex.head);
             }
-            forward(
+            // Boxed: the forwarding state is most of a request's future, and hyper moves the
+            // future around; one allocation is cheaper than copying kilobytes.
+            Box::pin(forward(
                 req,
                 ex,
                 f,
                 levels,
                 &snapshot,
-                &path,
-                query.as_deref(),
+                path,
+                query,
                 upgrade_kind,
-            )
+            ))
             .await
         }
     }
@@ -238,14 +263,16 @@ struct Levels<'a> {
 impl Levels<'_> {
     /// Most specific first, so that the least specific level's overwrite wins — unless
     /// `most_specific_header_mutations_wins` reverses it.
-    fn ordered(&self, pick: impl Fn(Level<'_>) -> &HeaderOps) -> Vec<&HeaderOps> {
-        let mut v: Vec<&HeaderOps> = Vec::with_capacity(4);
-        if let Some(w) = self.weighted {
-            v.push(pick(Level::Weighted(w)));
-        }
-        v.push(pick(Level::Route(self.route)));
-        v.push(pick(Level::VirtualHost(self.vhost)));
-        v.push(pick(Level::Table(self.table)));
+    fn ordered<'s>(
+        &'s self,
+        pick: impl Fn(Level<'s>) -> &'s HeaderOps,
+    ) -> [Option<&'s HeaderOps>; 4] {
+        let mut v = [
+            self.weighted.map(|w| pick(Level::Weighted(w))),
+            Some(pick(Level::Route(self.route))),
+            Some(pick(Level::VirtualHost(self.vhost))),
+            Some(pick(Level::Table(self.table))),
+        ];
         if self.table.most_specific_header_mutations_wins {
             v.reverse();
         }
@@ -258,16 +285,25 @@ impl Levels<'_> {
         ctx: &ConnCtx,
         upstream: Option<std::net::SocketAddr>,
     ) {
-        let snapshot_headers = h.clone();
-        let fc = format_ctx(ctx, upstream, Some(&snapshot_headers));
-        for ops in self.ordered(|l| l.request()) {
+        let levels = self.ordered(|l| l.request());
+        let active = || levels.iter().flatten().filter(|o| !o.is_empty());
+        if active().next().is_none() {
+            return;
+        }
+        // `%REQ(...)%` reads the request as it was before this round of mutations.
+        let before = active()
+            .any(|o| o.reads_request_headers())
+            .then(|| h.clone());
+        let fc = format_ctx(ctx, upstream, before.as_ref());
+        for ops in active() {
             ops.apply(h, &fc);
         }
     }
 
     fn response_ops(&self, h: &mut HeaderMap, ctx: &ConnCtx, req_headers: &HeaderMap) {
+        let levels = self.ordered(|l| l.response());
         let fc = format_ctx(ctx, None, Some(req_headers));
-        for ops in self.ordered(|l| l.response()) {
+        for ops in levels.iter().flatten().filter(|o| !o.is_empty()) {
             ops.apply(h, &fc);
         }
     }
@@ -323,10 +359,15 @@ fn split_path(uri: &Uri) -> (String, Option<String>) {
     }
 }
 
-/// RFC 3986 dot-segment removal and, if asked, merging of repeated slashes.
+/// `normalize_path` as Envoy does it (RFC 3986: percent-encoded unreserved characters
+/// decoded, dot segments removed) and, if asked, `merge_slashes`.
 fn normalize(req: &mut Request<Incoming>, dots: bool, slashes: bool) {
     let (path, query) = split_path(req.uri());
-    let mut p = path.clone();
+    let mut p = if dots {
+        decode_unreserved(&path)
+    } else {
+        path.clone()
+    };
     if slashes {
         let mut merged = String::with_capacity(p.len());
         for c in p.chars() {
@@ -338,27 +379,69 @@ fn normalize(req: &mut Request<Incoming>, dots: bool, slashes: bool) {
         p = merged;
     }
     if dots {
-        let mut out: Vec<&str> = Vec::new();
-        let trailing = p.ends_with("/.") || p.ends_with("/..") || p.ends_with('/');
-        for seg in p.split('/').skip(1) {
-            match seg {
-                "." => {}
-                ".." => {
-                    out.pop();
-                }
-                s => out.push(s),
-            }
-        }
-        let mut n = String::from("/");
-        n.push_str(&out.join("/"));
-        if trailing && !n.ends_with('/') {
-            n.push('/');
-        }
-        p = n.replace("//", if slashes { "/" } else { "//" });
+        p = remove_dot_segments(&p);
     }
     if p != path {
         set_path(req.uri_mut(), &p, query.as_deref());
     }
+}
+
+/// `%41` → `A` for the unreserved characters (ALPHA, DIGIT, `-`, `.`, `_`, `~`); every
+/// other escape, `%2F` included, stays as written.
+fn decode_unreserved(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|c| (*c as char).to_digit(16)),
+                b.get(i + 2).and_then(|c| (*c as char).to_digit(16)),
+            )
+        {
+            let c = (h * 16 + l) as u8;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(c as char);
+            } else {
+                out.push_str(&path[i..i + 3]);
+            }
+            i += 3;
+            continue;
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// RFC 3986 section 5.2.4.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing = false;
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => trailing = i == last,
+            ".." => {
+                out.pop();
+                trailing = i == last;
+            }
+            s => {
+                out.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut n = String::with_capacity(path.len());
+    for s in &out {
+        n.push('/');
+        n.push_str(s);
+    }
+    if trailing || n.is_empty() {
+        n.push('/');
+    }
+    n
 }
 
 fn set_path(uri: &mut Uri, path: &str, query: Option<&str>) {
@@ -520,7 +603,6 @@ async fn forward(
     drop(endpoints);
 
     // Path and host rewrites.
-    let original_pq = req.uri().path_and_query().map(|p| p.as_str().to_string());
     let new_path = if let Some(prefix) = &f.prefix_rewrite {
         let len = levels
             .route
@@ -533,15 +615,14 @@ async fn forward(
         f.regex_rewrite.as_ref().map(|sub| sub.apply(path))
     };
     if let Some(p) = new_path {
-        if let Some(orig) = original_pq.as_deref()
-            && let Ok(v) = HeaderValue::from_str(orig)
-            && !ctx.hcm.router.suppress_envoy_headers
+        if !ctx.hcm.router.suppress_envoy_headers
+            && let Some(orig) = req.uri().path_and_query()
+            && let Ok(v) = HeaderValue::from_str(orig.as_str())
         {
             req.headers_mut().insert(X_ENVOY_ORIGINAL_PATH.clone(), v);
         }
         set_path(req.uri_mut(), &p, query);
     }
-    let original_host = host_of(&req).map(str::to_string);
     let rewritten_host: Option<HeaderValue> = match (&levels.weighted, &f.host_rewrite) {
         (
             Some(WeightedTarget {
@@ -556,7 +637,7 @@ async fn forward(
         (_, HostRewrite::Header(name)) => req.headers().get(name).cloned(),
     };
     if let Some(h) = rewritten_host {
-        if let Some(orig) = &original_host
+        if let Some(orig) = host_of(&req)
             && let Ok(v) = HeaderValue::from_str(orig)
         {
             if f.append_x_forwarded_host {
@@ -570,18 +651,27 @@ async fn forward(
         req.headers_mut().insert(header::HOST, h);
     }
 
-    // Timeouts: the route's, or the client's grpc-timeout where the route allows it.
-    let mut timeout = f.timeout;
+    // Envoy's two timeout models: a route with `max_stream_duration` limits the whole
+    // stream (the client's grpc-timeout may set that limit) and has no route timeout;
+    // other routes have the route timeout (15 s unless set).
+    let timeout = if f.max_stream_duration_set {
+        None
+    } else {
+        f.timeout
+    };
+    let mut stream_limit = f.max_stream_duration.or(ctx.hcm.max_stream_duration);
     if let Some(max) = f.grpc_timeout_max
         && let Some(t) = grpc_timeout(req.headers())
     {
-        timeout = Some(match max {
+        let t = match max {
             Some(m) => t.min(m),
             None => t,
-        });
-    }
-    if let Some(msd) = f.max_stream_duration {
-        timeout = Some(timeout.map_or(msd, |t| t.min(msd)));
+        };
+        stream_limit = Some(t);
+        req.headers_mut().insert(
+            GRPC_TIMEOUT.clone(),
+            HeaderValue::from_str(&format!("{}m", t.as_millis())).expect("digits"),
+        );
     }
     if let Some(t) = timeout
         && !ctx.hcm.router.suppress_envoy_headers
@@ -602,6 +692,7 @@ async fn forward(
     };
     let deadlines = Deadlines {
         route: timeout.map(|t| Instant::now() + t),
+        stream: stream_limit.map(|t| ex.start + t),
         request: ctx.hcm.request_timeout.map(|t| ex.start + t),
         idle: f.idle_timeout.or(ctx.hcm.stream_idle_timeout),
     };
@@ -635,16 +726,35 @@ async fn forward(
             cluster.stats.upstream_rq_timeout.inc();
             ctx.stats.downstream_rq_timeout.inc();
             ex.flag = Some(Flag::UpstreamRequestTimeout);
-            return failure(ex, &levels, StatusCode::GATEWAY_TIMEOUT, "upstream request timeout");
+            return failure(
+                ex,
+                &levels,
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream request timeout",
+            );
         }
         Err(Expired::Request) => {
             ctx.stats.downstream_rq_timeout.inc();
+            ex.close = true;
             return failure(ex, &levels, StatusCode::REQUEST_TIMEOUT, "request timeout");
         }
         Err(Expired::Idle) => {
             ctx.stats.downstream_rq_idle_timeout.inc();
             ex.flag = Some(Flag::StreamIdleTimeout);
-            return failure(ex, &levels, StatusCode::REQUEST_TIMEOUT, "stream timeout");
+            ex.close |= !activity.is_done();
+            return failure(ex, &levels, StatusCode::GATEWAY_TIMEOUT, "stream timeout");
+        }
+        Err(Expired::Stream) => {
+            ctx.stats.downstream_rq_max_duration_reached.inc();
+            ex.flag = Some(Flag::DurationTimeout);
+            ex.close |= !activity.is_done();
+            ex.grpc_status = Some(4);
+            return failure(
+                ex,
+                &levels,
+                StatusCode::GATEWAY_TIMEOUT,
+                "downstream duration timeout",
+            );
         }
         Ok(Err(e)) => {
             let (flag, reason) = match &e {
@@ -657,7 +767,10 @@ async fn forward(
                 ),
                 UpstreamError::Reset(_) => {
                     cluster.stats.upstream_rq_rx_reset.inc();
-                    (Flag::UpstreamConnectionTermination, "connection termination")
+                    (
+                        Flag::UpstreamConnectionTermination,
+                        "connection termination",
+                    )
                 }
             };
             ex.flag = Some(flag);
@@ -693,7 +806,11 @@ async fn forward(
     let mut body = ResponseBody::new(Body::Incoming(body));
     body.lease = lease;
     if !body.body.is_end_stream() {
-        body.timer = BodyTimer::new(deadlines.route, deadlines.idle);
+        let deadline = [deadlines.route, deadlines.stream]
+            .into_iter()
+            .flatten()
+            .min();
+        body.timer = BodyTimer::new(deadline, deadlines.idle);
     }
     Response::from_parts(parts, body)
 }
@@ -705,11 +822,12 @@ fn failure(
     status: StatusCode,
     body: &str,
 ) -> Response<ResponseBody> {
-    let mut resp = reply(
+    let mut resp = super::local_reply::reply_with_grpc_status(
         status,
         Some(Bytes::copy_from_slice(body.as_bytes())),
         ex.grpc,
         ex.head,
+        ex.grpc_status,
     );
     levels.response_ops(resp.headers_mut(), ex.ctx, &HeaderMap::new());
     resp
@@ -723,36 +841,42 @@ fn upstream_request(
     activity: Arc<Activity>,
 ) -> Result<Request<Body>, StatusCode> {
     let (mut parts, body) = req.into_parts();
-    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
     let pq = parts
         .uri
         .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".to_string());
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     match wire {
         Wire::Http1 => {
             parts.version = Version::HTTP_11;
-            parts.uri = pq.parse().map_err(|_| StatusCode::BAD_REQUEST)?;
-            if let Some(h) = host {
-                parts.headers.insert(header::HOST, h);
+            // An HTTP/1.1 request already in origin form is sent as it came.
+            if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+                if !parts.headers.contains_key(header::HOST)
+                    && let Some(a) = parts.uri.authority()
+                    && let Ok(h) = HeaderValue::from_str(a.as_str())
+                {
+                    parts.headers.insert(header::HOST, h);
+                }
+                parts.uri = Uri::from(pq);
             }
         }
         Wire::Http2 => {
             parts.version = Version::HTTP_2;
-            let authority = host
-                .as_ref()
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost")
-                .to_string();
-            parts.uri = format!("http://{authority}{pq}")
-                .parse()
+            let authority = match parts.headers.remove(header::HOST) {
+                Some(h) => http::uri::Authority::try_from(h.as_bytes())
+                    .map_err(|_| StatusCode::BAD_REQUEST)?,
+                None => parts
+                    .uri
+                    .authority()
+                    .cloned()
+                    .unwrap_or_else(|| http::uri::Authority::from_static("localhost")),
+            };
+            parts.uri = Uri::builder()
+                .scheme("http")
+                .authority(authority)
+                .path_and_query(pq)
+                .build()
                 .map_err(|_| StatusCode::BAD_REQUEST)?;
-            parts.headers.remove(header::HOST);
         }
     }
     Ok(Request::from_parts(parts, Body::Tracked(body, activity)))
@@ -762,5 +886,36 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalize_as_rfc_3986_says() {
+        assert_eq!(remove_dot_segments("/a/b/../c"), "/a/c");
+        assert_eq!(remove_dot_segments("/a/./b/."), "/a/b/");
+        assert_eq!(remove_dot_segments("/../x"), "/x");
+        assert_eq!(remove_dot_segments("/a/.."), "/");
+        assert_eq!(decode_unreserved("/%7euser/%41%2fb"), "/~user/A%2fb");
+        assert_eq!(remove_dot_segments(&decode_unreserved("/a/%2e%2E/c")), "/c");
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_every_unit() {
+        let mut h = HeaderMap::new();
+        for (v, d) in [
+            ("7S", Duration::from_secs(7)),
+            ("250m", Duration::from_millis(250)),
+            ("2M", Duration::from_secs(120)),
+            ("5u", Duration::from_micros(5)),
+        ] {
+            h.insert(&GRPC_TIMEOUT, HeaderValue::from_static(v));
+            assert_eq!(grpc_timeout(&h), Some(d), "{v}");
+        }
+        h.insert(&GRPC_TIMEOUT, HeaderValue::from_static("soon"));
+        assert_eq!(grpc_timeout(&h), None);
     }
 }

@@ -3,7 +3,10 @@
 //! and the stream idle timeout (no bytes either way). While waiting for response headers
 //! they decide which local reply to send; once the response streams, an expiry resets it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Context;
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
@@ -46,6 +49,8 @@ impl Activity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
     Route,
+    /// The stream's maximum duration (`max_stream_duration`, or a client's grpc-timeout).
+    Stream,
     Request,
     Idle,
 }
@@ -53,6 +58,7 @@ pub enum Expired {
 #[derive(Clone, Copy)]
 pub struct Deadlines {
     pub route: Option<Instant>,
+    pub stream: Option<Instant>,
     pub request: Option<Instant>,
     pub idle: Option<Duration>,
 }
@@ -60,13 +66,23 @@ pub struct Deadlines {
 impl Deadlines {
     /// The next instant something could expire, given the request body's activity.
     pub fn next(&self, activity: &Activity) -> Option<Instant> {
-        let request = if activity.is_done() { None } else { self.request };
+        let request = if activity.is_done() {
+            None
+        } else {
+            self.request
+        };
         let idle = self.idle.map(|i| activity.last() + i);
-        [self.route, request, idle].into_iter().flatten().min()
+        [self.route, self.stream, request, idle]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// What has expired by `now`, most decisive first.
     pub fn expired(&self, activity: &Activity, now: Instant) -> Option<Expired> {
+        if self.stream.is_some_and(|d| d <= now) {
+            return Some(Expired::Stream);
+        }
         if self.route.is_some_and(|d| d <= now) {
             return Some(Expired::Route);
         }
@@ -81,40 +97,48 @@ impl Deadlines {
 }
 
 /// The timers that still apply while a response body streams: the route deadline and the
-/// idle timeout, which every frame pushes back.
+/// idle timeout, which every frame pushes back. The timer is only armed the first time the
+/// body has to wait, so bodies that arrive whole cost no timer at all.
 pub struct BodyTimer {
-    sleep: std::pin::Pin<Box<Sleep>>,
+    sleep: Option<Pin<Box<Sleep>>>,
     deadline: Option<Instant>,
     idle: Option<Duration>,
 }
 
 impl BodyTimer {
     pub fn new(deadline: Option<Instant>, idle: Option<Duration>) -> Option<Self> {
-        let first = Self::wake(deadline, idle)?;
-        Some(BodyTimer {
-            sleep: Box::pin(tokio::time::sleep_until(first)),
+        (deadline.is_some() || idle.is_some()).then_some(BodyTimer {
+            sleep: None,
             deadline,
             idle,
         })
     }
 
-    fn wake(deadline: Option<Instant>, idle: Option<Duration>) -> Option<Instant> {
-        let idle_at = idle.map(|i| Instant::now() + i);
-        [deadline, idle_at].into_iter().flatten().min()
+    fn wake(&self) -> Option<Instant> {
+        let idle_at = self.idle.map(|i| Instant::now() + i);
+        [self.deadline, idle_at].into_iter().flatten().min()
     }
 
     /// A frame went through: the idle timer starts over.
     pub fn activity(&mut self) {
         if self.idle.is_some()
-            && let Some(w) = Self::wake(self.deadline, self.idle)
+            && let Some(at) = self.wake()
+            && let Some(sleep) = &mut self.sleep
         {
-            self.sleep.as_mut().reset(w);
+            sleep.as_mut().reset(at);
         }
     }
 
-    pub fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> bool {
-        self.sleep.as_mut().poll(cx).is_ready()
+    /// Called when the body has to wait: arms the timer and says whether it has fired.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.sleep.is_none() {
+            match self.wake() {
+                Some(at) => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                None => return false,
+            }
+        }
+        self.sleep
+            .as_mut()
+            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
     }
 }
-
-use std::future::Future;

@@ -50,7 +50,8 @@ pub async fn run_worker(
     loop {
         let snapshot = shared.load_full();
         let mut keep = Vec::new();
-        for (name, l) in &snapshot.listeners {
+        let listeners = snapshot.listeners.iter().filter(|_| snapshot.serving);
+        for (name, l) in listeners {
             let Some(socket) = &l.socket else { continue };
             let id = Arc::as_ptr(socket) as usize;
             keep.push(name.clone());
@@ -59,6 +60,15 @@ pub async fn run_worker(
             }
             if let Some((_, stop)) = loops.remove(name) {
                 stop.cancel();
+            }
+            // Listening twice is harmless: every worker does it, the first one opens the door.
+            let backlog = l
+                .config
+                .backlog
+                .map_or(1024, |b| b.min(i32::MAX as u32) as i32);
+            if let Err(e) = socket2::SockRef::from(socket.as_ref()).listen(backlog) {
+                tracing::error!(listener = %name, error = %e, "cannot listen");
+                continue;
             }
             let std_listener = match socket.try_clone() {
                 Ok(s) => s,

@@ -79,6 +79,13 @@ impl HeaderOps {
         self.remove.is_empty() && self.add.is_empty()
     }
 
+    /// Whether a value reads request headers (`%REQ(...)%`).
+    pub fn reads_request_headers(&self) -> bool {
+        self.add
+            .iter()
+            .any(|a| a.value.iter().any(|p| matches!(p, Piece::RequestHeader(_))))
+    }
+
     pub fn apply(&self, headers: &mut HeaderMap, ctx: &FormatContext<'_>) {
         for name in &self.remove {
             headers.remove(name);

@@ -560,7 +560,13 @@ mod tests {
         }
     }
 
-    fn pick<'a>(chains: &'a [FilterChain], port: u16, sni: Option<&str>, tp: &str, alpn: &[&str]) -> Option<&'a str> {
+    fn pick<'a>(
+        chains: &'a [FilterChain],
+        port: u16,
+        sni: Option<&str>,
+        tp: &str,
+        alpn: &[&str],
+    ) -> Option<&'a str> {
         let alpn: Vec<String> = alpn.iter().map(|s| s.to_string()).collect();
         let facts = ConnectionFacts {
             local: SocketAddr::from(([10, 0, 0, 1], port)),
@@ -575,19 +581,64 @@ mod tests {
     #[test]
     fn the_most_specific_chain_wins_criterion_by_criterion() {
         let chains = vec![
-            chain("port", ChainMatch { destination_port: Some(8080), ..any() }),
-            chain("exact-sni", ChainMatch { server_names: vec!["a.example.com".into()], ..any() }),
-            chain("wild-sni", ChainMatch { server_names: vec!["*.example.com".into()], ..any() }),
-            chain("tls", ChainMatch { transport_protocol: Some("tls".into()), ..any() }),
-            chain("h2c", ChainMatch { application_protocols: vec!["h2c".into()], ..any() }),
+            chain(
+                "port",
+                ChainMatch {
+                    destination_port: Some(8080),
+                    ..any()
+                },
+            ),
+            chain(
+                "exact-sni",
+                ChainMatch {
+                    server_names: vec!["a.example.com".into()],
+                    ..any()
+                },
+            ),
+            chain(
+                "wild-sni",
+                ChainMatch {
+                    server_names: vec!["*.example.com".into()],
+                    ..any()
+                },
+            ),
+            chain(
+                "tls",
+                ChainMatch {
+                    transport_protocol: Some("tls".into()),
+                    ..any()
+                },
+            ),
+            chain(
+                "h2c",
+                ChainMatch {
+                    application_protocols: vec!["h2c".into()],
+                    ..any()
+                },
+            ),
             chain("fallback", any()),
         ];
-        assert_eq!(pick(&chains, 8080, Some("a.example.com"), "tls", &[]), Some("port"));
-        assert_eq!(pick(&chains, 80, Some("a.example.com"), "tls", &[]), Some("exact-sni"));
-        assert_eq!(pick(&chains, 80, Some("b.example.com"), "tls", &[]), Some("wild-sni"));
-        assert_eq!(pick(&chains, 80, Some("other.org"), "tls", &[]), Some("tls"));
+        assert_eq!(
+            pick(&chains, 8080, Some("a.example.com"), "tls", &[]),
+            Some("port")
+        );
+        assert_eq!(
+            pick(&chains, 80, Some("a.example.com"), "tls", &[]),
+            Some("exact-sni")
+        );
+        assert_eq!(
+            pick(&chains, 80, Some("b.example.com"), "tls", &[]),
+            Some("wild-sni")
+        );
+        assert_eq!(
+            pick(&chains, 80, Some("other.org"), "tls", &[]),
+            Some("tls")
+        );
         assert_eq!(pick(&chains, 80, None, "raw_buffer", &["h2c"]), Some("h2c"));
-        assert_eq!(pick(&chains, 80, None, "raw_buffer", &["http/1.1"]), Some("fallback"));
+        assert_eq!(
+            pick(&chains, 80, None, "raw_buffer", &["http/1.1"]),
+            Some("fallback")
+        );
     }
 
     #[test]
@@ -595,11 +646,14 @@ mod tests {
         // Envoy narrows by destination port first: once a port-specific chain exists for the
         // port, chains without a port are out even if they would match later criteria.
         let chains = vec![
-            chain("port-tls", ChainMatch {
-                destination_port: Some(443),
-                transport_protocol: Some("tls".into()),
-                ..any()
-            }),
+            chain(
+                "port-tls",
+                ChainMatch {
+                    destination_port: Some(443),
+                    transport_protocol: Some("tls".into()),
+                    ..any()
+                },
+            ),
             chain("raw", any()),
         ];
         assert_eq!(pick(&chains, 443, None, "raw_buffer", &[]), None);
@@ -608,11 +662,17 @@ mod tests {
 
     #[test]
     fn cidrs_contain_addresses_of_their_family() {
-        let c = Cidr { addr: "10.1.0.0".parse().expect("ip"), len: 16 };
+        let c = Cidr {
+            addr: "10.1.0.0".parse().expect("ip"),
+            len: 16,
+        };
         assert!(c.contains("10.1.200.3".parse().expect("ip")));
         assert!(!c.contains("10.2.0.1".parse().expect("ip")));
         assert!(c.contains("::ffff:10.1.0.9".parse().expect("ip")));
-        let all = Cidr { addr: "0.0.0.0".parse().expect("ip"), len: 0 };
+        let all = Cidr {
+            addr: "0.0.0.0".parse().expect("ip"),
+            len: 0,
+        };
         assert!(all.contains("192.168.1.1".parse().expect("ip")));
     }
 }

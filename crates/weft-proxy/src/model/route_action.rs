@@ -119,6 +119,9 @@ pub struct Forward {
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub max_stream_duration: Option<Duration>,
+    /// The route uses Envoy's stream-duration model (`max_stream_duration` is set), which
+    /// turns the route timeout off.
+    pub max_stream_duration_set: bool,
     /// `Some(None)`: honour `grpc-timeout` without a cap; `Some(Some(d))`: capped at `d`.
     pub grpc_timeout_max: Option<Option<Duration>>,
     /// Per-route `upgrade_configs` overriding the connection manager's.
@@ -251,6 +254,7 @@ impl Forward {
             timeout: route_timeout,
             idle_timeout: timeout(a.idle_timeout.as_ref(), &path.field("idle_timeout"))?,
             max_stream_duration,
+            max_stream_duration_set: a.max_stream_duration.is_some(),
             grpc_timeout_max,
             upgrades,
         })

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::scenario::{ANY, Expect, HeaderExpect};
+use crate::host;
 use crate::observation::{BodyObs, HeaderObs, Observation};
 
 /// Every way `obs` departs from `expect`; empty when it meets it.
@@ -31,8 +32,9 @@ pub fn departures(expect: &Expect, obs: &Observation) -> Vec<String> {
         ("version", &expect.version),
         ("authority", &expect.authority),
     ];
-    let wants_echo =
-        echo_fields.iter().any(|(_, v)| v.is_some()) || !expect.request_headers.is_empty();
+    let wants_echo = echo_fields.iter().any(|(_, v)| v.is_some())
+        || expect.body_len.is_some()
+        || !expect.request_headers.is_empty();
     match obs.echo() {
         Some(echo) => {
             let got = |field: &str| match field {
@@ -51,6 +53,14 @@ pub fn departures(expect: &Expect, obs: &Observation) -> Vec<String> {
                         got(field)
                     ));
                 }
+            }
+            if let Some(want) = expect.body_len
+                && want != echo.body_len
+            {
+                out.push(format!(
+                    "backend saw a body of {} bytes, expected {want}",
+                    echo.body_len
+                ));
             }
             headers(
                 "request header",
@@ -72,6 +82,15 @@ pub fn departures(expect: &Expect, obs: &Observation) -> Vec<String> {
     out
 }
 
+/// An expected value with `{{host_address}}` filled in; a failure to find the address is
+/// reported and leaves the placeholder, which then fails to match.
+fn filled(value: &str, out: &mut Vec<String>) -> String {
+    host::fill(value).unwrap_or_else(|e| {
+        out.push(e.to_string());
+        value.to_string()
+    })
+}
+
 fn headers(
     what: &str,
     expect: &BTreeMap<String, Option<HeaderExpect>>,
@@ -80,6 +99,13 @@ fn headers(
 ) {
     for (name, want) in expect {
         let have = got.get(name).unwrap_or(&HeaderObs::Absent);
+        let want = &match want {
+            Some(HeaderExpect::One(v)) => Some(HeaderExpect::One(filled(v, out))),
+            Some(HeaderExpect::All(vs)) => Some(HeaderExpect::All(
+                vs.iter().map(|v| filled(v, out)).collect(),
+            )),
+            None => None,
+        };
         let ok = match (want, have) {
             (None, HeaderObs::Absent) => true,
             (None, _) | (Some(_), HeaderObs::Absent) => false,

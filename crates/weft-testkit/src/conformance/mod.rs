@@ -3,6 +3,7 @@
 //! proxy under test, then require every proxy to meet the stated expectations and all proxies
 //! to observe the same thing.
 
+mod custom;
 mod expect;
 mod scenario;
 
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use custom::{Outcome, check_custom};
 pub use expect::departures;
 pub use scenario::{ANY, Case, Expect, HeaderExpect, ObserveSpec, RequestSpec, Scenario};
 
@@ -96,13 +98,27 @@ impl Rig {
             .ok_or_else(|| Error::Conformance(format!("no backend named {name:?}")))
     }
 
+    /// How many requests (HTTP) or connections (TCP) each backend has served so far.
+    pub fn served(&self) -> BTreeMap<String, u64> {
+        self.backends
+            .iter()
+            .map(|(n, b)| (n.clone(), b.served()))
+            .collect()
+    }
+
     /// The bootstrap text the proxy was started with.
     pub fn bootstrap(&self) -> &str {
         &self.rendered.text
     }
 
     pub async fn send(&self, spec: &RequestSpec) -> Result<HttpResponse, Error> {
-        client::send(self.addr(&spec.listener)?, &spec.to_request()?).await
+        let mut req = spec.to_request()?;
+        req.authority = self.rendered.fill(&req.authority)?;
+        req.path = self.rendered.fill(&req.path)?;
+        for (_, v) in &mut req.headers {
+            *v = self.rendered.fill(v)?;
+        }
+        client::send(self.addr(&spec.listener)?, &req).await
     }
 
     pub async fn observe(&self, case: &Case) -> Result<Observation, Error> {

@@ -16,7 +16,10 @@
 //! ```
 //!
 //! Expected header values: a string is the one value, a list is all values in order, `null`
-//! means absent and `"<any>"` means present with any value.
+//! means absent and `"<any>"` means present with any value; `{{host_address}}` in one stands
+//! for this machine's IPv4 address (see [`crate::host`]). A request's authority, path and
+//! header values may name the ports the bootstrap was given (`{{listener_port}}`,
+//! `{{port:NAME}}`), e.g. to send `host: example.com:{{listener_port}}`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,6 +80,10 @@ pub struct RequestSpec {
     pub headers: Vec<String>,
     #[serde(default)]
     pub body: String,
+    /// A body of this many bytes (a repeating pattern) instead of `body`, for sizes a
+    /// scenario file should not spell out.
+    #[serde(default)]
+    pub body_bytes: Option<usize>,
     /// Sent as gRPC: each string one length-prefixed message, `content-type:
     /// application/grpc` and `te: trailers` added, method POST.
     #[serde(default)]
@@ -106,6 +113,10 @@ pub struct ObserveSpec {
     pub request_headers: Vec<String>,
     #[serde(default)]
     pub response_headers: Vec<String>,
+    /// Headers whose value normally varies (`server`, `x-request-id`, ...) to compare by
+    /// value in this case, because the configuration pins it.
+    #[serde(default)]
+    pub exact: Vec<String>,
 }
 
 /// What a case must observe on every proxy (on top of both proxies agreeing).
@@ -122,6 +133,8 @@ pub struct Expect {
     pub method: Option<String>,
     pub version: Option<String>,
     pub authority: Option<String>,
+    /// Length of the request body the backend received.
+    pub body_len: Option<usize>,
     #[serde(default)]
     pub request_headers: BTreeMap<String, Option<HeaderExpect>>,
     #[serde(default)]
@@ -211,6 +224,7 @@ impl Case {
         Selection {
             request_headers,
             response_headers,
+            exact: self.observe.exact.clone(),
         }
     }
 }
@@ -234,7 +248,13 @@ impl RequestSpec {
                 }
                 ("POST".to_string(), b.freeze())
             }
-            None => (self.method.clone(), Bytes::from(self.body.clone())),
+            None => match self.body_bytes {
+                Some(n) => (
+                    self.method.clone(),
+                    (0..n).map(|i| b"0123456789abcdef"[i % 16]).collect(),
+                ),
+                None => (self.method.clone(), Bytes::from(self.body.clone())),
+            },
         };
         Ok(HttpRequest {
             method: method

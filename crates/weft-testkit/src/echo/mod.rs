@@ -1,12 +1,13 @@
 //! Echo backends: the upstreams every proxy test points at. The HTTP echo answers with a JSON
 //! account of what reached it (so a test sees the request *after* the proxy rewrote it), obeys
 //! `x-echo-*` control headers, speaks HTTP/1.1 and h2c on one port, and handles gRPC; the TCP
-//! echo sends bytes back. Each counts what it served so tests can check traffic splits.
+//! echo sends bytes back. HTTP/1.1 upgrades (WebSocket) are accepted and tunnel bytes back. Each counts what it served so tests can check traffic splits.
 
 pub mod grpc;
 mod http;
 mod seen;
 mod tcp;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

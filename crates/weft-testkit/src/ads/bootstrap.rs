@@ -1,0 +1,45 @@
+//! The one bootstrap both proxies get: no listeners or routes of its own, only the static
+//! `xds` cluster (HTTP/2 to the in-test ADS server) and `dynamic_resources` taking CDS and
+//! LDS from ADS, so every behaviour under test comes from what the server pushes.
+
+use super::AdsMode;
+
+/// Bootstrap YAML for node `node` talking `mode` ADS to `127.0.0.1:ads_port`. The admin
+/// listener takes a kernel-chosen port; the proxy reports it through
+/// `--admin-address-path`.
+pub fn bootstrap(node: &str, mode: AdsMode, ads_port: u16) -> String {
+    let api_type = mode.api_type();
+    format!(
+        r#"node:
+  id: {node}
+  cluster: weft-ads-conformance
+admin:
+  address:
+    socket_address: {{ address: 127.0.0.1, port_value: 0 }}
+dynamic_resources:
+  ads_config:
+    api_type: {api_type}
+    transport_api_version: V3
+    grpc_services:
+    - envoy_grpc: {{ cluster_name: xds }}
+  cds_config: {{ ads: {{}}, resource_api_version: V3 }}
+  lds_config: {{ ads: {{}}, resource_api_version: V3 }}
+static_resources:
+  clusters:
+  - name: xds
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{ http2_protocol_options: {{}} }}
+    load_assignment:
+      cluster_name: xds
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: {{ address: 127.0.0.1, port_value: {ads_port} }}
+"#
+    )
+}
