@@ -10,6 +10,7 @@ pub mod echo;
 pub mod envoy;
 pub mod error;
 pub mod host;
+pub mod netns;
 pub mod observation;
 pub mod ports;
 pub mod proxy;

@@ -541,6 +541,23 @@ impl Store {
             }
         }
         self.generation += 1;
+        if self.serving {
+            // Listen here, on the main thread, before the server reports LIVE: a client that
+            // connects right after `/ready` says 200 must find the door open (as with Envoy,
+            // which listens before starting its workers).
+            for e in self.listeners.values() {
+                if let Some(sock) = &e.socket {
+                    let backlog = e
+                        .accepted
+                        .config
+                        .backlog
+                        .map_or(1024, |b| b.min(i32::MAX as u32) as i32);
+                    if let Err(err) = socket2::SockRef::from(sock.as_ref()).listen(backlog) {
+                        tracing::error!(listener = %e.accepted.config.name, error = %err, "cannot listen");
+                    }
+                }
+            }
+        }
         let previous = self.shared.load();
         let listeners = self
             .listeners
