@@ -3,11 +3,9 @@
 //! (a port above 65535, an empty cluster name, a missing required oneof), with the path of
 //! the offending field as written in the document.
 
-use crate::descriptors;
 use prost_reflect::{
     DynamicMessage, ExtensionDescriptor, FieldDescriptor, Kind, MapKey, ReflectMessage, Value,
 };
-use std::sync::OnceLock;
 use weft_yaml::{FieldPath, Node};
 
 /// One broken rule.
@@ -22,12 +20,12 @@ struct Extensions {
     required: Option<ExtensionDescriptor>,
 }
 
-fn extensions() -> &'static Extensions {
-    static E: OnceLock<Extensions> = OnceLock::new();
-    E.get_or_init(|| Extensions {
-        rules: descriptors::pool().get_extension_by_name("validate.rules"),
-        required: descriptors::pool().get_extension_by_name("validate.required"),
-    })
+/// The rule extensions of the pool a message comes from (the served set or the full one).
+fn extensions(pool: &prost_reflect::DescriptorPool) -> Extensions {
+    Extensions {
+        rules: pool.get_extension_by_name("validate.rules"),
+        required: pool.get_extension_by_name("validate.required"),
+    }
 }
 
 /// Checks `msg` (decoded from `node`) and everything inside it.
@@ -58,7 +56,8 @@ fn rule(rules: &DynamicMessage, name: &str) -> Option<Value> {
 }
 
 fn field_rules(field: &FieldDescriptor) -> Option<DynamicMessage> {
-    let ext = extensions().rules.as_ref()?;
+    let ext = extensions(field.parent_pool()).rules?;
+    let ext = &ext;
     let opts = field.options();
     if !opts.has_extension(ext) {
         return None;
@@ -86,7 +85,7 @@ fn check_message(
     out: &mut Vec<Violation>,
 ) {
     let desc = msg.descriptor();
-    if let Some(req) = extensions().required.as_ref() {
+    if let Some(req) = extensions(desc.parent_pool()).required.as_ref() {
         for oneof in desc.oneofs().filter(|o| !o.is_synthetic()) {
             let opts = oneof.options();
             let required =
@@ -207,7 +206,7 @@ fn check_nested(
             .and_then(|v| v.as_bytes().cloned());
         if let (Some(url), Some(bytes)) = (url, bytes) {
             let name = url.rsplit('/').next().unwrap_or_default();
-            if let Some(desc) = descriptors::message(name)
+            if let Some(desc) = m.descriptor().parent_pool().get_message_by_name(name)
                 && let Ok(inner) = DynamicMessage::decode(desc, bytes)
             {
                 check_message(&inner, node, path, out);
