@@ -91,14 +91,7 @@ impl Pool {
                 },
             }
         }
-        let io = self.connector.connect(addr).await?;
-        let (mut sender, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(UpstreamError::Reset)?;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
+        let mut sender = Box::pin(self.open_h1(addr)).await?;
         let resp = sender
             .send_request(req)
             .await
@@ -132,6 +125,37 @@ impl Pool {
             }
         }
         None
+    }
+
+    // Opening a connection is the rare path; boxing it keeps the per-request future (which
+    // hyper moves around) small.
+    async fn open_h1(&self, addr: SocketAddr) -> Result<http1::SendRequest<Body>, UpstreamError> {
+        let io = self.connector.connect(addr).await?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(UpstreamError::Reset)?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        Ok(sender)
+    }
+
+    async fn open_h2(&self, addr: SocketAddr) -> Result<http2::SendRequest<Body>, UpstreamError> {
+        let io = self.connector.connect(addr).await?;
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .initial_stream_window_size(self.h2_settings.initial_stream_window_size)
+            .initial_connection_window_size(self.h2_settings.initial_connection_window_size)
+            .keep_alive_interval(self.h2_settings.keepalive_interval);
+        if let Some(t) = self.h2_settings.keepalive_timeout {
+            b.keep_alive_timeout(t);
+        }
+        let (sender, conn) = b.handshake(io).await.map_err(UpstreamError::Reset)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
     }
 
     /// Returns a connection whose response was read to the end.
@@ -172,19 +196,7 @@ impl Pool {
         let mut sender = match existing {
             Some(s) => s,
             None => {
-                let io = self.connector.connect(addr).await?;
-                let mut b = http2::Builder::new(TokioExecutor::new());
-                b.timer(TokioTimer::new())
-                    .initial_stream_window_size(self.h2_settings.initial_stream_window_size)
-                    .initial_connection_window_size(self.h2_settings.initial_connection_window_size)
-                    .keep_alive_interval(self.h2_settings.keepalive_interval);
-                if let Some(t) = self.h2_settings.keepalive_timeout {
-                    b.keep_alive_timeout(t);
-                }
-                let (sender, conn) = b.handshake(io).await.map_err(UpstreamError::Reset)?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                let sender = Box::pin(self.open_h2(addr)).await?;
                 self.h2.lock().insert(addr, sender.clone());
                 sender
             }
