@@ -28,7 +28,14 @@ fuzz_target!(|data: &[u8]| {
         let mut again = Loader::new();
         again.load_str("again.json", &json);
         let again = again.finish();
-        assert_eq!(again.resources.len(), 1, "round trip lost the object: {json}");
-        assert_eq!(again.resources[0].resource, l.resource, "round trip changed {json}");
+        assert_eq!(
+            again.resources.len(),
+            1,
+            "round trip lost the object: {json}"
+        );
+        assert_eq!(
+            again.resources[0].resource, l.resource,
+            "round trip changed {json}"
+        );
     }
 });

@@ -48,11 +48,11 @@ pub fn parse_bootstrap_located(
     file: &str,
     text: &str,
 ) -> Result<(Bootstrap, Node), Vec<ConfigError>> {
-    match parse_with(file, text, descriptors::pool()) {
+    match parse_with(file, text, &descriptors::pool()) {
         // A type outside the served set: read it against all of Envoy's messages, so the
         // error says what is there but unsupported rather than that it does not exist.
         Err(errs) if errs.iter().any(|e| e.message.ends_with("' not found")) => {
-            parse_with(file, text, descriptors::full_pool())
+            parse_with(file, text, &descriptors::full_pool())
         }
         other => other,
     }

@@ -3,8 +3,9 @@
 //! (`typed_config: {"@type": ...}`), so it is read through these descriptors and the result
 //! re-encoded into the prost types.
 
+use parking_lot::Mutex;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Every Envoy message, without source comments (see `scripts/update-envoy-descriptors.sh`).
 /// Decoded only when a bootstrap names a type the proxy does not serve, to explain it.
@@ -34,22 +35,62 @@ pub const SERVED_ROOTS: &[&str] = &[
 /// The envoy-types version the descriptors were copied from.
 pub const ENVOY_TYPES_VERSION: &str = include_str!("../descriptors/envoy-types.version");
 
+/// A decoded set, kept while configuration is being read and dropped once it has sat idle:
+/// decoded, even the small set costs about ten megabytes, while decoding it again takes
+/// about five milliseconds. Dropped memory goes back to the heap that connections use.
+struct Cached {
+    bytes: &'static [u8],
+    name: &'static str,
+    pool: Mutex<Option<DescriptorPool>>,
+    used: AtomicBool,
+}
+
+impl Cached {
+    const fn new(bytes: &'static [u8], name: &'static str) -> Self {
+        Cached {
+            bytes,
+            name,
+            pool: Mutex::new(None),
+            used: AtomicBool::new(false),
+        }
+    }
+
+    fn get(&self) -> DescriptorPool {
+        self.used.store(true, Ordering::Relaxed);
+        self.pool
+            .lock()
+            .get_or_insert_with(|| {
+                DescriptorPool::decode(self.bytes)
+                    .unwrap_or_else(|e| panic!("descriptors/{} is corrupt: {e}", self.name))
+            })
+            .clone()
+    }
+
+    fn release_if_idle(&self) {
+        if !self.used.swap(false, Ordering::Relaxed) {
+            self.pool.lock().take();
+        }
+    }
+}
+
+static PROXY: Cached = Cached::new(PROXY_DESCRIPTORS, "proxy.bin");
+static FULL: Cached = Cached::new(ENVOY_DESCRIPTORS, "envoy.bin");
+
 /// The served messages and everything they reference, by full name.
-pub fn pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(PROXY_DESCRIPTORS)
-            .unwrap_or_else(|e| panic!("descriptors/proxy.bin is corrupt: {e}"))
-    })
+pub fn pool() -> DescriptorPool {
+    PROXY.get()
 }
 
 /// Every Envoy message, by full name.
-pub fn full_pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(ENVOY_DESCRIPTORS)
-            .unwrap_or_else(|e| panic!("descriptors/envoy.bin is corrupt: {e}"))
-    })
+pub fn full_pool() -> DescriptorPool {
+    FULL.get()
+}
+
+/// Drops the decoded sets not used since the previous call (the proxy calls this every few
+/// seconds). Descriptors still held elsewhere keep their set alive until they are dropped.
+pub fn release_idle() {
+    PROXY.release_if_idle();
+    FULL.release_if_idle();
 }
 
 /// The descriptor of a message such as `envoy.config.bootstrap.v3.Bootstrap`.
@@ -60,6 +101,20 @@ pub fn message(full_name: &str) -> Option<MessageDescriptor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_sets_are_released_and_decoded_again_on_use() {
+        let first = pool();
+        release_idle();
+        release_idle();
+        // The handle taken before the release still works.
+        assert!(
+            first
+                .get_message_by_name("envoy.config.listener.v3.Listener")
+                .is_some()
+        );
+        assert!(message("envoy.config.cluster.v3.Cluster").is_some());
+    }
 
     #[test]
     fn descriptors_match_the_prost_types() {

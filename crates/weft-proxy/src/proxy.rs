@@ -273,32 +273,46 @@ async fn run_main(
     apply_static(&server)?;
 
     let admin = start_admin(&server).await?;
-    let workers: Vec<std::thread::JoinHandle<()>> = (0..concurrency)
-        .map(|i| {
-            let shared = shared.clone();
-            let rx = gen_rx.clone();
-            let drain = server.drain.clone();
-            std::thread::Builder::new()
-                .name(format!("weft-worker-{i}"))
-                .spawn(move || {
-                    worker::enter(i);
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("worker runtime");
-                    rt.block_on(async move {
-                        let serving = tokio::spawn(listener::run_worker(shared, rx, drain.clone()));
-                        drain.cancelled().await;
-                        let _ = serving.await;
-                        // Let connections that are finishing their requests run on.
-                        while listener::active_connections() > 0 {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    });
-                })
-                .expect("worker thread")
-        })
-        .collect();
+    // With one worker, the worker runs on this thread beside the admin and xDS tasks, as
+    // one event loop: no second thread, no handoff between threads, and every allocation
+    // comes from one heap, so memory freed after start-up is reused for connections.
+    let workers: Vec<std::thread::JoinHandle<()>> = if concurrency == 1 {
+        worker::enter(0);
+        tokio::spawn(listener::run_worker(
+            shared.clone(),
+            gen_rx.clone(),
+            server.drain.clone(),
+        ));
+        Vec::new()
+    } else {
+        (0..concurrency)
+            .map(|i| {
+                let shared = shared.clone();
+                let rx = gen_rx.clone();
+                let drain = server.drain.clone();
+                std::thread::Builder::new()
+                    .name(format!("weft-worker-{i}"))
+                    .spawn(move || {
+                        worker::enter(i);
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("worker runtime");
+                        rt.block_on(async move {
+                            let serving =
+                                tokio::spawn(listener::run_worker(shared, rx, drain.clone()));
+                            drain.cancelled().await;
+                            let _ = serving.await;
+                            // Let connections that are finishing their requests run on.
+                            while listener::active_connections() > 0 {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        });
+                    })
+                    .expect("worker thread")
+            })
+            .collect()
+    };
 
     if let Some(ads) = server
         .bootstrap
@@ -311,6 +325,7 @@ async fn run_main(
     server.set_state(State::Initializing);
     let republish = server.store.lock().republish.clone();
     let mut ready_tick = tokio::time::interval(Duration::from_millis(50));
+    let mut release_tick = tokio::time::interval(Duration::from_secs(5));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(StartError::Runtime)?;
     loop {
@@ -335,6 +350,8 @@ async fn run_main(
                 }
             }
             _ = republish.notified() => server.store.lock().publish(),
+            // Decoded descriptors are only needed while configuration changes.
+            _ = release_tick.tick() => crate::descriptors::release_idle(),
             _ = sigterm.recv() => {
                 tracing::info!("SIGTERM: draining");
                 break;

@@ -161,6 +161,14 @@ async fn route_and_forward(
     upgrade_kind: Option<String>,
 ) -> Response<ResponseBody> {
     let ctx = ex.ctx;
+    // An authority that is not visible ASCII cannot name a virtual host: Envoy answers 400.
+    if req
+        .headers()
+        .get(header::HOST)
+        .is_some_and(|h| h.to_str().is_err())
+    {
+        return reply(StatusCode::BAD_REQUEST, None, ex.grpc, ex.head);
+    }
     strip_host_port(&mut req, ctx);
     if ctx.hcm.normalize_path || ctx.hcm.merge_slashes {
         normalize(&mut req, ctx.hcm.normalize_path, ctx.hcm.merge_slashes);
@@ -527,6 +535,10 @@ fn location(
 fn grpc_timeout(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(&GRPC_TIMEOUT)?.to_str().ok()?;
     let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    // The gRPC spec allows at most eight digits, which also keeps the arithmetic in range.
+    if num.is_empty() || num.len() > 8 {
+        return None;
+    }
     let n: u64 = num.parse().ok()?;
     Some(match unit {
         "H" => Duration::from_secs(n * 3600),
@@ -915,7 +927,9 @@ mod tests {
             h.insert(&GRPC_TIMEOUT, HeaderValue::from_static(v));
             assert_eq!(grpc_timeout(&h), Some(d), "{v}");
         }
-        h.insert(&GRPC_TIMEOUT, HeaderValue::from_static("soon"));
-        assert_eq!(grpc_timeout(&h), None);
+        for bad in ["soon", "999999999H", "S"] {
+            h.insert(&GRPC_TIMEOUT, HeaderValue::from_static(bad));
+            assert_eq!(grpc_timeout(&h), None, "{bad}");
+        }
     }
 }

@@ -147,7 +147,11 @@ impl ChainMatch {
             .map(|s| s.to_ascii_lowercase())
             .collect();
         for (i, s) in server_names.iter().enumerate() {
-            if s.contains('*') && !s.starts_with("*.") || s[1..].contains('*') {
+            let allowed = match s.strip_prefix('*') {
+                Some(rest) => rest.starts_with('.') && !rest.contains('*'),
+                None => !s.contains('*'),
+            };
+            if !allowed {
                 return Err(ConvertError::new(
                     &path.field("server_names").index(i),
                     format!("`{s}`: only a leading `*.` wildcard is allowed"),

@@ -396,7 +396,7 @@ impl RouteConfig {
             return self.default;
         }
         let host = if self.ignore_port {
-            strip_port(host)
+            strip_any_port(host)
         } else {
             host
         };
@@ -449,6 +449,21 @@ impl RouteConfig {
                 })
             })
         })
+    }
+}
+
+/// Envoy's `ignore_port_in_host_matching`: everything after the last `:` goes, whatever it
+/// is (IPv6 literals keep their brackets).
+fn strip_any_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.rfind("]:") {
+            Some(i) => &host[..=i],
+            None => host,
+        };
+    }
+    match host.rfind(':') {
+        Some(i) => &host[..i],
+        None => host,
     }
 }
 
@@ -552,5 +567,18 @@ mod tests {
         assert!(m.matches(&view("/api")));
         assert!(m.matches(&view("/api/v1")));
         assert!(!m.matches(&view("/apiv1")));
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn ignoring_the_port_cuts_at_the_last_colon_as_envoy_does() {
+        assert_eq!(strip_any_port("host:abc"), "host");
+        assert_eq!(strip_any_port("host:80:90"), "host:80");
+        assert_eq!(strip_any_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("host:abc"), "host:abc");
     }
 }

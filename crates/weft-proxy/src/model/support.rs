@@ -46,6 +46,10 @@ const OPAQUE: &[&str] = &[
     "envoy.type.matcher.v3.RegexMatcher.GoogleRE2",
 ];
 
+/// Deeper messages are rejected (protobuf's own parsers stop at 100 levels), so a crafted
+/// resource cannot exhaust the stack.
+const MAX_DEPTH: usize = 100;
+
 /// Message full name → the fields the proxy supports in it.
 const SUPPORTED: &[(&str, &[&str])] = &[
     (
@@ -631,6 +635,13 @@ pub fn check_message<M: prost::Message + prost::Name>(msg: &M) -> Vec<ConvertErr
 }
 
 fn walk(msg: &DynamicMessage, path: &FieldPath, out: &mut Vec<ConvertError>) {
+    if path.0.len() > MAX_DEPTH {
+        out.push(ConvertError::new(
+            path,
+            format!("nested more than {MAX_DEPTH} levels deep"),
+        ));
+        return;
+    }
     let desc = msg.descriptor();
     let name = desc.full_name();
     if OPAQUE.contains(&name) {
