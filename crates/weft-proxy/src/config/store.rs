@@ -14,7 +14,7 @@ use crate::model::{ConvertError, support};
 use crate::stats::Registry;
 use crate::upstream::cluster::{Cluster, ClusterStats};
 use crate::upstream::dns;
-use crate::upstream::endpoints::Host;
+use crate::upstream::endpoints::hosts_of;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener as PbListener;
@@ -39,6 +39,18 @@ pub struct Accepted<T, P> {
     pub updated: SystemTime,
     /// From the bootstrap's `static_resources`: xDS may not replace or remove it.
     pub is_static: bool,
+}
+
+impl<T, P> Accepted<T, P> {
+    fn new(config: Arc<T>, raw: P, version: &str, is_static: bool) -> Self {
+        Accepted {
+            config,
+            raw,
+            version: version.to_string(),
+            updated: SystemTime::now(),
+            is_static,
+        }
+    }
 }
 
 pub struct ListenerEntry {
@@ -114,6 +126,16 @@ impl Store {
         }
     }
 
+    /// Publishes what an update changed and reports what it rejected.
+    fn finish(&mut self, errors: Vec<String>) -> Result<(), Rejected> {
+        self.publish();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejected(errors))
+        }
+    }
+
     /// Every cluster name known, serving or warming.
     fn cluster_known(&self, name: &str) -> bool {
         self.clusters.contains_key(name) || self.warming_clusters.contains_key(name)
@@ -152,12 +174,7 @@ impl Store {
                 Err(e) => errors.push(e),
             }
         }
-        self.publish();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Rejected(errors))
-        }
+        self.finish(errors)
     }
 
     fn accept_listener(
@@ -211,13 +228,7 @@ impl Store {
             None
         };
         Ok(Some(ListenerEntry {
-            accepted: Accepted {
-                config: Arc::new(config),
-                raw: l,
-                version: version.to_string(),
-                updated: SystemTime::now(),
-                is_static,
-            },
+            accepted: Accepted::new(Arc::new(config), l, version, is_static),
             socket,
         }))
     }
@@ -280,26 +291,13 @@ impl Store {
             }
             match RouteConfig::new(&rc) {
                 Ok(config) => {
-                    self.routes.insert(
-                        name,
-                        Accepted {
-                            config: Arc::new(config),
-                            raw: rc,
-                            version: version.to_string(),
-                            updated: SystemTime::now(),
-                            is_static: false,
-                        },
-                    );
+                    self.routes
+                        .insert(name, Accepted::new(Arc::new(config), rc, version, false));
                 }
                 Err(e) => errors.push(describe("route configuration", &name, &[e])),
             }
         }
-        self.publish();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Rejected(errors))
-        }
+        self.finish(errors)
     }
 
     pub fn apply_clusters(
@@ -356,7 +354,7 @@ impl Store {
             if let Some(eds) = cluster.config.eds_name()
                 && let Some(a) = self.assignments.get(eds)
             {
-                cluster.set_hosts(hosts(&a.config));
+                cluster.set_hosts(hosts_of(&a.config));
             }
             if matches!(
                 cluster.config.discovery,
@@ -374,12 +372,7 @@ impl Store {
                 },
             );
         }
-        self.publish();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Rejected(errors))
-        }
+        self.finish(errors)
     }
 
     pub fn apply_endpoints(
@@ -416,29 +409,16 @@ impl Store {
                 continue;
             }
             self.update_eds_clusters(&name, eps.clone());
-            self.assignments.insert(
-                name,
-                Accepted {
-                    config: Arc::new(eps),
-                    raw: cla,
-                    version: version.to_string(),
-                    updated: SystemTime::now(),
-                    is_static: false,
-                },
-            );
+            self.assignments
+                .insert(name, Accepted::new(Arc::new(eps), cla, version, false));
         }
-        self.publish();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Rejected(errors))
-        }
+        self.finish(errors)
     }
 
     fn update_eds_clusters(&self, eds_name: &str, eps: Vec<Endpoint<HostPort>>) {
         for e in self.clusters.values().chain(self.warming_clusters.values()) {
             if e.cluster.config.eds_name() == Some(eds_name) {
-                e.cluster.set_hosts(hosts(&eps));
+                e.cluster.set_hosts(hosts_of(&eps));
             }
         }
     }
@@ -462,21 +442,10 @@ impl Store {
             }
             self.secrets.insert(
                 s.name.clone(),
-                Accepted {
-                    config: Arc::new(()),
-                    raw: s,
-                    version: version.to_string(),
-                    updated: SystemTime::now(),
-                    is_static,
-                },
+                Accepted::new(Arc::new(()), s, version, is_static),
             );
         }
-        self.publish();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Rejected(errors))
-        }
+        self.finish(errors)
     }
 
     /// The RDS and EDS names the configuration waits for (to subscribe to over xDS).
@@ -599,19 +568,6 @@ impl Store {
             g.send_replace(self.generation);
         }
     }
-}
-
-fn hosts(eps: &[Endpoint<HostPort>]) -> Vec<Host> {
-    eps.iter()
-        .filter_map(|e| {
-            Some(Host::new(
-                e.address.ip()?,
-                e.hostname.clone(),
-                e.healthy,
-                e.weight,
-            ))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! workers never contend for upstream connections.
 
 use super::connector::Connector;
-use super::endpoints::{EndpointSet, Host};
+use super::endpoints::{EndpointSet, Host, hosts_of};
 use super::pool::Pool;
 use crate::model::cluster::{ClusterConfig, Discovery, UpstreamProtocol};
 use crate::stats_struct;
@@ -92,20 +92,7 @@ impl Cluster {
             warmed: OnceLock::new(),
         };
         match &c.config.discovery {
-            Discovery::Static(eps) => {
-                let hosts = eps
-                    .iter()
-                    .filter_map(|e| {
-                        Some(Host::new(
-                            e.address.ip()?,
-                            e.hostname.clone(),
-                            e.healthy,
-                            e.weight,
-                        ))
-                    })
-                    .collect();
-                c.set_hosts(hosts);
-            }
+            Discovery::Static(eps) => c.set_hosts(hosts_of(eps)),
             // Connections go wherever the downstream was headed; there is nothing to wait for.
             Discovery::OriginalDst => {
                 let _ = c.warmed.set(());

@@ -30,6 +30,23 @@ impl Host {
     }
 }
 
+/// The hosts of configured endpoints (only those with an IP address; names are resolved by
+/// the DNS cluster types before they get here).
+pub fn hosts_of(
+    eps: &[crate::model::endpoint::Endpoint<crate::model::endpoint::HostPort>],
+) -> Vec<Host> {
+    eps.iter()
+        .filter_map(|e| {
+            Some(Host::new(
+                e.address.ip()?,
+                e.hostname.clone(),
+                e.healthy,
+                e.weight,
+            ))
+        })
+        .collect()
+}
+
 #[derive(Debug, Default)]
 pub struct EndpointSet {
     pub hosts: Vec<Host>,
