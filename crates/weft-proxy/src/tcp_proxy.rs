@@ -25,9 +25,8 @@ stats_struct!(
             downstream_cx_tx_bytes_total,
             idle_timeout,
             max_downstream_connection_duration,
-            upstream_flush_total,
         ],
-        gauges: [downstream_cx_rx_bytes_buffered, downstream_cx_tx_bytes_buffered],
+        gauges: [],
     }
 );
 

@@ -82,9 +82,19 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
     let n = ctx.tracker.stream_started();
     ctx.stats.downstream_rq_total.inc();
     ctx.stats.downstream_rq_active.inc();
-    match req.version() {
-        Version::HTTP_2 => ctx.stats.downstream_rq_http2_total.inc(),
-        _ => ctx.stats.downstream_rq_http1_total.inc(),
+    let h2 = req.version() == Version::HTTP_2;
+    if h2 {
+        ctx.stats.downstream_rq_http2_total.inc();
+    } else {
+        ctx.stats.downstream_rq_http1_total.inc();
+    }
+    // The codec is only known once the first request has been read (AUTO sniffs it).
+    if n == 1 {
+        if h2 {
+            ctx.stats.downstream_cx_http2_total.inc();
+        } else {
+            ctx.stats.downstream_cx_http1_total.inc();
+        }
     }
     if ctx
         .hcm

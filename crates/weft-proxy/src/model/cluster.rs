@@ -101,7 +101,6 @@ pub struct ClusterConfig {
     pub tcp_keepalive: Option<TcpKeepalive>,
     pub dns_family: DnsFamily,
     pub dns_refresh: Duration,
-    pub respect_dns_ttl: bool,
 }
 
 /// Envoy's defaults.
@@ -268,6 +267,13 @@ impl ClusterConfig {
                 ));
             }
         };
+        if c.respect_dns_ttl {
+            // Names are resolved through the system resolver, which does not report TTLs.
+            return Err(ConvertError::new(
+                &root.field("respect_dns_ttl"),
+                "is not supported by weft-proxy (names are re-resolved every dns_refresh_rate)",
+            ));
+        }
         let dns_refresh = match &c.dns_refresh_rate {
             None => DEFAULT_DNS_REFRESH,
             Some(d) => {
@@ -309,7 +315,6 @@ impl ClusterConfig {
             tcp_keepalive,
             dns_family,
             dns_refresh,
-            respect_dns_ttl: c.respect_dns_ttl,
         })
     }
 

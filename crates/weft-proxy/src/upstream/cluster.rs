@@ -33,14 +33,12 @@ stats_struct!(
             update_attempt,
             update_success,
             update_empty,
-            upstream_flow_control_paused_reading_total,
         ],
         gauges: [
             upstream_cx_active,
             upstream_rq_active,
             membership_healthy,
             membership_total,
-            membership_degraded,
         ],
     }
 );

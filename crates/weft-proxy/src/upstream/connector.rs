@@ -23,16 +23,6 @@ pub enum ConnectError {
     Io(#[from] io::Error),
 }
 
-impl ConnectError {
-    /// Envoy's transport failure text (`delayed connect error: Connection refused`).
-    pub fn envoy_reason(&self) -> String {
-        match self {
-            ConnectError::Timeout => "connection timeout".into(),
-            ConnectError::Io(e) => format!("delayed connect error: {}", os_error_text(e)),
-        }
-    }
-}
-
 /// strerror(3)'s wording, which Envoy prints, without Rust's " (os error N)" suffix.
 pub fn os_error_text(e: &io::Error) -> String {
     let s = e.to_string();
