@@ -171,6 +171,13 @@ impl HcmConfig {
                 ));
             }
         };
+        if h.proxy_100_continue {
+            // The proxy answers `Expect: 100-continue` itself, as Envoy does by default.
+            return Err(ConvertError::new(
+                &path.field("proxy_100_continue"),
+                "is not supported by weft-proxy (100 Continue is answered by the proxy)",
+            ));
+        }
         let (filters, router) = http_filters(h, path)?;
         let common_path = path.field("common_http_protocol_options");
         let common = h
