@@ -459,7 +459,15 @@ mod tests {
         let addrs = ns.ip(&["-4", "addr", "show", VETH]).unwrap();
         assert!(addrs.contains("10.99.0.2/24"), "{addrs}");
         let pid = ns.spawn("sleep", &["60"]).unwrap();
-        assert!(ns.pids().unwrap().contains(&pid));
+        // `ip netns exec` joins the namespace just after it starts: wait for that (bounded).
+        let joined = (0..250).any(|_| {
+            let found = ns.pids().unwrap().contains(&pid);
+            if !found {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            found
+        });
+        assert!(joined, "pid {pid} never showed up in the namespace");
         let inside = ns
             .run(|| async {
                 let l = tokio::net::TcpListener::bind("10.99.0.2:0")
