@@ -9,15 +9,15 @@ use std::sync::Arc;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as WireResource,
 };
-use tokio::sync::mpsc;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
-use super::status::{Nack, Recorder};
-use super::{Shared, Snapshot, node_id};
+use super::status::Nack;
+use super::stream::Protocol;
+use super::{Snapshot, node_id};
 use crate::resource::{Mode, Subscription};
 use crate::type_url;
 
-struct TypeState {
+pub(super) struct TypeState {
     wildcard: bool,
     names: BTreeSet<String>,
     /// name → version the client holds.
@@ -43,64 +43,11 @@ impl TypeState {
     }
 }
 
-struct Stream {
-    shared: Arc<Shared>,
-    recorder: Recorder,
-    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
-    types: BTreeMap<String, TypeState>,
-    gone: bool,
-}
+type Stream = super::stream::Stream<TypeState, DeltaDiscoveryResponse>;
 
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    stream_id: u64,
-    mut inbound: Streaming<DeltaDiscoveryRequest>,
-    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
-) {
-    let mut snapshots = shared.snapshot.subscribe();
-    let mut close = shared.close.subscribe();
-    close.borrow_and_update();
-    let mut stream = Stream {
-        recorder: Recorder::new(shared.status.clone(), stream_id),
-        shared,
-        tx,
-        types: BTreeMap::new(),
-        gone: false,
-    };
-    while !stream.gone {
-        tokio::select! {
-            message = inbound.message() => match message {
-                Ok(Some(request)) => {
-                    // Not marked seen: a snapshot that arrived meanwhile must still reach
-                    // the other types through `changed()` below.
-                    let snapshot = snapshots.borrow().clone();
-                    if let Err(status) = stream.on_request(request, snapshot).await {
-                        let _ = stream.tx.send(Err(status)).await;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(status) => {
-                    tracing::debug!(node = ?stream.recorder.node(), %status, "delta ADS stream failed");
-                    break;
-                }
-            },
-            changed = snapshots.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let snapshot = snapshots.borrow_and_update().clone();
-                if let Some(snapshot) = snapshot {
-                    stream.on_snapshot(&snapshot).await;
-                }
-            }
-            _ = close.changed() => break,
-        }
-    }
-    stream.recorder.close();
-}
+impl Protocol for Stream {
+    type Request = DeltaDiscoveryRequest;
 
-impl Stream {
     async fn on_request(
         &mut self,
         request: DeltaDiscoveryRequest,
@@ -176,6 +123,19 @@ impl Stream {
         Ok(())
     }
 
+    async fn on_snapshot(&mut self, snapshot: &Snapshot) {
+        let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
+            .into_iter()
+            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.version()))
+            .map(str::to_string)
+            .collect();
+        for type_url in pending {
+            self.push(&type_url, snapshot).await;
+        }
+    }
+}
+
+impl Stream {
     fn record_reply(
         &self,
         type_url: &str,
@@ -208,17 +168,6 @@ impl Stream {
                 t.acks += 1;
                 t.acked_version = Some(version);
             }),
-        }
-    }
-
-    async fn on_snapshot(&mut self, snapshot: &Snapshot) {
-        let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
-            .into_iter()
-            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.version()))
-            .map(str::to_string)
-            .collect();
-        for type_url in pending {
-            self.push(&type_url, snapshot).await;
         }
     }
 

@@ -7,6 +7,7 @@ mod delta;
 mod snapshot;
 mod sotw;
 mod status;
+mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -230,7 +231,7 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
         let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(sotw::run(
+        tokio::spawn(stream::run::<sotw::TypeState, _>(
             self.shared.clone(),
             stream_id,
             request.into_inner(),
@@ -245,7 +246,7 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
         let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(delta::run(
+        tokio::spawn(stream::run::<delta::TypeState, _>(
             self.shared.clone(),
             stream_id,
             request.into_inner(),

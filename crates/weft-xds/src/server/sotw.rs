@@ -3,83 +3,28 @@
 //! last one sent is ignored outright (its full name list will come again with the ACK of
 //! the newer response), as Envoy's and Istio's servers do.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use tokio::sync::mpsc;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
-use super::status::{Nack, Recorder};
-use super::{Shared, Snapshot, node_id};
+use super::status::Nack;
+use super::stream::Protocol;
+use super::{Snapshot, node_id};
 use crate::resource::{Mode, Subscription};
 use crate::type_url;
 
-struct TypeState {
+pub(super) struct TypeState {
     subscription: Subscription,
     sent_version: Option<String>,
     nonce: String,
 }
 
-struct Stream {
-    shared: Arc<Shared>,
-    recorder: Recorder,
-    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
-    types: BTreeMap<String, TypeState>,
-    /// The client stopped reading; end the stream.
-    gone: bool,
-}
+type Stream = super::stream::Stream<TypeState, DiscoveryResponse>;
 
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    stream_id: u64,
-    mut inbound: Streaming<DiscoveryRequest>,
-    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
-) {
-    let mut snapshots = shared.snapshot.subscribe();
-    let mut close = shared.close.subscribe();
-    close.borrow_and_update();
-    let mut stream = Stream {
-        recorder: Recorder::new(shared.status.clone(), stream_id),
-        shared,
-        tx,
-        types: BTreeMap::new(),
-        gone: false,
-    };
-    while !stream.gone {
-        tokio::select! {
-            message = inbound.message() => match message {
-                Ok(Some(request)) => {
-                    // Not marked seen: a snapshot that arrived meanwhile must still reach
-                    // the other types through `changed()` below.
-                    let snapshot = snapshots.borrow().clone();
-                    if let Err(status) = stream.on_request(request, snapshot).await {
-                        let _ = stream.tx.send(Err(status)).await;
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(status) => {
-                    tracing::debug!(node = ?stream.recorder.node(), %status, "ADS stream failed");
-                    break;
-                }
-            },
-            changed = snapshots.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let snapshot = snapshots.borrow_and_update().clone();
-                if let Some(snapshot) = snapshot {
-                    stream.on_snapshot(&snapshot).await;
-                }
-            }
-            _ = close.changed() => break,
-        }
-    }
-    stream.recorder.close();
-}
+impl Protocol for Stream {
+    type Request = DiscoveryRequest;
 
-impl Stream {
     async fn on_request(
         &mut self,
         request: DiscoveryRequest,
@@ -177,7 +122,9 @@ impl Stream {
             self.push(&type_url, snapshot).await;
         }
     }
+}
 
+impl Stream {
     async fn push(&mut self, type_url: &str, snapshot: &Snapshot) {
         let nonce = self.shared.nonce();
         let Some(state) = self.types.get_mut(type_url) else {

@@ -1,0 +1,88 @@
+//! The part of an ADS stream both protocols share: reading requests, following snapshot
+//! changes, and closing on request. What a request or a new snapshot means is the
+//! protocol's (state of the world in `sotw`, incremental in `delta`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+
+use super::status::Recorder;
+use super::{Shared, Snapshot};
+
+/// One client's stream: `T` is the per-type state, `R` the response message.
+pub(super) struct Stream<T, R> {
+    pub shared: Arc<Shared>,
+    pub recorder: Recorder,
+    pub tx: mpsc::Sender<Result<R, Status>>,
+    pub types: BTreeMap<String, T>,
+    /// The client stopped reading; end the stream.
+    pub gone: bool,
+}
+
+/// What a protocol does with a request and with a new snapshot.
+pub(super) trait Protocol {
+    type Request: Send + 'static;
+
+    fn on_request(
+        &mut self,
+        request: Self::Request,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> impl Future<Output = Result<(), Status>> + Send;
+
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> impl Future<Output = ()> + Send;
+}
+
+pub(super) async fn run<T, R>(
+    shared: Arc<Shared>,
+    stream_id: u64,
+    mut inbound: Streaming<<Stream<T, R> as Protocol>::Request>,
+    tx: mpsc::Sender<Result<R, Status>>,
+) where
+    Stream<T, R>: Protocol + Send,
+    R: Send,
+{
+    let mut snapshots = shared.snapshot.subscribe();
+    let mut close = shared.close.subscribe();
+    close.borrow_and_update();
+    let mut stream = Stream {
+        recorder: Recorder::new(shared.status.clone(), stream_id),
+        shared,
+        tx,
+        types: BTreeMap::new(),
+        gone: false,
+    };
+    while !stream.gone {
+        tokio::select! {
+            message = inbound.message() => match message {
+                Ok(Some(request)) => {
+                    // Not marked seen: a snapshot that arrived meanwhile must still reach
+                    // the other types through `changed()` below.
+                    let snapshot = snapshots.borrow().clone();
+                    if let Err(status) = stream.on_request(request, snapshot).await {
+                        let _ = stream.tx.send(Err(status)).await;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    tracing::debug!(node = ?stream.recorder.node(), %status, "ADS stream failed");
+                    break;
+                }
+            },
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                if let Some(snapshot) = snapshot {
+                    stream.on_snapshot(&snapshot).await;
+                }
+            }
+            _ = close.changed() => break,
+        }
+    }
+    stream.recorder.close();
+}
