@@ -11,6 +11,7 @@ mod backoff;
 mod delta;
 mod sotw;
 mod state;
+mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -227,7 +228,7 @@ async fn run(mut driver: Driver, endpoint: Endpoint) {
 
 async fn stream_once(driver: &mut Driver, channel: Channel) -> state::StreamEnd {
     match driver.config.mode {
-        Mode::StateOfTheWorld => sotw::run_stream(driver, channel).await,
-        Mode::Delta => delta::run_stream(driver, channel).await,
+        Mode::StateOfTheWorld => stream::run::<sotw::Sotw>(driver, channel).await,
+        Mode::Delta => stream::run::<delta::Delta>(driver, channel).await,
     }
 }

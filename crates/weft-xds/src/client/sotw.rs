@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Channel;
+use tonic::Streaming;
 
-use super::state::{Driver, StreamEnd, stop_requested};
+use super::state::Driver;
+use super::stream::{Client, Protocol};
 use crate::resource::{Resource, Subscription, sotw_entry};
 use crate::type_url;
 
@@ -22,52 +23,44 @@ pub(super) const NACK_CODE: i32 = 13;
 
 /// What this stream last asked for, per type: the subscription and the exact
 /// `resource_names` list that expressed it (ACKs repeat the list).
-struct Sent {
+pub(super) struct Sent {
     subscription: Subscription,
     names: Vec<String>,
 }
 
-pub(super) async fn run_stream(driver: &mut Driver, channel: Channel) -> StreamEnd {
-    let (tx, rx) = mpsc::unbounded_channel();
-    driver.sync_desired();
-    driver.begin_stream();
-    let mut sent: BTreeMap<String, Sent> = BTreeMap::new();
-    let mut node = Some(driver.config.node.clone());
-    // Queued before the call so servers that wait for the first request still answer.
-    send_subscriptions(driver, &mut sent, &mut node, &tx);
+/// The state-of-the-world variant of the stream.
+pub(super) struct Sotw;
 
-    let mut client =
-        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-    let mut inbound = tokio::select! {
-        r = client.stream_aggregated_resources(UnboundedReceiverStream::new(rx)) => match r {
-            Ok(response) => response.into_inner(),
-            Err(status) => return StreamEnd::failed(format!("open stream: {status}"), false),
-        },
-        _ = stop_requested(&mut driver.shutdown) => return StreamEnd::shutdown(),
-    };
-    driver.set_connected();
-    let mut got_response = false;
-    loop {
-        tokio::select! {
-            message = inbound.message() => match message {
-                Ok(Some(response)) => {
-                    got_response = true;
-                    if let Some(request) = on_response(driver, &sent, response) {
-                        let _ = tx.send(request);
-                    }
-                }
-                Ok(None) => return StreamEnd::failed("server closed the stream", got_response),
-                Err(status) => return StreamEnd::failed(status.to_string(), got_response),
-            },
-            changed = driver.desired.changed() => {
-                if changed.is_err() {
-                    return StreamEnd::shutdown();
-                }
-                driver.sync_desired();
-                send_subscriptions(driver, &mut sent, &mut node, &tx);
-            }
-            _ = stop_requested(&mut driver.shutdown) => return StreamEnd::shutdown(),
-        }
+impl Protocol for Sotw {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    type Sent = Sent;
+
+    async fn open(
+        client: &mut Client,
+        requests: UnboundedReceiverStream<DiscoveryRequest>,
+    ) -> Result<Streaming<DiscoveryResponse>, tonic::Status> {
+        client
+            .stream_aggregated_resources(requests)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    fn send_subscriptions(
+        driver: &Driver,
+        sent: &mut BTreeMap<String, Sent>,
+        node: &mut Option<Node>,
+        tx: &mpsc::UnboundedSender<DiscoveryRequest>,
+    ) {
+        send_subscriptions(driver, sent, node, tx)
+    }
+
+    fn on_response(
+        driver: &mut Driver,
+        sent: &BTreeMap<String, Sent>,
+        response: DiscoveryResponse,
+    ) -> Option<DiscoveryRequest> {
+        on_response(driver, sent, response)
     }
 }
 
