@@ -56,6 +56,7 @@ pub struct H2Settings {
     pub initial_connection_window_size: Option<u32>,
     pub keepalive_interval: Option<Duration>,
     pub keepalive_timeout: Option<Duration>,
+    pub header_table_size: Option<u32>,
 }
 
 impl H2Settings {
@@ -76,6 +77,7 @@ impl H2Settings {
             initial_connection_window_size: o.initial_connection_window_size.map(|v| v.value),
             keepalive_interval,
             keepalive_timeout,
+            header_table_size: o.hpack_table_size.map(|v| v.value),
         })
     }
 }
@@ -224,6 +226,15 @@ impl ClusterConfig {
             }
         };
         let (protocol, h2, common) = protocol_options(c)?;
+        if h2.max_concurrent_streams.is_some() {
+            // Envoy opens more connections past the limit; the proxy multiplexes every
+            // request to an endpoint over one connection, so it cannot honour it yet.
+            return Err(ConvertError::new(
+                &root.field("typed_extension_protocol_options"),
+                "http2_protocol_options.max_concurrent_streams on upstream connections is not \
+                 supported by weft-proxy yet",
+            ));
+        }
         let common_path = root.field("common_http_protocol_options");
         let idle_timeout = match common.as_ref().and_then(|o| o.idle_timeout.as_ref()) {
             None => Some(DEFAULT_IDLE_TIMEOUT),
@@ -409,4 +420,54 @@ fn protocol_options(
         o.common_http_protocol_options
             .or(c.common_http_protocol_options),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::{
+        ExplicitHttpConfig, UpstreamProtocolOptions,
+    };
+    use envoy_types::pb::google::protobuf::{Any, UInt32Value};
+    use prost::{Message, Name};
+
+    fn h2_cluster(o: Http2ProtocolOptions) -> Cluster {
+        let options = UpstreamHttpOptions {
+            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(o)),
+                },
+            )),
+            ..Default::default()
+        };
+        Cluster {
+            name: "c".into(),
+            typed_extension_protocol_options: [(
+                UPSTREAM_HTTP_OPTIONS.to_string(),
+                Any {
+                    type_url: UpstreamHttpOptions::type_url(),
+                    value: options.encode_to_vec(),
+                },
+            )]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn upstream_http2_settings_apply_or_are_refused_by_name() {
+        let c = ClusterConfig::new(&h2_cluster(Http2ProtocolOptions {
+            hpack_table_size: Some(UInt32Value { value: 1024 }),
+            ..Default::default()
+        }))
+        .expect("hpack_table_size is applied upstream");
+        assert_eq!(c.protocol, UpstreamProtocol::Http2);
+        assert_eq!(c.h2.header_table_size, Some(1024));
+        let err = ClusterConfig::new(&h2_cluster(Http2ProtocolOptions {
+            max_concurrent_streams: Some(UInt32Value { value: 10 }),
+            ..Default::default()
+        }))
+        .expect_err("a per-connection stream limit cannot be honoured yet");
+        assert!(err.message.contains("max_concurrent_streams"), "{err}");
+    }
 }

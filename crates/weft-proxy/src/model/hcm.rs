@@ -354,7 +354,16 @@ impl HcmConfig {
             merge_slashes: h.merge_slashes,
             max_request_headers_kb: h.max_request_headers_kb.map_or(60, |v| v.value),
             h2: match &h.http2_protocol_options {
-                Some(o) => H2Settings::new(o, &path.field("http2_protocol_options"))?,
+                Some(o) => {
+                    let p = path.field("http2_protocol_options");
+                    if o.hpack_table_size.is_some() {
+                        return Err(ConvertError::new(
+                            &p.field("hpack_table_size"),
+                            "is not supported by weft-proxy for downstream connections",
+                        ));
+                    }
+                    H2Settings::new(o, &p)?
+                }
                 None => H2Settings::default(),
             },
             internal_cidrs,

@@ -147,7 +147,8 @@ impl Pool {
         b.timer(TokioTimer::new())
             .initial_stream_window_size(self.h2_settings.initial_stream_window_size)
             .initial_connection_window_size(self.h2_settings.initial_connection_window_size)
-            .keep_alive_interval(self.h2_settings.keepalive_interval);
+            .keep_alive_interval(self.h2_settings.keepalive_interval)
+            .header_table_size(self.h2_settings.header_table_size);
         if let Some(t) = self.h2_settings.keepalive_timeout {
             b.keep_alive_timeout(t);
         }
