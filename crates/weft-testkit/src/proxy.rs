@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub const READY_PAUSE: Duration = Duration::from_millis(50);
 /// Bound for one readiness probe.
 const PROBE_LIMIT: Duration = Duration::from_secs(1);
 /// Lines of log shown with a failure.
-const TAIL_LINES: usize = 60;
+pub(crate) const TAIL_LINES: usize = 60;
 
 /// Which proxy a process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +96,87 @@ fn unique_base_id() -> u32 {
     (std::process::id() % (u32::MAX / 64 - 1)) * 64 + n
 }
 
+/// A proxy process started on a bootstrap written to a temp dir of its own, with its output
+/// in a log there. The three runners (`ProxyProcess`, the admin and ADS ones) share this.
+pub(crate) struct Launch {
+    pub child: Child,
+    pub log: PathBuf,
+    pub dir: TempDir,
+}
+
+/// Writes `bootstrap` to a new temp dir (named `{prefix}-{kind}-…`) and starts the command
+/// `command(dir, config)` builds, stdout and stderr going to `proxy.log` beside it.
+pub(crate) fn launch(
+    binary: &ProxyBinary,
+    bootstrap: &str,
+    prefix: &str,
+    command: impl FnOnce(&Path, &Path) -> Command,
+) -> Result<Launch, Error> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{prefix}-{}-", binary.kind))
+        .tempdir()
+        .map_err(Error::io("creating a temp dir"))?;
+    let config = dir.path().join("bootstrap.yaml");
+    std::fs::write(&config, bootstrap)
+        .map_err(Error::io(format!("writing {}", config.display())))?;
+    let log = dir.path().join("proxy.log");
+    let out =
+        std::fs::File::create(&log).map_err(Error::io(format!("creating {}", log.display())))?;
+    let err = out
+        .try_clone()
+        .map_err(Error::io("cloning the log handle"))?;
+    let child = command(dir.path(), &config)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(Error::io(format!("starting {}", binary.path.display())))?;
+    Ok(Launch { child, log, dir })
+}
+
+/// The last `lines` lines a proxy printed to `log`.
+pub(crate) fn log_tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_else(|e| format!("(no log: {e})"));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Polls `http://{admin}/ready` until it answers 200 (bounded by [`READY_TRIES`] x
+/// [`READY_PAUSE`]), failing at once when `exited` reports the process gone.
+pub(crate) async fn wait_ready(
+    kind: ProxyKind,
+    admin: SocketAddr,
+    mut exited: impl FnMut() -> Result<Option<ExitStatus>, Error>,
+    log: &Path,
+) -> Result<(), Error> {
+    let probe = HttpRequest::get(&admin.to_string(), "/ready");
+    let mut last = String::from("no answer yet");
+    for _ in 0..READY_TRIES {
+        if let Some(status) = exited()? {
+            return Err(Error::ProxyExited {
+                kind: kind.to_string(),
+                status: status.to_string(),
+                log_tail: log_tail(log, TAIL_LINES),
+            });
+        }
+        match tokio::time::timeout(PROBE_LIMIT, client::send(admin, &probe)).await {
+            Ok(Ok(resp)) if resp.status == http::StatusCode::OK => return Ok(()),
+            Ok(Ok(resp)) => {
+                last = format!("{} {:?}", resp.status, String::from_utf8_lossy(&resp.body))
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "probe timed out".to_string(),
+        }
+        tokio::time::sleep(READY_PAUSE).await;
+    }
+    Err(Error::ProxyNotReady {
+        kind: kind.to_string(),
+        admin,
+        last,
+        log_tail: log_tail(log, TAIL_LINES),
+    })
+}
+
 /// A running proxy; killed (and reaped) on drop.
 pub struct ProxyProcess {
     kind: ProxyKind,
@@ -125,26 +206,9 @@ impl ProxyProcess {
         bootstrap: &str,
         admin: SocketAddr,
     ) -> Result<Self, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("weft-testkit-{}-", binary.kind))
-            .tempdir()
-            .map_err(Error::io("creating a temp dir"))?;
-        let config = dir.path().join("bootstrap.yaml");
-        std::fs::write(&config, bootstrap)
-            .map_err(Error::io(format!("writing {}", config.display())))?;
-        let log = dir.path().join("proxy.log");
-        let out = std::fs::File::create(&log)
-            .map_err(Error::io(format!("creating {}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(Error::io("cloning the log handle"))?;
-        let child = binary
-            .command(&config)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(Error::io(format!("starting {}", binary.path.display())))?;
+        let Launch { child, log, dir } = launch(binary, bootstrap, "weft-testkit", |_, config| {
+            binary.command(config)
+        })?;
         let mut proc = Self {
             kind: binary.kind,
             admin,
@@ -166,42 +230,18 @@ impl ProxyProcess {
 
     /// The last lines the proxy printed.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"));
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+        log_tail(&self.log, TAIL_LINES)
     }
 
     async fn wait_ready(&mut self) -> Result<(), Error> {
-        let probe = HttpRequest::get(&self.admin.to_string(), "/ready");
-        let mut last = String::from("no answer yet");
-        for _ in 0..READY_TRIES {
-            if let Some(status) = self
-                .child
-                .try_wait()
-                .map_err(Error::io("polling the proxy"))?
-            {
-                return Err(Error::ProxyExited {
-                    kind: self.kind.to_string(),
-                    status: status.to_string(),
-                    log_tail: self.log_tail(),
-                });
-            }
-            match tokio::time::timeout(PROBE_LIMIT, client::send(self.admin, &probe)).await {
-                Ok(Ok(resp)) if resp.status == http::StatusCode::OK => return Ok(()),
-                Ok(Ok(resp)) => {
-                    last = format!("{} {:?}", resp.status, String::from_utf8_lossy(&resp.body))
-                }
-                Ok(Err(e)) => last = e.to_string(),
-                Err(_) => last = "probe timed out".to_string(),
-            }
-            tokio::time::sleep(READY_PAUSE).await;
-        }
-        Err(Error::ProxyNotReady {
-            kind: self.kind.to_string(),
-            admin: self.admin,
-            last,
-            log_tail: self.log_tail(),
-        })
+        let child = &mut self.child;
+        wait_ready(
+            self.kind,
+            self.admin,
+            || child.try_wait().map_err(Error::io("polling the proxy")),
+            &self.log,
+        )
+        .await
     }
 }
 

@@ -7,22 +7,17 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::client::{self, HttpRequest};
-use crate::proxy::{READY_PAUSE, READY_TRIES};
+use crate::proxy::{Launch, TAIL_LINES, launch, log_tail, wait_ready};
 use crate::{Error, ProxyBinary, ProxyKind};
 
 /// The worker count both proxies are started with.
 pub const CONCURRENCY: u32 = 1;
-/// Bound for one readiness probe.
-const PROBE_LIMIT: Duration = Duration::from_secs(1);
 /// Lines of log shown with a failure.
-const TAIL_LINES: usize = 60;
-
 /// A running proxy; killed (and reaped) on drop unless it already exited.
 pub struct ManagedProxy {
     kind: ProxyKind,
@@ -78,25 +73,9 @@ impl ManagedProxy {
         bootstrap: &str,
         admin: SocketAddr,
     ) -> Result<Self, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("weft-admin-{}-", binary.kind))
-            .tempdir()
-            .map_err(Error::io("creating a temp dir"))?;
-        let config = dir.path().join("bootstrap.yaml");
-        std::fs::write(&config, bootstrap)
-            .map_err(Error::io(format!("writing {}", config.display())))?;
-        let log = dir.path().join("proxy.log");
-        let out = std::fs::File::create(&log)
-            .map_err(Error::io(format!("creating {}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(Error::io("cloning the log handle"))?;
-        let child = command(binary, &config)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(Error::io(format!("starting {}", binary.path.display())))?;
+        let Launch { child, log, dir } = launch(binary, bootstrap, "weft-admin", |_, config| {
+            command(binary, config)
+        })?;
         let mut proc = Self {
             kind: binary.kind,
             admin,
@@ -165,38 +144,18 @@ impl ManagedProxy {
 
     /// The last lines the proxy printed.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"));
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+        log_tail(&self.log, TAIL_LINES)
     }
 
     async fn wait_ready(&mut self) -> Result<(), Error> {
-        let probe = HttpRequest::get(&self.admin.to_string(), "/ready");
-        let mut last = String::from("no answer yet");
-        for _ in 0..READY_TRIES {
-            if let Some(status) = self.exited()? {
-                return Err(Error::ProxyExited {
-                    kind: self.kind.to_string(),
-                    status: status.to_string(),
-                    log_tail: self.log_tail(),
-                });
+        let (child, exit) = (&mut self.child, &mut self.exit);
+        let exited = || {
+            if exit.is_none() {
+                *exit = child.try_wait().map_err(Error::io("polling the proxy"))?;
             }
-            match tokio::time::timeout(PROBE_LIMIT, client::send(self.admin, &probe)).await {
-                Ok(Ok(resp)) if resp.status == http::StatusCode::OK => return Ok(()),
-                Ok(Ok(resp)) => {
-                    last = format!("{} {:?}", resp.status, String::from_utf8_lossy(&resp.body))
-                }
-                Ok(Err(e)) => last = e.to_string(),
-                Err(_) => last = "probe timed out".to_string(),
-            }
-            tokio::time::sleep(READY_PAUSE).await;
-        }
-        Err(Error::ProxyNotReady {
-            kind: self.kind.to_string(),
-            admin: self.admin,
-            last,
-            log_tail: self.log_tail(),
-        })
+            Ok(*exit)
+        };
+        wait_ready(self.kind, self.admin, exited, &self.log).await
     }
 }
 

@@ -6,13 +6,14 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use http::StatusCode;
 use tempfile::TempDir;
 
 use super::{POLL, POLLS, WAIT};
 use crate::client::{self, HttpRequest};
+use crate::proxy::{Launch, launch, log_tail};
 use crate::{Error, ProxyBinary, ProxyKind};
 
 /// Worker threads per proxy: more than one, so a pushed update must reach every worker.
@@ -69,26 +70,11 @@ fn command(binary: &ProxyBinary, config: &Path, admin_path: &Path) -> Command {
 impl AdsProxy {
     /// Writes `bootstrap`, starts the proxy on it and waits (bounded) for its admin address.
     pub async fn start(binary: &ProxyBinary, bootstrap: &str) -> Result<Self, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("weft-ads-{}-", binary.kind))
-            .tempdir()
-            .map_err(Error::io("creating a temp dir"))?;
-        let config = dir.path().join("bootstrap.yaml");
-        std::fs::write(&config, bootstrap)
-            .map_err(Error::io(format!("writing {}", config.display())))?;
-        let admin_path = dir.path().join("admin.address");
-        let log = dir.path().join("proxy.log");
-        let out = std::fs::File::create(&log)
-            .map_err(Error::io(format!("creating {}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(Error::io("cloning the log handle"))?;
-        let child = command(binary, &config, &admin_path)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(Error::io(format!("starting {}", binary.path.display())))?;
+        let mut admin_path = PathBuf::new();
+        let Launch { child, log, dir } = launch(binary, bootstrap, "weft-ads", |dir, config| {
+            admin_path = dir.join("admin.address");
+            command(binary, config, &admin_path)
+        })?;
         let mut proc = Self {
             kind: binary.kind,
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -187,9 +173,7 @@ impl AdsProxy {
 
     /// The last lines the proxy printed.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"));
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+        log_tail(&self.log, TAIL_LINES)
     }
 }
 
