@@ -39,13 +39,58 @@ impl Protocol for Delta {
             .map(|r| r.into_inner())
     }
 
+    /// Sends the subscribe/unsubscribe diff for every type whose subscription differs from what
+    /// this stream last asked for; a type's first request also lists what the client holds.
     fn send_subscriptions(
         driver: &Driver,
         sent: &mut BTreeMap<String, Subscription>,
         node: &mut Option<Node>,
         tx: &mpsc::UnboundedSender<DeltaDiscoveryRequest>,
     ) {
-        send_subscriptions(driver, sent, node, tx)
+        let star = || vec!["*".to_string()];
+        for type_url in type_url::sorted(driver.types.keys().map(String::as_str)) {
+            let state = &driver.types[type_url];
+            let previous = sent.get(type_url);
+            if previous == Some(&state.subscription) {
+                continue;
+            }
+            let (subscribe, unsubscribe) = match (previous, &state.subscription) {
+                // Legacy wildcard (nothing listed on the first request), understood everywhere.
+                (None, Subscription::Wildcard) => (Vec::new(), Vec::new()),
+                (None, Subscription::Names(names)) if names.is_empty() => continue,
+                (None, Subscription::Names(names)) => (names.iter().cloned().collect(), Vec::new()),
+                (Some(Subscription::Wildcard), Subscription::Names(names)) => {
+                    (names.iter().cloned().collect(), star())
+                }
+                (Some(Subscription::Names(old)), Subscription::Wildcard) => {
+                    (star(), old.iter().cloned().collect())
+                }
+                (Some(Subscription::Names(old)), Subscription::Names(new)) => (
+                    new.difference(old).cloned().collect(),
+                    old.difference(new).cloned().collect(),
+                ),
+                (Some(Subscription::Wildcard), Subscription::Wildcard) => continue,
+            };
+            let initial_resource_versions = if previous.is_none() {
+                state
+                    .resources
+                    .iter()
+                    .map(|(name, r)| (name.clone(), r.version.clone()))
+                    .collect()
+            } else {
+                Default::default()
+            };
+            let request = DeltaDiscoveryRequest {
+                node: node.take(),
+                type_url: type_url.to_string(),
+                resource_names_subscribe: subscribe,
+                resource_names_unsubscribe: unsubscribe,
+                initial_resource_versions,
+                ..Default::default()
+            };
+            sent.insert(type_url.to_string(), state.subscription.clone());
+            let _ = tx.send(request);
+        }
     }
 
     fn on_response(
@@ -53,92 +98,30 @@ impl Protocol for Delta {
         sent: &BTreeMap<String, Subscription>,
         response: DeltaDiscoveryResponse,
     ) -> Option<DeltaDiscoveryRequest> {
-        on_response(driver, sent, response)
-    }
-}
-
-/// Sends the subscribe/unsubscribe diff for every type whose subscription differs from what
-/// this stream last asked for; a type's first request also lists what the client holds.
-fn send_subscriptions(
-    driver: &Driver,
-    sent: &mut BTreeMap<String, Subscription>,
-    node: &mut Option<Node>,
-    tx: &mpsc::UnboundedSender<DeltaDiscoveryRequest>,
-) {
-    let star = || vec!["*".to_string()];
-    for type_url in type_url::sorted(driver.types.keys().map(String::as_str)) {
-        let state = &driver.types[type_url];
-        let previous = sent.get(type_url);
-        if previous == Some(&state.subscription) {
-            continue;
+        let type_url = response.type_url.clone();
+        if !sent.contains_key(&type_url) {
+            tracing::debug!(%type_url, "ignoring delta response for a type never requested");
+            return None;
         }
-        let (subscribe, unsubscribe) = match (previous, &state.subscription) {
-            // Legacy wildcard (nothing listed on the first request), understood everywhere.
-            (None, Subscription::Wildcard) => (Vec::new(), Vec::new()),
-            (None, Subscription::Names(names)) if names.is_empty() => continue,
-            (None, Subscription::Names(names)) => (names.iter().cloned().collect(), Vec::new()),
-            (Some(Subscription::Wildcard), Subscription::Names(names)) => {
-                (names.iter().cloned().collect(), star())
-            }
-            (Some(Subscription::Names(old)), Subscription::Wildcard) => {
-                (star(), old.iter().cloned().collect())
-            }
-            (Some(Subscription::Names(old)), Subscription::Names(new)) => (
-                new.difference(old).cloned().collect(),
-                old.difference(new).cloned().collect(),
-            ),
-            (Some(Subscription::Wildcard), Subscription::Wildcard) => continue,
-        };
-        let initial_resource_versions = if previous.is_none() {
-            state
-                .resources
-                .iter()
-                .map(|(name, r)| (name.clone(), r.version.clone()))
-                .collect()
-        } else {
-            Default::default()
-        };
-        let request = DeltaDiscoveryRequest {
-            node: node.take(),
-            type_url: type_url.to_string(),
-            resource_names_subscribe: subscribe,
-            resource_names_unsubscribe: unsubscribe,
-            initial_resource_versions,
+        let next = next_set(driver, &response);
+        let result = driver.offer(
+            &type_url,
+            &response.system_version_info,
+            &response.nonce,
+            next,
+        );
+        let error_detail = result.err().map(|message| RpcStatus {
+            code: NACK_CODE,
+            message,
+            details: Vec::new(),
+        });
+        Some(DeltaDiscoveryRequest {
+            type_url,
+            response_nonce: response.nonce,
+            error_detail,
             ..Default::default()
-        };
-        sent.insert(type_url.to_string(), state.subscription.clone());
-        let _ = tx.send(request);
+        })
     }
-}
-
-fn on_response(
-    driver: &mut Driver,
-    sent: &BTreeMap<String, Subscription>,
-    response: DeltaDiscoveryResponse,
-) -> Option<DeltaDiscoveryRequest> {
-    let type_url = response.type_url.clone();
-    if !sent.contains_key(&type_url) {
-        tracing::debug!(%type_url, "ignoring delta response for a type never requested");
-        return None;
-    }
-    let next = next_set(driver, &response);
-    let result = driver.offer(
-        &type_url,
-        &response.system_version_info,
-        &response.nonce,
-        next,
-    );
-    let error_detail = result.err().map(|message| RpcStatus {
-        code: NACK_CODE,
-        message,
-        details: Vec::new(),
-    });
-    Some(DeltaDiscoveryRequest {
-        type_url,
-        response_nonce: response.nonce,
-        error_detail,
-        ..Default::default()
-    })
 }
 
 /// The held set with this response's additions, updates and removals applied.

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use tokio::sync::mpsc;
@@ -46,93 +45,76 @@ impl Protocol for Sotw {
             .map(|r| r.into_inner())
     }
 
+    /// Sends a request for every type whose subscription differs from what this stream last
+    /// asked for, in Envoy's type order.
     fn send_subscriptions(
         driver: &Driver,
         sent: &mut BTreeMap<String, Sent>,
-        node: &mut Option<Node>,
+        node: &mut Option<envoy_types::pb::envoy::config::core::v3::Node>,
         tx: &mpsc::UnboundedSender<DiscoveryRequest>,
     ) {
-        send_subscriptions(driver, sent, node, tx)
+        for type_url in type_url::sorted(driver.types.keys().map(String::as_str)) {
+            let state = &driver.types[type_url];
+            let previous = sent.get(type_url);
+            if previous.map(|s| &s.subscription) == Some(&state.subscription) {
+                continue;
+            }
+            let names = match &state.subscription {
+                // The first request says "wildcard" the legacy way (no names), which every
+                // server understands; a later switch needs the explicit "*".
+                Subscription::Wildcard if previous.is_none() => Vec::new(),
+                Subscription::Wildcard => vec!["*".to_string()],
+                Subscription::Names(names) if names.is_empty() && previous.is_none() => continue,
+                Subscription::Names(names) => names.iter().cloned().collect(),
+            };
+            let request = DiscoveryRequest {
+                version_info: state.accepted_version.clone(),
+                node: node.take(),
+                resource_names: names.clone(),
+                type_url: type_url.to_string(),
+                response_nonce: state.nonce.clone(),
+                ..Default::default()
+            };
+            sent.insert(
+                type_url.to_string(),
+                Sent {
+                    subscription: state.subscription.clone(),
+                    names,
+                },
+            );
+            let _ = tx.send(request);
+        }
     }
 
+    /// Offers a response to the handler; returns the ACK or NACK to send.
     fn on_response(
         driver: &mut Driver,
         sent: &BTreeMap<String, Sent>,
         response: DiscoveryResponse,
     ) -> Option<DiscoveryRequest> {
-        on_response(driver, sent, response)
-    }
-}
-
-/// Sends a request for every type whose subscription differs from what this stream last
-/// asked for, in Envoy's type order.
-fn send_subscriptions(
-    driver: &Driver,
-    sent: &mut BTreeMap<String, Sent>,
-    node: &mut Option<envoy_types::pb::envoy::config::core::v3::Node>,
-    tx: &mpsc::UnboundedSender<DiscoveryRequest>,
-) {
-    for type_url in type_url::sorted(driver.types.keys().map(String::as_str)) {
-        let state = &driver.types[type_url];
-        let previous = sent.get(type_url);
-        if previous.map(|s| &s.subscription) == Some(&state.subscription) {
-            continue;
-        }
-        let names = match &state.subscription {
-            // The first request says "wildcard" the legacy way (no names), which every
-            // server understands; a later switch needs the explicit "*".
-            Subscription::Wildcard if previous.is_none() => Vec::new(),
-            Subscription::Wildcard => vec!["*".to_string()],
-            Subscription::Names(names) if names.is_empty() && previous.is_none() => continue,
-            Subscription::Names(names) => names.iter().cloned().collect(),
+        let type_url = response.type_url.clone();
+        let Some(names) = sent.get(&type_url).map(|s| s.names.clone()) else {
+            // Envoy ignores responses for types it has no watch on; so do we.
+            tracing::debug!(%type_url, "ignoring response for a type never requested");
+            return None;
         };
-        let request = DiscoveryRequest {
-            version_info: state.accepted_version.clone(),
-            node: node.take(),
-            resource_names: names.clone(),
-            type_url: type_url.to_string(),
-            response_nonce: state.nonce.clone(),
+        let next = next_set(driver, &response);
+        let result = driver.offer(&type_url, &response.version_info, &response.nonce, next);
+        let accepted_version = driver.types[&type_url].accepted_version.clone();
+        let error_detail = result.err().map(|message| RpcStatus {
+            code: NACK_CODE,
+            message,
+            details: Vec::new(),
+        });
+        Some(DiscoveryRequest {
+            version_info: accepted_version,
+            resource_names: names,
+            type_url,
+            response_nonce: response.nonce,
+            error_detail,
             ..Default::default()
-        };
-        sent.insert(
-            type_url.to_string(),
-            Sent {
-                subscription: state.subscription.clone(),
-                names,
-            },
-        );
-        let _ = tx.send(request);
+        })
     }
-}
-
-/// Offers a response to the handler; returns the ACK or NACK to send.
-fn on_response(
-    driver: &mut Driver,
-    sent: &BTreeMap<String, Sent>,
-    response: DiscoveryResponse,
-) -> Option<DiscoveryRequest> {
-    let type_url = response.type_url.clone();
-    let Some(names) = sent.get(&type_url).map(|s| s.names.clone()) else {
-        // Envoy ignores responses for types it has no watch on; so do we.
-        tracing::debug!(%type_url, "ignoring response for a type never requested");
-        return None;
-    };
-    let next = next_set(driver, &response);
-    let result = driver.offer(&type_url, &response.version_info, &response.nonce, next);
-    let accepted_version = driver.types[&type_url].accepted_version.clone();
-    let error_detail = result.err().map(|message| RpcStatus {
-        code: NACK_CODE,
-        message,
-        details: Vec::new(),
-    });
-    Some(DiscoveryRequest {
-        version_info: accepted_version,
-        resource_names: names,
-        type_url,
-        response_nonce: response.nonce,
-        error_detail,
-        ..Default::default()
-    })
 }
 
 /// The set the type would hold after this response. Listener and Cluster responses are
