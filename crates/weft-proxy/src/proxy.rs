@@ -333,7 +333,7 @@ async fn run_main(
             _ = ready_tick.tick() => {
                 let mut store = server.store.lock();
                 // Resources waiting past their fetch timeout are promoted here.
-                if !store.all_warm() {
+                if store.has_overdue() {
                     store.publish();
                 }
                 if let Some(x) = server.xds.get()

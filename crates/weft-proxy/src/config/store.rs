@@ -95,6 +95,10 @@ impl std::fmt::Display for Rejected {
     }
 }
 
+fn is_overdue(now: SystemTime, since: SystemTime) -> bool {
+    now.duration_since(since).unwrap_or_default() >= WARMING_TIMEOUT
+}
+
 fn describe(kind: &str, name: &str, errors: &[ConvertError]) -> String {
     let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
     format!("{kind} '{name}': {}", parts.join("; "))
@@ -478,6 +482,18 @@ impl Store {
             .all(|n| self.routes.contains_key(n))
     }
 
+    /// Whether a resource has waited past [`WARMING_TIMEOUT`] and must be promoted.
+    pub fn has_overdue(&self) -> bool {
+        let now = SystemTime::now();
+        self.warming_clusters
+            .values()
+            .any(|e| is_overdue(now, e.updated))
+            || self
+                .warming_listeners
+                .values()
+                .any(|e| is_overdue(now, e.accepted.updated))
+    }
+
     /// Whether everything has warmed (for `/ready` during startup).
     pub fn all_warm(&self) -> bool {
         self.warming_listeners.is_empty() && self.warming_clusters.is_empty()
@@ -486,7 +502,7 @@ impl Store {
     /// Promotes what has warmed (or waited too long) and publishes a new snapshot.
     pub fn publish(&mut self) {
         let now = SystemTime::now();
-        let overdue = |t: SystemTime| now.duration_since(t).unwrap_or_default() >= WARMING_TIMEOUT;
+        let overdue = |t: SystemTime| is_overdue(now, t);
         let ready: Vec<String> = self
             .warming_clusters
             .iter()

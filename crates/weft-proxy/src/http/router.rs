@@ -114,7 +114,12 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
         start: Instant::now(),
         grpc: is_grpc(req.headers()),
         head: req.method() == http::Method::HEAD,
-        request_id: req.headers().get(&X_REQUEST_ID).cloned(),
+        // Only kept when the response will carry it.
+        request_id: ctx
+            .hcm
+            .always_set_request_id_in_response
+            .then(|| req.headers().get(&X_REQUEST_ID).cloned())
+            .flatten(),
         flag: None,
         close: false,
         grpc_status: None,
