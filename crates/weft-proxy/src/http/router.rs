@@ -372,20 +372,12 @@ fn format_ctx<'a>(
     }
 }
 
-fn split_path(uri: &Uri) -> (String, Option<String>) {
-    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    // A fragment never reaches routing.
-    let pq = pq.split('#').next().unwrap_or(pq);
-    match pq.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (pq.to_string(), None),
-    }
-}
-
 /// `normalize_path` as Envoy does it (RFC 3986: percent-encoded unreserved characters
 /// decoded, dot segments removed) and, if asked, `merge_slashes`.
 fn normalize(req: &mut Request<Incoming>, dots: bool, slashes: bool) {
-    let (path, query) = split_path(req.uri());
+    // `Uri` keeps no fragment, so path and query are all routing sees.
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     let mut p = if dots {
         decode_unreserved(&path)
     } else {
