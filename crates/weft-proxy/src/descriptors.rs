@@ -66,10 +66,9 @@ impl Cached {
             .clone()
     }
 
-    fn release_if_idle(&self) {
-        if !self.used.swap(false, Ordering::Relaxed) {
-            self.pool.lock().take();
-        }
+    /// Whether a decoded set was dropped.
+    fn release_if_idle(&self) -> bool {
+        !self.used.swap(false, Ordering::Relaxed) && self.pool.lock().take().is_some()
     }
 }
 
@@ -88,9 +87,13 @@ pub fn full_pool() -> DescriptorPool {
 
 /// Drops the decoded sets not used since the previous call (the proxy calls this every few
 /// seconds). Descriptors still held elsewhere keep their set alive until they are dropped.
+/// The freed megabytes go back to the kernel rather than staying resident in the heap.
 pub fn release_idle() {
-    PROXY.release_if_idle();
-    FULL.release_if_idle();
+    let proxy = PROXY.release_if_idle();
+    let full = FULL.release_if_idle();
+    if proxy || full {
+        crate::heap::trim();
+    }
 }
 
 /// The descriptor of a message such as `envoy.config.bootstrap.v3.Bootstrap`.

@@ -6,6 +6,8 @@ pub mod bootstrap;
 pub mod bootstrap_check;
 pub mod config;
 pub mod descriptors;
+#[allow(unsafe_code)]
+pub mod heap;
 pub mod http;
 pub mod listener;
 pub mod model;
