@@ -2,9 +2,10 @@
 # Benchmark (never a test): Weft's proxy against nginx, haproxy and Envoy 1.40 in one run,
 # same backend, same machine, one worker each. For (a) one hop and (b) two hops with
 # HTTP/2 cleartext between the hops it measures max throughput (wrk, closed loop), latency
-# at a fixed open-loop rate (weft-loadgen, from each request's due time), proxy CPU
-# seconds per 1000 requests and peak RSS; then prints a table with Weft's ratio to each
-# peer and writes results.json. See bench/proxy/README.md for the method and knobs.
+# at a fixed open-loop rate (weft-loadgen, from each request's due time) in two placements
+# (proxy on its own core; everything on the load core), proxy CPU seconds per 1000
+# requests and peak RSS; then prints a table with Weft's ratio to each peer and writes
+# results.json. See bench/proxy/README.md for the method and knobs.
 #
 # Usage: bench/proxy/run.sh            (environment knobs: see the defaults below)
 set -euo pipefail
@@ -16,8 +17,8 @@ WARMUP="${WARMUP:-2}"                   # seconds of unrecorded load before each
 RATE="${RATE:-1000}"                    # open-loop requests per second
 OPEN_CONNECTIONS="${OPEN_CONNECTIONS:-16}"
 WRK_CONNECTIONS="${WRK_CONNECTIONS:-64}"
-LOAD_CPU="${LOAD_CPU:-0}"               # wrk, weft-loadgen and the backend
-PROXY_CPU="${PROXY_CPU:-1}"             # every proxy process (both hops in (b))
+LOAD_CPU="${LOAD_CPU:-0}"               # wrk, weft-loadgen, the backend; all in "shared core"
+PROXY_CPU="${PROXY_CPU:-1}"             # every proxy process (both hops in (b)), "own core"
 PARTICIPANTS="${PARTICIPANTS:-direct nginx haproxy envoy weft}"
 TOPOLOGIES="${TOPOLOGIES:-one-hop two-hop}"
 # Priority of everything the run starts: as root, -10 by default so other work on a
@@ -39,6 +40,7 @@ log() { printf '[%4ds] %s\n' "$((SECONDS - started))" "$*" >&3; }
 owned=()
 scenario_owned=()
 autogroup_was=""
+backend_moved=0 # 1 while direct's own-core phase has the backend on PROXY_CPU
 stop_pids() {
   local pid
   for pid in "$@"; do
@@ -49,6 +51,7 @@ stop_pids() {
   done
 }
 cleanup() {
+  restore_backend || true
   stop_pids "${scenario_owned[@]}" "${owned[@]}"
   scenario_owned=()
   owned=()
@@ -96,8 +99,9 @@ fi
 
 bench_started=$SECONDS
 
-# A proxy lives at most this long even if this script is killed with SIGKILL.
-proxy_lifetime=$((2 * (WARMUP + DURATION) + 90))
+# A proxy lives at most this long even if this script is killed with SIGKILL: three
+# phases (wrk, open loop on its own core, open loop on the shared core) and slack.
+proxy_lifetime=$((3 * (WARMUP + DURATION) + 90))
 scenario_count=$(($(wc -w <<<"$PARTICIPANTS") * $(wc -w <<<"$TOPOLOGIES")))
 
 backend_addr_file="$OUT/backend.addr"
@@ -114,6 +118,8 @@ if [ ! -s "$backend_addr_file" ]; then
   exit 1
 fi
 backend_port=$(cut -d: -f2 "$backend_addr_file")
+# The kernel's spelling of LOAD_CPU, to check placements against.
+load_cpus=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$backend_pid/status")
 "$loadgen" probe --url "http://127.0.0.1:$backend_port/" --body hello --attempts 20 --watch-pid "$backend_pid"
 log "backend (weft-loadgen backend, 1 thread, CPU $LOAD_CPU) on 127.0.0.1:$backend_port"
 
@@ -229,7 +235,73 @@ start_topology() {
   esac
 }
 
+# --- placement -------------------------------------------------------------------------
+
+# descendants PID...: the pids and, recursively, their children (nginx's worker, ...).
+descendants() {
+  local pid
+  for pid in "$@"; do
+    echo "$pid"
+    # shellcheck disable=SC2046 # one pid per word
+    descendants $(ps -o pid= --ppid "$pid" || true)
+  done
+}
+
+# move_to CPU PID...: every thread of every process given onto CPU.
+move_to() {
+  local cpu=$1 pid
+  shift
+  for pid in "$@"; do
+    taskset -a -p -c "$cpu" "$pid" >/dev/null || return 1
+  done
+}
+
+# placement ROLE PID...: one line per thread: where it may run and where it last ran
+# (field 39 of /proc/PID/task/TID/stat); comm last, as it may hold spaces. Kept in the
+# run directory as evidence.
+placement() {
+  local role=$1 pid task stat allowed
+  shift
+  for pid in "$@"; do
+    for task in /proc/"$pid"/task/*; do
+      stat=$(cat "$task/stat" 2>/dev/null) || continue
+      allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$task/status" 2>/dev/null) || continue
+      stat=${stat##*) } # after the comm, which may hold spaces: field 3 onwards
+      printf '%s pid %s tid %s allowed %s last_cpu %s comm %s\n' "$role" "$pid" "${task##*/}" \
+        "$allowed" "$(cut -d' ' -f37 <<<"$stat")" "$(cat "$task/comm" 2>/dev/null)"
+    done
+  done
+}
+
+# not_all_on CPUS FILE: prints the first line of a placement file allowed elsewhere.
+not_all_on() {
+  awk -v cpus="$1" '$7 != cpus { print; exit }' "$2"
+}
+
+# restore_backend: puts the shared backend back on LOAD_CPU after direct's own-core phase;
+# every scenario measures with it there, so failing to do so ends the run.
+restore_backend() {
+  [ "$backend_moved" = 1 ] || return 0
+  move_to "$LOAD_CPU" "$backend_pid" || return 1
+  backend_moved=0
+}
+
+# backend_home: restores the backend and checks, with a record in the scenario directory,
+# that all its threads are on LOAD_CPU again; the run stops if not.
+backend_home() {
+  local stray="taskset failed"
+  if restore_backend; then
+    placement backend "$backend_pid" >"$dir/placement-backend-end.txt"
+    stray=$(not_all_on "$load_cpus" "$dir/placement-backend-end.txt")
+  fi
+  if [ -n "$stray" ]; then
+    log "the backend (pid $backend_pid) is not back on CPU $LOAD_CPU ($stray); stopping"
+    exit 1
+  fi
+}
+
 stop_scenario() {
+  backend_home
   stop_pids "${scenario_owned[@]}"
   scenario_owned=()
   proxy_pids=()
@@ -249,6 +321,14 @@ not_available() { # REASON: records why this scenario has no numbers and moves o
 }
 
 # --- one scenario ---------------------------------------------------------------------
+
+open_loop() { # URL NAME: the open-loop phase into $dir/NAME.json, the same in both placements
+  local usage_args=() pid
+  for pid in "${proxy_pids[@]}"; do usage_args+=(--usage-pid "$pid"); done
+  taskset -c "$LOAD_CPU" "$loadgen" open-loop --url "$1" --rate "$RATE" \
+    --connections "$OPEN_CONNECTIONS" --warmup "$WARMUP" --duration "$DURATION" \
+    "${usage_args[@]}" --bench-pid "$backend_pid" --out "$dir/$2.json" 2>"$dir/$2.err"
+}
 
 run_scenario() { # PARTICIPANT TOPOLOGY
   local name=$1 topology=$2
@@ -284,13 +364,42 @@ run_scenario() { # PARTICIPANT TOPOLOGY
     not_available "wrk failed: $(tail -n 2 "$dir/wrk.txt" "$dir/wrk-warmup.txt" 2>/dev/null | tr '\n' ' ')"
     return 0
   fi
-  log "$scenario: open loop $RATE req/s over $OPEN_CONNECTIONS connections (${WARMUP}s + ${DURATION}s)"
-  local usage_args=() pid
-  for pid in "${proxy_pids[@]}"; do usage_args+=(--usage-pid "$pid"); done
-  if ! taskset -c "$LOAD_CPU" "$loadgen" open-loop --url "$url" --rate "$RATE" \
-    --connections "$OPEN_CONNECTIONS" --warmup "$WARMUP" --duration "$DURATION" \
-    "${usage_args[@]}" --bench-pid "$backend_pid" --out "$dir/openloop.json" 2>"$dir/openloop.err"; then
-    not_available "open loop failed: $(head -n 1 "$dir/openloop.err")"
+  # Open loop, own core: the proxy alone on PROXY_CPU. For direct, which has no proxy,
+  # the backend takes that core, so its row is what two CPU crossings cost on their own.
+  if [ "$name" = direct ]; then
+    backend_moved=1
+    if ! move_to "$PROXY_CPU" "$backend_pid"; then
+      not_available "could not move the backend to CPU $PROXY_CPU"
+      return 0
+    fi
+  fi
+  log "$scenario: open loop $RATE req/s over $OPEN_CONNECTIONS connections, own core (${WARMUP}s + ${DURATION}s)"
+  if ! open_loop "$url" openloop; then
+    not_available "open loop (own core) failed: $(head -n 1 "$dir/openloop.err")"
+    return 0
+  fi
+  local tree=()
+  mapfile -t tree < <(descendants "${proxy_pids[@]}")
+  { placement proxy "${tree[@]}"; placement backend "$backend_pid"; } >"$dir/placement-own.txt"
+  # Open loop, shared core: every thread of every proxy process joins the load side on
+  # LOAD_CPU; for direct that is the backend back where it is for every other phase.
+  backend_home
+  if ! move_to "$LOAD_CPU" "${tree[@]}"; then
+    not_available "could not move the proxy processes (${tree[*]}) to CPU $LOAD_CPU"
+    return 0
+  fi
+  log "$scenario: open loop $RATE req/s over $OPEN_CONNECTIONS connections, shared core (${WARMUP}s + ${DURATION}s)"
+  if ! open_loop "$url" openloop-shared; then
+    not_available "open loop (shared core) failed: $(head -n 1 "$dir/openloop-shared.err")"
+    return 0
+  fi
+  # Re-read the tree: a process started during the phase must have been on LOAD_CPU too.
+  mapfile -t tree < <(descendants "${proxy_pids[@]}")
+  { placement proxy "${tree[@]}"; placement backend "$backend_pid"; } >"$dir/placement-shared.txt"
+  local stray
+  stray=$(not_all_on "$load_cpus" "$dir/placement-shared.txt")
+  if [ -n "$stray" ]; then
+    not_available "shared-core phase: a thread was not pinned to CPU $LOAD_CPU: $stray"
     return 0
   fi
   usage_json "$dir/usage-final.json"
@@ -314,11 +423,13 @@ version() { "$@" 2>&1 | head -n 1 || true; }
   --meta "kernel=$(uname -r)" \
   --meta "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
   --meta "cpus=$(nproc)" \
-  --meta "pinning=proxies on CPU $PROXY_CPU; wrk, weft-loadgen and the backend on CPU $LOAD_CPU; nice $NICE" \
+  --meta "pinning=wrk and own-core latency: proxies on CPU $PROXY_CPU (direct: backend on CPU $PROXY_CPU for latency only); wrk, weft-loadgen and the backend on CPU $LOAD_CPU; shared-core latency: everything on CPU $LOAD_CPU; nice $NICE" \
+  --meta "proxy_cpu=$PROXY_CPU" \
+  --meta "load_cpu=$LOAD_CPU" \
   --meta "workers=1 per proxy: nginx worker_processes 1, haproxy nbthread 1, envoy/weft --concurrency 1" \
   --meta "backend=weft-loadgen backend: hyper HTTP/1.1, 1 thread, 200 'hello'" \
   --meta "max_throughput=wrk -t1 -c$WRK_CONNECTIONS, ${WARMUP}s warm-up, ${DURATION}s measured" \
-  --meta "latency=open loop $RATE req/s, $OPEN_CONNECTIONS connections, ${WARMUP}s warm-up, ${DURATION}s measured, from due time" \
+  --meta "latency=open loop $RATE req/s, $OPEN_CONNECTIONS connections, ${WARMUP}s warm-up, ${DURATION}s measured, from due time; once per placement (own core, shared core)" \
   --meta "nginx=$(version nginx -v)" \
   --meta "haproxy=$(version haproxy -v)" \
   --meta "envoy=$("$envoy_bin" --version 2>/dev/null | grep -o '[0-9a-f]\{40\}/[^ ]*' | head -n 1)" \

@@ -1,6 +1,11 @@
 //! Turns one benchmark run's raw outputs (a directory per topology and participant,
 //! written by bench/proxy/run.sh) into results.json and the ratios of Weft to each peer.
 //! Kept apart from the table so the numbers and the ratios can be checked without text.
+//!
+//! Latency is measured in two placements: "own core" (`openloop.json`, the proxy alone on
+//! its CPU, every request crossing CPUs on each hop) and "shared core"
+//! (`openloop-shared.json`, every process on the load CPU), because in a VM each
+//! cross-CPU wake-up adds a floor to p99 that is the same for every proxy.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -64,7 +69,12 @@ pub struct Participant {
     pub available: bool,
     pub note: Option<String>,
     pub throughput: Option<Throughput>,
+    /// Open loop with the proxy on its own core (for `direct`: the backend moved there).
     pub latency: Option<Latency>,
+    /// Open loop with every process on the load core; `None` for runs made before this
+    /// phase existed.
+    #[serde(default)]
+    pub latency_shared: Option<Latency>,
     pub peak_rss_mib: Option<f64>,
     pub processes: Option<usize>,
 }
@@ -74,8 +84,11 @@ pub struct Ratios {
     pub peer: String,
     /// subject ÷ peer; > 1 means the subject served more.
     pub throughput: Option<f64>,
-    /// subject ÷ peer; < 1 means the subject is faster.
+    /// subject ÷ peer, own-core placement; < 1 means the subject is faster.
     pub p99: Option<f64>,
+    /// subject ÷ peer, shared-core placement.
+    #[serde(default)]
+    pub p99_shared: Option<f64>,
     pub peak_rss: Option<f64>,
     pub cpu_per_1k_at_rate: Option<f64>,
     pub cpu_per_1k_at_max: Option<f64>,
@@ -118,6 +131,32 @@ fn per_1k(cpu_seconds: f64, requests: u64) -> Option<f64> {
     (requests > 0).then(|| cpu_seconds * 1000.0 / requests as f64)
 }
 
+fn latency(o: OpenLoopReport) -> Latency {
+    let cpu = o
+        .usage_before
+        .as_ref()
+        .zip(o.usage_after.as_ref())
+        .map(|(b, a)| a.cpu_seconds - b.cpu_seconds);
+    Latency {
+        rate: o.rate,
+        connections: o.connections,
+        p50_ms: o.latency.p50_us / 1000.0,
+        p90_ms: o.latency.p90_us / 1000.0,
+        p99_ms: o.latency.p99_us / 1000.0,
+        p999_ms: o.latency.p999_us / 1000.0,
+        max_ms: o.latency.max_us / 1000.0,
+        mean_ms: o.latency.mean_us / 1000.0,
+        scheduled: o.scheduled,
+        completed: o.completed,
+        non_2xx: o.non_2xx,
+        errors: o.errors,
+        dropped: o.dropped,
+        cpu_s_per_1k: cpu.and_then(|c| per_1k(c, o.completed)),
+        pacer_lateness_p99_us: o.pacer_lateness.p99_us,
+        foreign_cpu_cores: o.foreign_cpu_cores,
+    }
+}
+
 fn read_participant(dir: &Path, name: &str) -> Result<Participant> {
     let status =
         fs::read_to_string(dir.join("status")).unwrap_or_else(|_| "n/a: no status written".into());
@@ -157,36 +196,15 @@ fn read_participant(dir: &Path, name: &str) -> Result<Participant> {
         _ => None,
     }
     .transpose()?;
-    let open: Option<OpenLoopReport> = if available {
-        read_json(&dir.join("openloop.json"))?
-    } else {
-        None
-    };
-    let latency = open.map(|o| {
-        let cpu = o
-            .usage_before
-            .as_ref()
-            .zip(o.usage_after.as_ref())
-            .map(|(b, a)| a.cpu_seconds - b.cpu_seconds);
-        Latency {
-            rate: o.rate,
-            connections: o.connections,
-            p50_ms: o.latency.p50_us / 1000.0,
-            p90_ms: o.latency.p90_us / 1000.0,
-            p99_ms: o.latency.p99_us / 1000.0,
-            p999_ms: o.latency.p999_us / 1000.0,
-            max_ms: o.latency.max_us / 1000.0,
-            mean_ms: o.latency.mean_us / 1000.0,
-            scheduled: o.scheduled,
-            completed: o.completed,
-            non_2xx: o.non_2xx,
-            errors: o.errors,
-            dropped: o.dropped,
-            cpu_s_per_1k: cpu.and_then(|c| per_1k(c, o.completed)),
-            pacer_lateness_p99_us: o.pacer_lateness.p99_us,
-            foreign_cpu_cores: o.foreign_cpu_cores,
+    let open_loop = |file: &str| -> Result<Option<Latency>> {
+        if !available {
+            return Ok(None);
         }
-    });
+        let open: Option<OpenLoopReport> = read_json(&dir.join(file))?;
+        Ok(open.map(latency))
+    };
+    let latency_own = open_loop("openloop.json")?;
+    let latency_shared = open_loop("openloop-shared.json")?;
     let usage: Option<Usage> = if available {
         read_json(&dir.join("usage-final.json"))?
     } else {
@@ -198,7 +216,8 @@ fn read_participant(dir: &Path, name: &str) -> Result<Participant> {
         available,
         note,
         throughput,
-        latency,
+        latency: latency_own,
+        latency_shared,
         peak_rss_mib: usage.as_ref().map(|u| u.vmhwm_kib as f64 / 1024.0),
         processes: usage.map(|u| u.processes),
     })
@@ -212,12 +231,14 @@ fn ratio(subject: Option<f64>, peer: Option<f64>) -> Option<f64> {
 pub fn ratios(subject: &Participant, peer: &Participant) -> Ratios {
     let rps = |p: &Participant| p.throughput.as_ref().map(|t| t.rps);
     let p99 = |p: &Participant| p.latency.as_ref().map(|l| l.p99_ms);
+    let p99_shared = |p: &Participant| p.latency_shared.as_ref().map(|l| l.p99_ms);
     let at_rate = |p: &Participant| p.latency.as_ref().and_then(|l| l.cpu_s_per_1k);
     let at_max = |p: &Participant| p.throughput.as_ref().and_then(|t| t.cpu_s_per_1k);
     Ratios {
         peer: peer.name.clone(),
         throughput: ratio(rps(subject), rps(peer)),
         p99: ratio(p99(subject), p99(peer)),
+        p99_shared: ratio(p99_shared(subject), p99_shared(peer)),
         peak_rss: ratio(subject.peak_rss_mib, peer.peak_rss_mib),
         cpu_per_1k_at_rate: ratio(at_rate(subject), at_rate(peer)),
         cpu_per_1k_at_max: ratio(at_max(subject), at_max(peer)),
@@ -287,10 +308,38 @@ pub fn collect(dir: &Path, meta: BTreeMap<String, String>) -> Result<Results> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn participant(name: &str, rps: f64, p99_ms: f64, rss: f64, cpu: f64) -> Participant {
+    fn latency(p99_ms: f64, cpu: f64) -> Latency {
+        Latency {
+            rate: 1000.0,
+            connections: 16,
+            p50_ms: p99_ms / 2.0,
+            p90_ms: p99_ms,
+            p99_ms,
+            p999_ms: p99_ms * 2.0,
+            max_ms: p99_ms * 3.0,
+            mean_ms: p99_ms / 2.0,
+            scheduled: 10_000,
+            completed: 10_000,
+            non_2xx: 0,
+            errors: 0,
+            dropped: 0,
+            cpu_s_per_1k: Some(cpu),
+            pacer_lateness_p99_us: 5.0,
+            foreign_cpu_cores: Some(0.0),
+        }
+    }
+
+    /// Shared-core p99 is a quarter of own-core p99 unless a test sets it.
+    pub(crate) fn participant(
+        name: &str,
+        rps: f64,
+        p99_ms: f64,
+        rss: f64,
+        cpu: f64,
+    ) -> Participant {
         Participant {
             name: name.into(),
             available: true,
@@ -306,24 +355,8 @@ mod tests {
                 proxy_cpu_share: Some(1.0),
                 foreign_cpu_cores: Some(0.0),
             }),
-            latency: Some(Latency {
-                rate: 1000.0,
-                connections: 16,
-                p50_ms: p99_ms / 2.0,
-                p90_ms: p99_ms,
-                p99_ms,
-                p999_ms: p99_ms * 2.0,
-                max_ms: p99_ms * 3.0,
-                mean_ms: p99_ms / 2.0,
-                scheduled: 10_000,
-                completed: 10_000,
-                non_2xx: 0,
-                errors: 0,
-                dropped: 0,
-                cpu_s_per_1k: Some(cpu),
-                pacer_lateness_p99_us: 5.0,
-                foreign_cpu_cores: Some(0.0),
-            }),
+            latency: Some(latency(p99_ms, cpu)),
+            latency_shared: Some(latency(p99_ms / 4.0, cpu)),
             peak_rss_mib: Some(rss),
             processes: Some(1),
         }
@@ -351,6 +384,7 @@ mod tests {
         assert_eq!(r.peer, "envoy");
         assert_eq!(r.throughput, Some(2.0));
         assert_eq!(r.p99, Some(0.5));
+        assert_eq!(r.p99_shared, Some(0.5));
         assert_eq!(r.peak_rss, Some(0.25));
         assert!((r.cpu_per_1k_at_rate.expect("cpu") - 0.4).abs() < 1e-12);
     }
@@ -380,5 +414,63 @@ mod tests {
         assert_eq!(r.throughput, Some(2.0));
         assert_eq!(r.peak_rss, None);
         assert_eq!(r.p99, None);
+    }
+
+    #[test]
+    fn shared_core_p99_ratio_is_taken_from_the_shared_phase_only() {
+        let mut weft = participant("weft", 1.0, 0.2, 1.0, 1.0);
+        weft.latency_shared.as_mut().expect("shared").p99_ms = 0.1;
+        let mut envoy = participant("envoy", 1.0, 0.4, 1.0, 1.0);
+        envoy.latency_shared.as_mut().expect("shared").p99_ms = 0.25;
+        let r = ratios(&weft, &envoy);
+        assert_eq!(r.p99, Some(0.5));
+        assert_eq!(r.p99_shared, Some(0.4));
+        // A peer without the shared phase (an older run) keeps its own-core ratio.
+        envoy.latency_shared = None;
+        let r = ratios(&weft, &envoy);
+        assert_eq!(r.p99, Some(0.5));
+        assert_eq!(r.p99_shared, None);
+    }
+
+    /// An `open-loop --out` file with the given p99, as the generator writes it.
+    fn open_loop_json(p99_us: f64) -> String {
+        let summary = |p99: f64| {
+            serde_json::json!({"count": 10000, "min_us": 10.0, "mean_us": 20.0, "p50_us": 20.0,
+                "p90_us": 30.0, "p99_us": p99, "p999_us": p99 * 2.0, "max_us": p99 * 3.0})
+        };
+        serde_json::json!({
+            "url": "http://127.0.0.1:1/", "rate": 1000.0, "connections": 16,
+            "warmup_s": 1.0, "duration_s": 10.0, "scheduled": 10000, "completed": 10000,
+            "non_2xx": 0, "errors": 0, "dropped": 0, "reconnects": 0, "achieved_rps": 1000.0,
+            "latency": summary(p99_us), "pacer_lateness": summary(5.0),
+            "usage_before": null, "usage_after": null, "foreign_cpu_cores": 0.0
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn shared_phase_is_read_when_present_and_absent_in_older_runs() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("weft-loadgen-report-{}", std::process::id()));
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join("status"), "ok\n")?;
+        fs::write(dir.join("openloop.json"), open_loop_json(130.0))?;
+        let old = read_participant(&dir, "nginx");
+        fs::write(dir.join("openloop-shared.json"), open_loop_json(68.0))?;
+        let new = read_participant(&dir, "nginx");
+        fs::remove_dir_all(&dir)?;
+        let (old, new) = (old?, new?);
+        assert_eq!(old.latency.as_ref().map(|l| l.p99_ms), Some(0.13));
+        assert!(old.latency_shared.is_none());
+        assert_eq!(new.latency.as_ref().map(|l| l.p99_ms), Some(0.13));
+        assert_eq!(new.latency_shared.as_ref().map(|l| l.p99_ms), Some(0.068));
+        // results.json written before the field existed still deserializes.
+        let mut value = serde_json::to_value(&old)?;
+        value
+            .as_object_mut()
+            .expect("object")
+            .remove("latency_shared");
+        let back: Participant = serde_json::from_value(value)?;
+        assert!(back.latency_shared.is_none());
+        Ok(())
     }
 }
