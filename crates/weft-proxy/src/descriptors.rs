@@ -68,7 +68,11 @@ impl Cached {
 
     /// Whether a decoded set was dropped.
     fn release_if_idle(&self) -> bool {
-        !self.used.swap(false, Ordering::Relaxed) && self.pool.lock().take().is_some()
+        !self.used.swap(false, Ordering::Relaxed) && self.release()
+    }
+
+    fn release(&self) -> bool {
+        self.pool.lock().take().is_some()
     }
 }
 
@@ -91,6 +95,17 @@ pub fn full_pool() -> DescriptorPool {
 pub fn release_idle() {
     let proxy = PROXY.release_if_idle();
     let full = FULL.release_if_idle();
+    if proxy || full {
+        crate::heap::trim();
+    }
+}
+
+/// Drops both decoded sets now: the proxy has read its start-up configuration and goes
+/// live, and traffic should not arrive on top of megabytes it no longer needs (peak RSS is
+/// what a sidecar is sized by). Later xDS updates decode them again.
+pub fn release_now() {
+    let proxy = PROXY.release();
+    let full = FULL.release();
     if proxy || full {
         crate::heap::trim();
     }

@@ -346,6 +346,7 @@ async fn run_main(
                     store.serving = true;
                     store.publish();
                     server.set_state(State::Live);
+                    crate::descriptors::release_now();
                     tracing::info!("all listeners and clusters are warm; serving");
                 }
             }
