@@ -4,10 +4,11 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use support::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Streaming;
 use weft_xds::envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
@@ -303,5 +304,179 @@ async fn streams_opened_before_the_first_snapshot_are_answered_when_it_arrives()
     let r = next(&mut delta).await?;
     assert_eq!(delta_names(&r), names(["a"]));
     drop((sotw_tx, delta_tx));
+    running.stop().await
+}
+
+/// A source handing each node its own snapshot channel, recording connects and disconnects.
+#[derive(Debug, Default)]
+struct PerNode {
+    channels: parking_lot::Mutex<BTreeMap<String, watch::Sender<Option<Arc<Snapshot>>>>>,
+    events: parking_lot::Mutex<Vec<String>>,
+}
+
+impl PerNode {
+    fn set(&self, node: &str, snapshot: Snapshot) {
+        let mut channels = self.channels.lock();
+        let tx = channels
+            .entry(node.to_string())
+            .or_insert_with(|| watch::Sender::new(None));
+        tx.send_replace(Some(Arc::new(snapshot)));
+    }
+}
+
+impl weft_xds::server::SnapshotSource for PerNode {
+    fn connect(
+        &self,
+        node: &weft_xds::envoy_types::pb::envoy::config::core::v3::Node,
+        stream_id: u64,
+    ) -> Result<weft_xds::server::SnapshotReceiver, tonic::Status> {
+        if node.id == "stranger" {
+            return Err(tonic::Status::permission_denied("unknown proxy"));
+        }
+        self.events
+            .lock()
+            .push(format!("connect {} {stream_id}", node.id));
+        let mut channels = self.channels.lock();
+        let tx = channels
+            .entry(node.id.clone())
+            .or_insert_with(|| watch::Sender::new(None));
+        Ok(tx.subscribe())
+    }
+
+    fn disconnect(&self, node_id: &str, stream_id: u64) {
+        self.events
+            .lock()
+            .push(format!("disconnect {node_id} {stream_id}"));
+    }
+}
+
+#[tokio::test]
+async fn a_source_serves_each_node_its_own_snapshot_and_only_the_types_that_changed()
+-> anyhow::Result<()> {
+    let source = Arc::new(PerNode::default());
+    let server = AdsServer::with_source(source.clone());
+    let mut first = Snapshot::new("1")
+        .with(cluster("a", "1"))?
+        .with(load_assignment("a"))?;
+    first.set_type_version(type_url::CLUSTER, "c1");
+    first.set_type_version(type_url::CLUSTER_LOAD_ASSIGNMENT, "e1");
+    source.set("one", first);
+    source.set("two", Snapshot::new("1").with(cluster("b", "1"))?);
+    let running = Running::start(&server, None).await?;
+    let mut client = AggregatedDiscoveryServiceClient::connect(running.endpoint()).await?;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(DiscoveryRequest {
+        node: Some(node("one")),
+        type_url: type_url::CLUSTER.into(),
+        ..Default::default()
+    })?;
+    let mut one = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let cds = next(&mut one).await?;
+    assert_eq!(
+        (cds.version_info.as_str(), sotw_names(&cds)),
+        ("c1", names(["a"]))
+    );
+    tx.send(DiscoveryRequest {
+        type_url: type_url::CLUSTER_LOAD_ASSIGNMENT.into(),
+        resource_names: vec!["a".into()],
+        ..Default::default()
+    })?;
+    let eds = next(&mut one).await?;
+    assert_eq!(eds.version_info, "e1");
+    for (r, v) in [(&cds, "c1"), (&eds, "e1")] {
+        tx.send(DiscoveryRequest {
+            version_info: v.into(),
+            type_url: r.type_url.clone(),
+            resource_names: if r.type_url == type_url::CLUSTER {
+                vec![]
+            } else {
+                vec!["a".into()]
+            },
+            response_nonce: r.nonce.clone(),
+            ..Default::default()
+        })?;
+    }
+    server
+        .wait_for_ack("one", type_url::CLUSTER_LOAD_ASSIGNMENT, "e1", WAIT)
+        .await?;
+
+    // Another node sees its own resources.
+    let (tx2, rx2) = mpsc::unbounded_channel();
+    tx2.send(DiscoveryRequest {
+        node: Some(node("two")),
+        type_url: type_url::CLUSTER.into(),
+        ..Default::default()
+    })?;
+    let mut two = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx2))
+        .await?
+        .into_inner();
+    assert_eq!(sotw_names(&next(&mut two).await?), names(["b"]));
+
+    // An endpoint-only change: EDS goes out, CDS (same type version) does not.
+    let mut second = Snapshot::new("2")
+        .with(cluster("a", "1"))?
+        .with(load_assignment("a"))?;
+    second.set_type_version(type_url::CLUSTER, "c1");
+    second.set_type_version(type_url::CLUSTER_LOAD_ASSIGNMENT, "e2");
+    source.set("one", second);
+    let pushed = next(&mut one).await?;
+    assert_eq!(
+        (pushed.type_url.as_str(), pushed.version_info.as_str()),
+        (type_url::CLUSTER_LOAD_ASSIGNMENT, "e2")
+    );
+    let status = server.status();
+    assert_eq!(
+        type_status(&status, "one", type_url::CLUSTER)
+            .unwrap()
+            .responses,
+        1
+    );
+
+    // A node the source refuses gets the source's status.
+    let (tx3, rx3) = mpsc::unbounded_channel();
+    tx3.send(DiscoveryRequest {
+        node: Some(node("stranger")),
+        type_url: type_url::CLUSTER.into(),
+        ..Default::default()
+    })?;
+    let mut stranger = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx3))
+        .await?
+        .into_inner();
+    let err = tokio::time::timeout(WAIT, stranger.message())
+        .await?
+        .expect_err("refused");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    drop(tx);
+    server
+        .wait_for("node one to disconnect", WAIT, |s| {
+            s.nodes.get("one").is_some_and(|n| !n.connected)
+        })
+        .await?;
+    let events = source.events.lock().clone();
+    let stream_one = status.nodes["one"].stream_id;
+    assert!(
+        events.contains(&format!("connect one {stream_one}")),
+        "{events:?}"
+    );
+    // The source hears of the end right after the status records it.
+    tokio::time::timeout(WAIT, async {
+        while !source
+            .events
+            .lock()
+            .contains(&format!("disconnect one {stream_one}"))
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await?;
+    assert!(!source.events.lock().iter().any(|e| e.contains("stranger")));
+    drop((tx2, tx3));
     running.stop().await
 }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as WireResource,
 };
@@ -47,6 +48,10 @@ type Stream = super::stream::Stream<TypeState, DeltaDiscoveryResponse>;
 
 impl Protocol for Stream {
     type Request = DeltaDiscoveryRequest;
+
+    fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
+        request.node.as_ref()
+    }
 
     async fn on_request(
         &mut self,
@@ -126,7 +131,7 @@ impl Protocol for Stream {
     async fn on_snapshot(&mut self, snapshot: &Snapshot) {
         let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
             .into_iter()
-            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.version()))
+            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.type_version(t)))
             .map(str::to_string)
             .collect();
         for type_url in pending {
@@ -208,7 +213,7 @@ impl Stream {
             }
         }
         state.unanswered.clear();
-        state.sent_version = Some(snapshot.version().to_string());
+        state.sent_version = Some(snapshot.type_version(type_url).to_string());
         if resources.is_empty() && removed.is_empty() && state.answered {
             return;
         }
@@ -217,7 +222,7 @@ impl Stream {
         state.nonce = nonce.clone();
         let subscription = state.subscription();
         let response = DeltaDiscoveryResponse {
-            system_version_info: snapshot.version().to_string(),
+            system_version_info: snapshot.type_version(type_url).to_string(),
             resources,
             type_url: type_url.to_string(),
             removed_resources: removed,
@@ -225,7 +230,7 @@ impl Stream {
             ..Default::default()
         };
         self.recorder.with_type(type_url, &subscription, |t| {
-            t.sent_version = Some(snapshot.version().to_string());
+            t.sent_version = Some(snapshot.type_version(type_url).to_string());
             t.sent_nonce = nonce;
             t.responses += 1;
         });

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
     AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
 };
@@ -57,9 +58,24 @@ pub struct AdsServer {
     shared: Arc<Shared>,
 }
 
+/// A node's snapshots as a stream sees them: the latest, and a wake-up on each new one.
+pub type SnapshotReceiver = watch::Receiver<Option<Arc<Snapshot>>>;
+
+/// Where a stream's snapshots come from once its first request names its node: by default
+/// one snapshot for every client ([`AdsServer::set_snapshot`]); a control plane computing
+/// each proxy's own view implements this instead ([`AdsServer::with_source`]).
+pub trait SnapshotSource: Send + Sync + std::fmt::Debug + 'static {
+    /// A node opened stream `stream_id`. An error ends the stream with that status.
+    fn connect(&self, node: &Node, stream_id: u64) -> Result<SnapshotReceiver, Status>;
+    /// Stream `stream_id` of the node ended; it may reconnect on another.
+    fn disconnect(&self, node_id: &str, stream_id: u64);
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// The one snapshot every client gets when there is no `source`.
     snapshot: watch::Sender<Option<Arc<Snapshot>>>,
+    source: Option<Arc<dyn SnapshotSource>>,
     status: Arc<watch::Sender<ServerStatus>>,
     /// Bumped to end every open stream (shutdown, tests simulating a restart).
     close: watch::Sender<u64>,
@@ -70,6 +86,21 @@ pub(crate) struct Shared {
 impl Shared {
     fn nonce(&self) -> String {
         self.next_nonce.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    /// The snapshots for the node a stream's first request names.
+    fn connect(&self, node: Option<&Node>, stream_id: u64) -> Result<SnapshotReceiver, Status> {
+        node_id(node)?;
+        match (&self.source, node) {
+            (Some(source), Some(node)) => source.connect(node, stream_id),
+            _ => Ok(self.snapshot.subscribe()),
+        }
+    }
+
+    fn disconnect(&self, node_id: &str, stream_id: u64) {
+        if let Some(source) = &self.source {
+            source.disconnect(node_id, stream_id);
+        }
     }
 }
 
@@ -83,9 +114,19 @@ impl AdsServer {
     /// A server with no snapshot yet: streams open and subscribe, and get their first
     /// responses once [`AdsServer::set_snapshot`] is called.
     pub fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// A server whose streams take their snapshots from `source`, per node.
+    pub fn with_source(source: Arc<dyn SnapshotSource>) -> Self {
+        Self::build(Some(source))
+    }
+
+    fn build(source: Option<Arc<dyn SnapshotSource>>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 snapshot: watch::Sender::new(None),
+                source,
                 status: Arc::new(watch::Sender::new(ServerStatus::default())),
                 close: watch::Sender::new(0),
                 next_stream: AtomicU64::new(1),
@@ -94,7 +135,8 @@ impl AdsServer {
         }
     }
 
-    /// Replaces the served snapshot and pushes it to every open stream.
+    /// Replaces the snapshot served to every client and pushes it to every open stream
+    /// (not used by streams of a server built [`AdsServer::with_source`]).
     pub fn set_snapshot(&self, snapshot: Snapshot) {
         self.shared.snapshot.send_replace(Some(Arc::new(snapshot)));
     }
@@ -257,9 +299,7 @@ impl AggregatedDiscoveryService for AdsService {
 }
 
 /// The node id of a stream's first request, which must carry the node.
-fn node_id(
-    node: Option<&envoy_types::pb::envoy::config::core::v3::Node>,
-) -> Result<String, Status> {
+fn node_id(node: Option<&Node>) -> Result<String, Status> {
     match node {
         Some(n) if !n.id.is_empty() => Ok(n.id.clone()),
         _ => Err(Status::invalid_argument(

@@ -16,11 +16,13 @@ pub struct Entry {
     pub version: String,
 }
 
-/// Per type URL, name → resource, plus the version every state-of-the-world response of
-/// this snapshot carries.
+/// Per type URL, name → resource, plus the version state-of-the-world responses of this
+/// snapshot carry: the snapshot's, or a type's own when set, so a server that bumps only
+/// the types that changed (an endpoint change is EDS alone) pushes only those.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     version: String,
+    type_versions: BTreeMap<String, String>,
     types: BTreeMap<String, BTreeMap<String, Entry>>,
 }
 
@@ -28,12 +30,25 @@ impl Snapshot {
     pub fn new(version: impl Into<String>) -> Self {
         Self {
             version: version.into(),
+            type_versions: BTreeMap::new(),
             types: BTreeMap::new(),
         }
     }
 
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The version responses of `type_url` carry.
+    pub fn type_version(&self, type_url: &str) -> &str {
+        self.type_versions
+            .get(type_url)
+            .map_or(self.version.as_str(), String::as_str)
+    }
+
+    /// Gives one type its own version (the default is the snapshot's).
+    pub fn set_type_version(&mut self, type_url: impl Into<String>, version: impl Into<String>) {
+        self.type_versions.insert(type_url.into(), version.into());
     }
 
     /// Adds (or replaces) a resource under its type URL, named by its message's name field.
@@ -103,5 +118,9 @@ mod tests {
         assert!(s.remove(type_url::CLUSTER, "alias"));
         assert!(!s.remove(type_url::CLUSTER, "alias"));
         assert_eq!(s.type_urls().collect::<Vec<_>>(), [type_url::CLUSTER]);
+        assert_eq!(s.type_version(type_url::CLUSTER), "v1");
+        s.set_type_version(type_url::CLUSTER, "c7");
+        assert_eq!(s.type_version(type_url::CLUSTER), "c7");
+        assert_eq!(s.type_version(type_url::LISTENER), "v1");
     }
 }

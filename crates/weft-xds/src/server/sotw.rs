@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use tonic::Status;
 
@@ -24,6 +25,10 @@ type Stream = super::stream::Stream<TypeState, DiscoveryResponse>;
 
 impl Protocol for Stream {
     type Request = DiscoveryRequest;
+
+    fn node(request: &DiscoveryRequest) -> Option<&Node> {
+        request.node.as_ref()
+    }
 
     async fn on_request(
         &mut self,
@@ -115,7 +120,7 @@ impl Protocol for Stream {
     async fn on_snapshot(&mut self, snapshot: &Snapshot) {
         let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
             .into_iter()
-            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.version()))
+            .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.type_version(t)))
             .map(str::to_string)
             .collect();
         for type_url in pending {
@@ -138,16 +143,16 @@ impl Stream {
             .map(|(_, entry)| entry.body.clone())
             .collect();
         let response = DiscoveryResponse {
-            version_info: snapshot.version().to_string(),
+            version_info: snapshot.type_version(type_url).to_string(),
             resources,
             type_url: type_url.to_string(),
             nonce: nonce.clone(),
             ..Default::default()
         };
-        state.sent_version = Some(snapshot.version().to_string());
+        state.sent_version = Some(snapshot.type_version(type_url).to_string());
         state.nonce = nonce.clone();
         self.recorder.with_type(type_url, &state.subscription, |t| {
-            t.sent_version = Some(snapshot.version().to_string());
+            t.sent_version = Some(snapshot.type_version(type_url).to_string());
             t.sent_nonce = nonce;
             t.responses += 1;
         });

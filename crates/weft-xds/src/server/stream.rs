@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
@@ -26,6 +27,9 @@ pub(super) struct Stream<T, R> {
 pub(super) trait Protocol {
     type Request: Send + 'static;
 
+    /// The node a request names (the first request on a stream must).
+    fn node(request: &Self::Request) -> Option<&Node>;
+
     fn on_request(
         &mut self,
         request: Self::Request,
@@ -44,7 +48,8 @@ pub(super) async fn run<T, R>(
     Stream<T, R>: Protocol + Send,
     R: Send,
 {
-    let mut snapshots = shared.snapshot.subscribe();
+    // Known once the first request names the node.
+    let mut snapshots: Option<super::SnapshotReceiver> = None;
     let mut close = shared.close.subscribe();
     close.borrow_and_update();
     let mut stream = Stream {
@@ -58,9 +63,18 @@ pub(super) async fn run<T, R>(
         tokio::select! {
             message = inbound.message() => match message {
                 Ok(Some(request)) => {
+                    if snapshots.is_none() {
+                        match stream.shared.connect(Stream::<T, R>::node(&request), stream_id) {
+                            Ok(rx) => snapshots = Some(rx),
+                            Err(status) => {
+                                let _ = stream.tx.send(Err(status)).await;
+                                break;
+                            }
+                        }
+                    }
                     // Not marked seen: a snapshot that arrived meanwhile must still reach
                     // the other types through `changed()` below.
-                    let snapshot = snapshots.borrow().clone();
+                    let snapshot = snapshots.as_ref().and_then(|rx| rx.borrow().clone());
                     if let Err(status) = stream.on_request(request, snapshot).await {
                         let _ = stream.tx.send(Err(status)).await;
                         break;
@@ -72,11 +86,16 @@ pub(super) async fn run<T, R>(
                     break;
                 }
             },
-            changed = snapshots.changed() => {
-                if changed.is_err() {
-                    break;
+            changed = async {
+                match snapshots.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
                 }
-                let snapshot = snapshots.borrow_and_update().clone();
+            } => {
+                let Some(rx) = snapshots.as_mut().filter(|_| changed.is_ok()) else {
+                    break;
+                };
+                let snapshot = rx.borrow_and_update().clone();
                 if let Some(snapshot) = snapshot {
                     stream.on_snapshot(&snapshot).await;
                 }
@@ -85,4 +104,9 @@ pub(super) async fn run<T, R>(
         }
     }
     stream.recorder.close();
+    if snapshots.is_some()
+        && let Some(node) = stream.recorder.node()
+    {
+        stream.shared.disconnect(node, stream_id);
+    }
 }
