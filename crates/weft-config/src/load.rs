@@ -510,6 +510,14 @@ fn mesh_schema() -> &'static Schema {
     S.get_or_init(Schema::of::<crate::mesh::mesh_config::MeshConfig>)
 }
 
+/// The configuration files under `dir` that [`Loader::load_path`] reads, in its order
+/// (recursive, `.yaml`/`.yml`/`.json`, hidden entries skipped).
+pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    collect(dir, &mut out)?;
+    Ok(out)
+}
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());

@@ -1,0 +1,345 @@
+//! Kubernetes Services as a registry: ClusterIP services with their ports, endpoints from
+//! EndpointSlices (preferred, as istiod does) or Endpoints, Pods for labels and service
+//! accounts, and — when a directory describes a fleet without listing endpoints — the
+//! endpoints Kubernetes' endpoints controller would derive from the selector.
+
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::{self as core, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use weft_config::Resource;
+
+use super::{
+    Endpoint, Origin, Protocol, Registry, Resolution, Service, ServiceKey, ServicePort, Workload,
+    locality_of, selects,
+};
+
+/// The label an EndpointSlice names its service by.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+pub(super) fn add(
+    registry: &mut Registry,
+    resources: &[&Resource],
+    workloads: &[Workload],
+    domain: &str,
+) {
+    let pods: Vec<&Pod> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Pod(p) => Some(&**p),
+            _ => None,
+        })
+        .collect();
+    for r in resources {
+        let Resource::Service(svc) = r else { continue };
+        let Some(service) = service(svc, domain) else {
+            continue;
+        };
+        let key = ServiceKey {
+            hostname: service.hostname.clone(),
+            namespace: service.namespace.clone(),
+        };
+        let spec_ports = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.clone())
+            .unwrap_or_default();
+        let slices: Vec<&EndpointSlice> = resources
+            .iter()
+            .filter_map(|r| match r {
+                Resource::EndpointSlice(s)
+                    if namespace_of(&s.metadata) == service.namespace
+                        && s.metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                            == Some(&service.name) =>
+                {
+                    Some(&**s)
+                }
+                _ => None,
+            })
+            .collect();
+        let endpoints_obj = resources.iter().find_map(|r| match r {
+            Resource::Endpoints(e)
+                if namespace_of(&e.metadata) == service.namespace
+                    && e.metadata.name.as_deref() == Some(service.name.as_str()) =>
+            {
+                Some(&**e)
+            }
+            _ => None,
+        });
+        for (sp, spec_port) in service.ports.iter().zip(&spec_ports) {
+            let mut eps = if !slices.is_empty() {
+                from_slices(&slices, sp, &pods, &service.namespace)
+            } else if let Some(e) = endpoints_obj {
+                from_endpoints(e, sp, &pods, &service.namespace)
+            } else {
+                from_selector(&service, spec_port, &pods)
+            };
+            add_workloads(&mut eps, &service, spec_port, workloads);
+            registry.endpoints.insert((key.clone(), sp.port), eps);
+        }
+        registry.services.insert(key, service);
+    }
+}
+
+fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    meta.namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(weft_config::kinds::DEFAULT_NAMESPACE)
+}
+
+fn service(svc: &core::Service, domain: &str) -> Option<Service> {
+    let name = svc.metadata.name.clone()?;
+    let namespace = namespace_of(&svc.metadata).to_string();
+    let spec = svc.spec.as_ref()?;
+    // ExternalName services are DNS aliases; istiod models them as DNS clusters, which
+    // arrive with ServiceEntry DNS resolution.
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return None;
+    }
+    let mut addresses: Vec<IpAddr> = spec
+        .cluster_ips
+        .iter()
+        .flatten()
+        .chain(spec.cluster_ip.iter())
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    addresses.dedup();
+    let headless = spec.cluster_ip.as_deref() == Some("None");
+    let ports = spec
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            Some(ServicePort {
+                name: p.name.clone().unwrap_or_default(),
+                port: u16::try_from(p.port).ok()?,
+                protocol: Protocol::of_kube_port(
+                    p.name.as_deref().unwrap_or(""),
+                    p.protocol.as_deref(),
+                    p.app_protocol.as_deref(),
+                ),
+            })
+        })
+        .collect();
+    Some(Service {
+        hostname: format!("{name}.{namespace}.svc.{domain}"),
+        namespace,
+        name,
+        addresses,
+        ports,
+        resolution: if headless {
+            Resolution::Passthrough
+        } else {
+            Resolution::ClientSideLb
+        },
+        mesh_external: false,
+        selector: spec.selector.clone(),
+        export_to: Vec::new(),
+        origin: Origin::Kubernetes,
+    })
+}
+
+fn pod_by_ip<'a>(pods: &[&'a Pod], namespace: &str, ip: &str) -> Option<&'a Pod> {
+    pods.iter().copied().find(|p| {
+        namespace_of(&p.metadata) == namespace
+            && p.status.as_ref().is_some_and(|s| {
+                s.pod_ip.as_deref() == Some(ip) || s.pod_ips.iter().flatten().any(|i| i.ip == ip)
+            })
+    })
+}
+
+fn pod_by_name<'a>(pods: &[&'a Pod], namespace: &str, name: &str) -> Option<&'a Pod> {
+    pods.iter().copied().find(|p| {
+        namespace_of(&p.metadata) == namespace && p.metadata.name.as_deref() == Some(name)
+    })
+}
+
+fn endpoint(
+    ip: IpAddr,
+    port: u16,
+    pod: Option<&Pod>,
+    healthy: bool,
+    zone: Option<&str>,
+) -> Endpoint {
+    let labels = pod
+        .and_then(|p| p.metadata.labels.clone())
+        .unwrap_or_default();
+    let mut locality = locality_of(&labels);
+    if locality.is_empty()
+        && let Some(zone) = zone
+    {
+        locality = format!("/{zone}");
+    }
+    Endpoint {
+        address: ip,
+        port,
+        service_account: pod
+            .and_then(|p| p.spec.as_ref()?.service_account_name.clone())
+            .unwrap_or_else(|| "default".to_string()),
+        labels,
+        locality,
+        weight: 1,
+        healthy,
+        workload: pod
+            .and_then(|p| p.metadata.name.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The EndpointPort for a service port: same name, or the only port when unnamed.
+fn port_named<T>(
+    ports: &[T],
+    name: &str,
+    get: impl Fn(&T) -> (Option<&str>, Option<i32>),
+) -> Option<u16> {
+    ports
+        .iter()
+        .find(|p| get(p).0.unwrap_or("") == name)
+        .or_else(|| (ports.len() == 1 && name.is_empty()).then(|| &ports[0]))
+        .and_then(|p| u16::try_from(get(p).1?).ok())
+}
+
+fn from_slices(
+    slices: &[&EndpointSlice],
+    sp: &ServicePort,
+    pods: &[&Pod],
+    ns: &str,
+) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    for slice in slices {
+        let ports = slice.ports.clone().unwrap_or_default();
+        let Some(port) = port_named(&ports, &sp.name, |p| (p.name.as_deref(), p.port)) else {
+            continue;
+        };
+        for e in slice.endpoints.iter().flatten() {
+            let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            let pod = e
+                .target_ref
+                .as_ref()
+                .filter(|t| t.kind.as_deref() == Some("Pod"))
+                .and_then(|t| pod_by_name(pods, ns, t.name.as_deref()?));
+            for addr in &e.addresses {
+                let Ok(ip) = addr.parse() else { continue };
+                let pod = pod.or_else(|| pod_by_ip(pods, ns, addr));
+                out.push(endpoint(ip, port, pod, ready, e.zone.as_deref()));
+            }
+        }
+    }
+    out
+}
+
+fn from_endpoints(e: &core::Endpoints, sp: &ServicePort, pods: &[&Pod], ns: &str) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    for subset in e.subsets.iter().flatten() {
+        let ports = subset.ports.clone().unwrap_or_default();
+        let Some(port) = port_named(&ports, &sp.name, |p| (p.name.as_deref(), Some(p.port))) else {
+            continue;
+        };
+        let ready = subset.addresses.iter().flatten().map(|a| (a, true));
+        let not_ready = subset
+            .not_ready_addresses
+            .iter()
+            .flatten()
+            .map(|a| (a, false));
+        for (a, healthy) in ready.chain(not_ready) {
+            let Ok(ip) = a.ip.parse() else { continue };
+            let pod = a
+                .target_ref
+                .as_ref()
+                .and_then(|t| pod_by_name(pods, ns, t.name.as_deref()?))
+                .or_else(|| pod_by_ip(pods, ns, &a.ip));
+            out.push(endpoint(ip, port, pod, healthy, None));
+        }
+    }
+    out
+}
+
+/// The port a selected workload serves a service port on.
+fn target_port(spec_port: &core::ServicePort, pod: Option<&Pod>) -> Option<u16> {
+    match &spec_port.target_port {
+        None => u16::try_from(spec_port.port).ok(),
+        Some(IntOrString::Int(n)) => u16::try_from(*n).ok(),
+        Some(IntOrString::String(name)) => {
+            let pod = pod?;
+            pod.spec
+                .as_ref()?
+                .containers
+                .iter()
+                .flat_map(|c| c.ports.iter().flatten())
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .and_then(|p| u16::try_from(p.container_port).ok())
+        }
+    }
+}
+
+/// What the endpoints controller derives: running pods the selector matches.
+fn from_selector(service: &Service, spec_port: &core::ServicePort, pods: &[&Pod]) -> Vec<Endpoint> {
+    let Some(selector) = &service.selector else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for pod in pods {
+        if namespace_of(&pod.metadata) != service.namespace {
+            continue;
+        }
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        if !selects(selector, &labels) {
+            continue;
+        }
+        let Some(status) = &pod.status else { continue };
+        if status.phase.as_deref().is_some_and(|p| p != "Running") {
+            continue;
+        }
+        let Some(ip) = status.pod_ip.as_deref().and_then(|ip| ip.parse().ok()) else {
+            continue;
+        };
+        let Some(port) = target_port(spec_port, Some(pod)) else {
+            continue;
+        };
+        out.push(endpoint(ip, port, Some(pod), true, None));
+    }
+    out
+}
+
+/// Connected proxies whose labels the selector matches become endpoints too, unless an
+/// endpoint for their address is already listed.
+fn add_workloads(
+    eps: &mut Vec<Endpoint>,
+    service: &Service,
+    spec_port: &core::ServicePort,
+    workloads: &[Workload],
+) {
+    let Some(selector) = &service.selector else {
+        return;
+    };
+    for w in workloads {
+        if w.namespace != service.namespace || !selects(selector, &w.labels) {
+            continue;
+        }
+        let Some(port) =
+            target_port(spec_port, None).or_else(|| u16::try_from(spec_port.port).ok())
+        else {
+            continue;
+        };
+        for ip in &w.ips {
+            if eps.iter().any(|e| e.address == *ip) {
+                continue;
+            }
+            eps.push(Endpoint {
+                address: *ip,
+                port,
+                labels: w.labels.clone(),
+                locality: locality_of(&w.labels),
+                service_account: w.service_account.clone(),
+                weight: 1,
+                healthy: true,
+                workload: w.name.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The service registry: every service the mesh knows (Kubernetes Services, ServiceEntries)
+//! with its ports and protocols, and every endpoint behind each port. Built afresh from
+//! the loaded configuration plus the workloads of connected proxies, so a translation reads
+//! one consistent value and never a half-applied change.
+
+mod kube;
+mod protocol;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub use protocol::Protocol;
+
+/// How a service's endpoints are found and balanced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The proxy balances over endpoints the control plane sends (EDS).
+    ClientSideLb,
+    /// The proxy resolves the host by DNS and balances over the answers (STRICT_DNS).
+    Dns,
+    /// The proxy resolves by DNS and connects to one answer (LOGICAL_DNS).
+    DnsRoundRobin,
+    /// Traffic goes to the address the caller dialled (ORIGINAL_DST).
+    Passthrough,
+}
+
+/// One port of a service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServicePort {
+    pub name: String,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+/// A service: what a caller addresses by host name (and VIP) and port.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    /// Fully qualified: `reviews.default.svc.cluster.local`, or a ServiceEntry host.
+    pub hostname: String,
+    pub namespace: String,
+    /// The object's name (Kubernetes Service or ServiceEntry).
+    pub name: String,
+    /// Cluster IPs / ServiceEntry addresses; empty when the service has none.
+    pub addresses: Vec<IpAddr>,
+    pub ports: Vec<ServicePort>,
+    pub resolution: Resolution,
+    pub mesh_external: bool,
+    /// Workloads selected as endpoints; `None` when endpoints are listed instead.
+    pub selector: Option<BTreeMap<String, String>>,
+    /// Namespaces that may see it (`*` all, `.` own); empty means the mesh default (all).
+    pub export_to: Vec<String>,
+    pub origin: Origin,
+}
+
+/// Where a service came from, for `describe` and for Istio's precedence rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Kubernetes,
+    ServiceEntry,
+}
+
+impl Service {
+    pub fn port(&self, number: u16) -> Option<&ServicePort> {
+        self.ports.iter().find(|p| p.port == number)
+    }
+
+    /// Whether a proxy in `namespace` may see this service.
+    pub fn visible_from(&self, namespace: &str) -> bool {
+        self.export_to.is_empty()
+            || self
+                .export_to
+                .iter()
+                .any(|e| e == "*" || e == namespace || (e == "." && self.namespace == namespace))
+    }
+}
+
+/// One endpoint of one service port.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub address: IpAddr,
+    /// The port the workload listens on (the service's target port).
+    pub port: u16,
+    pub labels: BTreeMap<String, String>,
+    /// `region/zone/subzone`, from the topology labels; empty when unknown.
+    pub locality: String,
+    pub service_account: String,
+    pub weight: u32,
+    pub healthy: bool,
+    /// The workload's name (pod, WorkloadEntry or connected proxy), for debugging.
+    pub workload: String,
+}
+
+/// Key of a service: Istio allows one host name per namespace.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub hostname: String,
+    pub namespace: String,
+}
+
+/// A workload the control plane learned from a connected proxy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub ips: Vec<IpAddr>,
+    pub service_account: String,
+}
+
+/// The services and their endpoints at one moment.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Registry {
+    pub services: BTreeMap<ServiceKey, Service>,
+    /// Per service and service port number.
+    pub endpoints: BTreeMap<(ServiceKey, u16), Vec<Endpoint>>,
+}
+
+impl Registry {
+    /// Builds the registry from loaded resources and connected workloads.
+    pub fn build(
+        resources: &[&weft_config::Resource],
+        workloads: &[Workload],
+        domain: &str,
+    ) -> Self {
+        let mut registry = Registry::default();
+        kube::add(&mut registry, resources, workloads, domain);
+        registry
+    }
+
+    /// Services visible to a proxy in `namespace`, in host name order.
+    pub fn visible(&self, namespace: &str) -> impl Iterator<Item = &Service> {
+        self.services
+            .values()
+            .filter(move |s| s.visible_from(namespace))
+    }
+
+    /// The endpoints behind `port` of every service named `hostname` (a host defined in
+    /// several namespaces is one cluster).
+    pub fn endpoints_of(&self, hostname: &str, port: u16) -> Vec<&Endpoint> {
+        self.endpoints
+            .iter()
+            .filter(|((k, p), _)| k.hostname == hostname && *p == port)
+            .flat_map(|(_, eps)| eps.iter())
+            .collect()
+    }
+
+    /// The service named `hostname` that a proxy in `namespace` sees: its own namespace's
+    /// definition first, then any other visible one.
+    pub fn lookup(&self, hostname: &str, namespace: &str) -> Option<&Service> {
+        let own = ServiceKey {
+            hostname: hostname.to_string(),
+            namespace: namespace.to_string(),
+        };
+        self.services.get(&own).or_else(|| {
+            self.services
+                .values()
+                .find(|s| s.hostname == hostname && s.visible_from(namespace))
+        })
+    }
+}
+
+/// Whether every `selector` label is on `labels` (an empty selector selects all).
+pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// `region/zone/subzone` from Kubernetes' and Istio's topology labels.
+pub fn locality_of(labels: &BTreeMap<String, String>) -> String {
+    if let Some(l) = labels.get("istio-locality") {
+        return l.replace('.', "/");
+    }
+    let get = |k: &str| labels.get(k).map(String::as_str).unwrap_or("");
+    let parts = [
+        get("topology.kubernetes.io/region"),
+        get("topology.kubernetes.io/zone"),
+        get("topology.istio.io/subzone"),
+    ];
+    if parts.iter().all(|p| p.is_empty()) {
+        return String::new();
+    }
+    parts.join("/").trim_end_matches('/').to_string()
+}

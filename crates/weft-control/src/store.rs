@@ -1,0 +1,144 @@
+//! The configuration directory as the control plane serves it: every file loaded and
+//! validated on its own, so a broken file is reported with `weft validate`'s diagnostics
+//! and the last good version of its resources keeps serving while the others move on.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use weft_config::{Finding, Loaded, Loader, Resource, Severity};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("config dir {dir}: {source}")]
+    Dir {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One file's state.
+#[derive(Debug)]
+struct FileEntry {
+    /// Modification time and size at the last read: a cheap "did it change" before hashing.
+    stamp: Option<(SystemTime, u64)>,
+    hash: u64,
+    /// The resources of the last version that validated (empty if none ever did).
+    good: Arc<Vec<Loaded>>,
+    /// Errors of the current version, when it is rejected.
+    rejected: Vec<Finding>,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The set of served resources changed.
+    pub changed: bool,
+    /// Files whose current version is rejected now (newly or still), with their errors.
+    pub rejected: Vec<(String, Vec<Finding>)>,
+}
+
+#[derive(Debug)]
+pub struct ConfigStore {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileEntry>,
+}
+
+impl ConfigStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads what changed in the directory since the last scan.
+    pub fn scan(&mut self) -> Result<Scan, StoreError> {
+        let paths =
+            weft_config::load::config_files(&self.dir).map_err(|source| StoreError::Dir {
+                dir: self.dir.display().to_string(),
+                source,
+            })?;
+        let mut scan = Scan::default();
+        let before = self.files.len();
+        self.files.retain(|p, _| paths.contains(p));
+        scan.changed |= self.files.len() != before;
+        for path in paths {
+            let stamp = std::fs::metadata(&path)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            if let Some(entry) = self.files.get(&path)
+                && entry.stamp.is_some()
+                && entry.stamp == stamp
+            {
+                if !entry.rejected.is_empty() {
+                    scan.rejected
+                        .push((path.display().to_string(), entry.rejected.clone()));
+                }
+                continue;
+            }
+            // Unreadable now (e.g. removed between listing and reading): next scan.
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut hasher = DefaultHasher::new();
+            text.hash(&mut hasher);
+            let hash = hasher.finish();
+            let name = path.display().to_string();
+            let entry = self.files.entry(path).or_insert_with(|| FileEntry {
+                stamp: None,
+                hash: hash.wrapping_add(1),
+                good: Arc::new(Vec::new()),
+                rejected: Vec::new(),
+            });
+            entry.stamp = stamp;
+            if entry.hash == hash {
+                continue;
+            }
+            entry.hash = hash;
+            let mut loader = Loader::new();
+            loader.load_str(&name, &text);
+            let mut result = loader.finish();
+            weft_config::validate_all(&mut result);
+            let errors: Vec<Finding> = result
+                .findings
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .collect();
+            if errors.is_empty() {
+                entry.good = Arc::new(result.resources);
+                entry.rejected.clear();
+                scan.changed = true;
+                tracing::info!(file = %name, "configuration file applied");
+            } else {
+                for f in &errors {
+                    tracing::warn!("{f}");
+                }
+                tracing::warn!(file = %name, "configuration file rejected; its last good version keeps serving");
+                entry.rejected = errors.clone();
+                scan.rejected.push((name, errors));
+            }
+        }
+        Ok(scan)
+    }
+
+    /// Every served resource, file by file in name order.
+    pub fn resources(&self) -> Vec<&Resource> {
+        self.files
+            .values()
+            .flat_map(|f| f.good.iter().map(|l| &l.resource))
+            .collect()
+    }
+
+    /// The loaded objects with their source files (for `describe`).
+    pub fn loaded(&self) -> impl Iterator<Item = &Loaded> {
+        self.files.values().flat_map(|f| f.good.iter())
+    }
+}

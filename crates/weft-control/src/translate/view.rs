@@ -1,0 +1,133 @@
+//! The inputs of a translation gathered once per configuration change: the registry, the
+//! routing resources with their namespaces, and the mesh-wide settings.
+
+use std::time::Duration;
+
+use weft_config::Resource;
+use weft_config::networking::destination_rule::DestinationRule;
+use weft_config::networking::virtual_service::VirtualService;
+
+use crate::registry::Registry;
+
+/// `outboundTrafficPolicy.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboundPolicy {
+    AllowAny,
+    RegistryOnly,
+}
+
+/// The MeshConfig values translation reads, with Istio's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeshSettings {
+    pub domain: String,
+    pub connect_timeout: Duration,
+    pub outbound_policy: OutboundPolicy,
+    /// `proxyListenPort` (15001).
+    pub outbound_port: u16,
+    /// `proxyInboundListenPort` (15006).
+    pub inbound_port: u16,
+}
+
+impl Default for MeshSettings {
+    fn default() -> Self {
+        Self {
+            domain: "cluster.local".into(),
+            connect_timeout: Duration::from_secs(10),
+            outbound_policy: OutboundPolicy::AllowAny,
+            outbound_port: 15001,
+            inbound_port: 15006,
+        }
+    }
+}
+
+/// A namespaced configuration object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named<T> {
+    pub name: String,
+    pub namespace: String,
+    pub spec: T,
+}
+
+/// One consistent set of translation inputs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeshView {
+    pub registry: Registry,
+    pub virtual_services: Vec<Named<VirtualService>>,
+    pub destination_rules: Vec<Named<DestinationRule>>,
+    pub mesh: MeshSettings,
+}
+
+impl MeshView {
+    pub fn new(resources: &[&Resource], registry: Registry, mesh: MeshSettings) -> Self {
+        let mut view = MeshView {
+            registry,
+            mesh,
+            ..Default::default()
+        };
+        for r in resources {
+            let namespace = r.namespace().unwrap_or_default().to_string();
+            let name = r.name().to_string();
+            match r {
+                Resource::VirtualService(o) => view.virtual_services.push(Named {
+                    name,
+                    namespace,
+                    spec: o.spec.clone(),
+                }),
+                Resource::DestinationRule(o) => view.destination_rules.push(Named {
+                    name,
+                    namespace,
+                    spec: o.spec.clone(),
+                }),
+                _ => {}
+            }
+        }
+        // Istio orders by creation time then name; files carry no creation time, so the
+        // name (namespace/name) decides which of two conflicting rules wins.
+        view.virtual_services
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        view.destination_rules
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        view
+    }
+
+    /// Whether an object exported to `export_to` from `owner` is visible in `namespace`.
+    pub fn exported(export_to: &[String], owner: &str, namespace: &str) -> bool {
+        export_to.is_empty()
+            || export_to
+                .iter()
+                .any(|e| e == "*" || e == namespace || (e == "." && owner == namespace))
+    }
+
+    /// The DestinationRule that applies to `host` for a proxy in `namespace`: the proxy's
+    /// own namespace first, then the host's, then any other visible one (Istio's lookup
+    /// order), exact hosts before wildcards.
+    pub fn destination_rule(
+        &self,
+        host: &str,
+        namespace: &str,
+        host_namespace: &str,
+    ) -> Option<&Named<DestinationRule>> {
+        let domain = &self.mesh.domain;
+        let candidates: Vec<&Named<DestinationRule>> = self
+            .destination_rules
+            .iter()
+            .filter(|dr| {
+                super::names::host_matches(
+                    &super::names::resolve_host(&dr.spec.host, &dr.namespace, domain),
+                    host,
+                ) && Self::exported(&dr.spec.export_to, &dr.namespace, namespace)
+                    && dr.spec.workload_selector.is_none()
+            })
+            .collect();
+        let exact_first = |ns: &str| {
+            let in_ns = candidates.iter().filter(|d| d.namespace == ns);
+            let exact = in_ns
+                .clone()
+                .find(|d| super::names::resolve_host(&d.spec.host, &d.namespace, domain) == host);
+            exact.or_else(|| in_ns.clone().next()).copied()
+        };
+        exact_first(namespace)
+            .or_else(|| exact_first(host_namespace))
+            .or_else(|| candidates.first().copied())
+    }
+}
