@@ -115,10 +115,12 @@ fn service(svc: &core::Service, domain: &str) -> Option<Service> {
         .iter()
         .flatten()
         .filter_map(|p| {
+            let port = u16::try_from(p.port).ok()?;
             Some(ServicePort {
                 name: p.name.clone().unwrap_or_default(),
-                port: u16::try_from(p.port).ok()?,
+                port,
                 protocol: Protocol::of_kube_port(
+                    port,
                     p.name.as_deref().unwrap_or(""),
                     p.protocol.as_deref(),
                     p.app_protocol.as_deref(),

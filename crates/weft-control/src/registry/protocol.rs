@@ -38,9 +38,11 @@ impl Protocol {
         }
     }
 
-    /// Istio's `kube.ConvertProtocol`: UDP by transport, then `appProtocol`, then the port
-    /// name up to its first `-`.
+    /// Istio's `kube.ConvertProtocol`: UDP by transport, then `appProtocol` or else the port
+    /// name (a `grpc-web` prefix, else the part before the first `-`); what stays unknown
+    /// is sniffed, except on the well-known TCP ports of SMTP, DNS, MySQL and MongoDB.
     pub fn of_kube_port(
+        port: u16,
         name: &str,
         transport: Option<&str>,
         app_protocol: Option<&str>,
@@ -48,19 +50,18 @@ impl Protocol {
         if transport == Some("UDP") {
             return Protocol::Udp;
         }
-        if let Some(app) = app_protocol {
-            let p = match app {
-                "kubernetes.io/h2c" => Protocol::Http2,
-                "kubernetes.io/ws" | "kubernetes.io/wss" => Protocol::Http,
-                other => Protocol::parse(other),
-            };
-            if p != Protocol::Unsupported {
-                return p;
-            }
-        }
-        let prefix = name.split('-').next().unwrap_or("");
-        match Protocol::parse(prefix) {
-            Protocol::Unsupported if name.eq_ignore_ascii_case("grpc-web") => Protocol::GrpcWeb,
+        let by_app = app_protocol.map(|app| match app {
+            "kubernetes.io/h2c" => Protocol::Http2,
+            "kubernetes.io/ws" | "kubernetes.io/wss" => Protocol::Http,
+            other => Protocol::parse(other),
+        });
+        let named = match by_app {
+            Some(p) if p != Protocol::Unsupported => p,
+            _ if name.to_ascii_lowercase().starts_with("grpc-web") => Protocol::GrpcWeb,
+            _ => Protocol::parse(name.split('-').next().unwrap_or("")),
+        };
+        match named {
+            Protocol::Unsupported if matches!(port, 25 | 53 | 3306 | 27017) => Protocol::Tcp,
             p => p,
         }
     }
@@ -85,31 +86,18 @@ mod tests {
 
     #[test]
     fn app_protocol_then_name_prefix() {
+        let p = Protocol::of_kube_port;
+        assert_eq!(p(80, "http-web", None, None), Protocol::Http);
+        assert_eq!(p(80, "GRPC", None, None), Protocol::Grpc);
+        assert_eq!(p(80, "grpc-web-x", None, None), Protocol::GrpcWeb);
+        assert_eq!(p(80, "web", None, None), Protocol::Unsupported);
+        assert_eq!(p(3306, "db", None, None), Protocol::Tcp);
+        assert_eq!(p(80, "", None, Some("http2")), Protocol::Http2);
         assert_eq!(
-            Protocol::of_kube_port("http-web", None, None),
-            Protocol::Http
-        );
-        assert_eq!(Protocol::of_kube_port("GRPC", None, None), Protocol::Grpc);
-        assert_eq!(
-            Protocol::of_kube_port("grpc-web", None, None),
-            Protocol::GrpcWeb
-        );
-        assert_eq!(
-            Protocol::of_kube_port("web", None, None),
-            Protocol::Unsupported
-        );
-        assert_eq!(
-            Protocol::of_kube_port("", None, Some("http2")),
+            p(80, "tcp", None, Some("kubernetes.io/h2c")),
             Protocol::Http2
         );
-        assert_eq!(
-            Protocol::of_kube_port("tcp", None, Some("kubernetes.io/h2c")),
-            Protocol::Http2
-        );
-        assert_eq!(
-            Protocol::of_kube_port("http", Some("UDP"), None),
-            Protocol::Udp
-        );
+        assert_eq!(p(80, "http", Some("UDP"), None), Protocol::Udp);
         assert!(Protocol::Grpc.is_http() && Protocol::Grpc.is_http2());
         assert!(!Protocol::Tcp.is_http());
     }
