@@ -3,7 +3,9 @@
 //! serves them over ADS to weft-proxy, real Envoy and proxyless gRPC alike.
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod node;
+pub mod push;
 pub mod registry;
 pub mod store;
 pub mod translate;

@@ -19,6 +19,36 @@ pub enum Command {
     /// Run the data plane: serve traffic from an Envoy v3 bootstrap (static resources and/or
     /// ADS), the way Envoy would with the same file.
     Proxy(ProxyArgs),
+    /// Run the control plane: translate the Istio and Kubernetes YAML in a directory into
+    /// Envoy xDS for every proxy that connects (Envoy, weft proxy, proxyless gRPC), and
+    /// apply changes to the directory live.
+    Control(ControlArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ControlArgs {
+    /// Directory of Istio resources, MeshConfig and Kubernetes Services/Endpoints/Pods
+    /// (read recursively, watched for changes).
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dir: std::path::PathBuf,
+    /// Plaintext ADS address (Istio's 15010).
+    #[arg(long = "xds-address", default_value = "127.0.0.1:15010")]
+    pub xds_address: std::net::SocketAddr,
+    /// Write the bound xDS address to this file (useful with port 0).
+    #[arg(long = "xds-address-path", value_name = "FILE")]
+    pub xds_address_path: Option<std::path::PathBuf>,
+    /// The mesh's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub domain: String,
+    /// Quiet period before a change is pushed (istiod's PILOT_DEBOUNCE_AFTER), in ms.
+    #[arg(long = "debounce-after-ms", default_value_t = 100)]
+    pub debounce_after_ms: u64,
+    /// Longest a change waits for the quiet period (PILOT_DEBOUNCE_MAX), in ms.
+    #[arg(long = "debounce-max-ms", default_value_t = 10_000)]
+    pub debounce_max_ms: u64,
+    /// Log level: trace, debug, info, warn, error.
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,5 +2,6 @@
 //! as the binary. `main.rs` only parses arguments and calls in here.
 
 pub mod cli;
+pub mod control;
 pub mod proxy;
 pub mod validate;

@@ -12,6 +12,7 @@ fn main() {
             &mut std::io::stderr().lock(),
         ),
         Command::Proxy(args) => weft::proxy::run(args),
+        Command::Control(args) => weft::control::run(args),
     };
     std::process::exit(code);
 }

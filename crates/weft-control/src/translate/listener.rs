@@ -240,7 +240,10 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResourc
 fn virtual_outbound(view: &MeshView, catch_all: &str) -> Listener {
     Listener {
         name: VIRTUAL_OUTBOUND.into(),
-        address: Some(socket_address("0.0.0.0", view.mesh.outbound_port)),
+        address: Some(socket_address(
+            &view.mesh.outbound_bind,
+            view.mesh.outbound_port,
+        )),
         use_original_dst: Some(BoolValue { value: true }),
         traffic_direction: TrafficDirection::Outbound as i32,
         filter_chains: vec![

@@ -24,6 +24,9 @@ pub struct MeshSettings {
     pub outbound_policy: OutboundPolicy,
     /// `proxyListenPort` (15001).
     pub outbound_port: u16,
+    /// Where `virtualOutbound` binds: Istio's 0.0.0.0 inside a pod's network namespace;
+    /// a loopback address when proxies share a host without capture.
+    pub outbound_bind: String,
     /// `proxyInboundListenPort` (15006).
     pub inbound_port: u16,
 }
@@ -35,6 +38,7 @@ impl Default for MeshSettings {
             connect_timeout: Duration::from_secs(10),
             outbound_policy: OutboundPolicy::AllowAny,
             outbound_port: 15001,
+            outbound_bind: "0.0.0.0".into(),
             inbound_port: 15006,
         }
     }

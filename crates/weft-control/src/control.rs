@@ -1,0 +1,119 @@
+//! `weft control`'s runtime: scans the configuration directory, keeps the control plane's
+//! state current, pushes debounced changes and serves ADS until shut down.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use weft_xds::server::AdsServer;
+
+use crate::push::{ControlPlane, Debounce, Source};
+use crate::store::{ConfigStore, StoreError};
+use crate::translate::MeshSettings;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_dir: PathBuf,
+    /// ADS over plaintext gRPC (Istio's 15010).
+    pub xds_address: SocketAddr,
+    pub mesh: MeshSettings,
+    pub debounce: Debounce,
+    /// How long a disconnected proxy remains an endpoint.
+    pub grace: Duration,
+    /// How often the directory is checked for changes.
+    pub scan_interval: Duration,
+}
+
+impl Options {
+    pub fn new(config_dir: impl Into<PathBuf>, xds_address: SocketAddr) -> Self {
+        Self {
+            config_dir: config_dir.into(),
+            xds_address,
+            mesh: MeshSettings::default(),
+            debounce: Debounce::default(),
+            grace: Duration::from_secs(10),
+            scan_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen for xDS on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Serve(#[from] weft_xds::server::ServerError),
+}
+
+/// A started control plane: its bound address and state.
+pub struct Running {
+    pub xds_address: SocketAddr,
+    pub control: Arc<ControlPlane>,
+    pub server: AdsServer,
+}
+
+/// Loads the directory, binds the xDS port and returns; `serve` then runs until `shutdown`.
+pub async fn start(
+    options: &Options,
+) -> Result<
+    (
+        Running,
+        impl std::future::Future<Output = Result<(), ControlError>> + use<>,
+    ),
+    ControlError,
+> {
+    let mut store = ConfigStore::new(&options.config_dir);
+    store.scan()?;
+    let control = ControlPlane::new(options.mesh.clone(), options.debounce, options.grace);
+    control.set_resources(store.resources().into_iter().cloned().collect());
+    control.push_all();
+    let listener = TcpListener::bind(options.xds_address)
+        .await
+        .map_err(|source| ControlError::Bind {
+            address: options.xds_address,
+            source,
+        })?;
+    let xds_address = listener.local_addr().map_err(|source| ControlError::Bind {
+        address: options.xds_address,
+        source,
+    })?;
+    let server = AdsServer::with_source(Arc::new(Source(control.clone())));
+    let running = Running {
+        xds_address,
+        control: control.clone(),
+        server: server.clone(),
+    };
+    let interval = options.scan_interval;
+    let serve = async move {
+        let pushes = tokio::spawn(control.clone().run_pushes());
+        let scans = tokio::spawn({
+            let control = control.clone();
+            async move {
+                let mut tick = tokio::time::interval(interval);
+                loop {
+                    tick.tick().await;
+                    match store.scan() {
+                        Ok(scan) if scan.changed => {
+                            control.set_resources(store.resources().into_iter().cloned().collect());
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+            }
+        });
+        let result = server.serve(listener, std::future::pending()).await;
+        pushes.abort();
+        scans.abort();
+        Ok(result?)
+    };
+    Ok((running, serve))
+}

@@ -1,0 +1,289 @@
+//! Pushing: the control plane's state (served configuration, registry, connected
+//! proxies) and how a change reaches proxies. Changes are debounced (a quiet period,
+//! bounded by a maximum delay), every proxy's resources are recomputed from one
+//! consistent view, and a proxy is sent only the types whose content changed for it — an
+//! endpoint change goes out as EDS alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use weft_xds::server::{Snapshot, SnapshotReceiver, SnapshotSource};
+use weft_xds::type_url;
+
+use crate::node::Proxy;
+use crate::registry::{Registry, Workload};
+use crate::translate::{self, Generated, MeshSettings, MeshView};
+
+/// Debounce settings (istiod's PILOT_DEBOUNCE_AFTER / PILOT_DEBOUNCE_MAX).
+#[derive(Clone, Copy, Debug)]
+pub struct Debounce {
+    pub after: Duration,
+    pub max: Duration,
+}
+
+impl Default for Debounce {
+    fn default() -> Self {
+        Self {
+            after: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connected proxy.
+struct Connected {
+    proxy: Proxy,
+    streams: BTreeSet<u64>,
+    /// When its last stream ended; removed from the registry after the grace period.
+    gone_since: Option<Instant>,
+    tx: watch::Sender<Option<Arc<Snapshot>>>,
+    /// Per type: content digest and the version it was sent under.
+    versions: BTreeMap<&'static str, (u64, String)>,
+    generated: Generated,
+}
+
+struct State {
+    resources: Vec<weft_config::Resource>,
+    view: Arc<MeshView>,
+    proxies: BTreeMap<String, Connected>,
+}
+
+/// The control plane's shared core: the ADS server's snapshot source.
+pub struct ControlPlane {
+    state: Mutex<State>,
+    mesh: MeshSettings,
+    debounce: Debounce,
+    /// How long a disconnected proxy stays an endpoint (istiod's auto-registration grace).
+    grace: Duration,
+    changed: Notify,
+    push_count: AtomicU64,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane").finish_non_exhaustive()
+    }
+}
+
+fn digest(entries: &[(String, envoy_types::pb::google::protobuf::Any)]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for (name, any) in entries {
+        name.hash(&mut h);
+        any.type_url.hash(&mut h);
+        any.value.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl ControlPlane {
+    pub fn new(mesh: MeshSettings, debounce: Debounce, grace: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                resources: Vec::new(),
+                view: Arc::new(MeshView {
+                    mesh: mesh.clone(),
+                    ..Default::default()
+                }),
+                proxies: BTreeMap::new(),
+            }),
+            mesh,
+            debounce,
+            grace,
+            changed: Notify::new(),
+            push_count: AtomicU64::new(0),
+        })
+    }
+
+    /// Replaces the served configuration; the push follows after the debounce.
+    pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
+        self.state.lock().resources = resources;
+        self.changed.notify_one();
+    }
+
+    /// Full pushes so far.
+    pub fn push_count(&self) -> u64 {
+        self.push_count.load(Ordering::Relaxed)
+    }
+
+    /// The current translation inputs.
+    pub fn view(&self) -> Arc<MeshView> {
+        self.state.lock().view.clone()
+    }
+
+    /// What was last computed for a proxy (for debug pages and `proxy-config`).
+    pub fn generated(&self, node_id: &str) -> Option<(Proxy, Generated)> {
+        let s = self.state.lock();
+        let c = s.proxies.get(node_id)?;
+        Some((c.proxy.clone(), c.generated.clone()))
+    }
+
+    /// Ids of every connected (or recently connected) proxy.
+    pub fn proxy_ids(&self) -> Vec<String> {
+        self.state.lock().proxies.keys().cloned().collect()
+    }
+
+    fn workloads(proxies: &BTreeMap<String, Connected>) -> Vec<Workload> {
+        proxies
+            .values()
+            .map(|c| Workload {
+                name: c.proxy.workload_name.clone(),
+                namespace: c.proxy.namespace.clone(),
+                labels: c.proxy.labels.clone(),
+                ips: c.proxy.ips.clone(),
+                service_account: c.proxy.service_account.clone(),
+            })
+            .collect()
+    }
+
+    fn rebuild_view(&self, state: &mut State) {
+        let refs: Vec<&weft_config::Resource> = state.resources.iter().collect();
+        let registry = Registry::build(&refs, &Self::workloads(&state.proxies), &self.mesh.domain);
+        state.view = Arc::new(MeshView::new(&refs, registry, self.mesh.clone()));
+    }
+
+    /// Recomputes one proxy's resources and publishes them if anything changed.
+    fn update(view: &MeshView, c: &mut Connected, push: u64) {
+        let generated = translate::sidecar(&c.proxy, view);
+        let types: [(
+            &'static str,
+            &Vec<(String, envoy_types::pb::google::protobuf::Any)>,
+        ); 4] = [
+            (type_url::LISTENER, &generated.listeners),
+            (type_url::ROUTE_CONFIGURATION, &generated.routes),
+            (type_url::CLUSTER, &generated.clusters),
+            (type_url::CLUSTER_LOAD_ASSIGNMENT, &generated.endpoints),
+        ];
+        let mut changed = c.tx.borrow().is_none();
+        let mut snapshot = Snapshot::new(push.to_string());
+        for (type_url, entries) in types {
+            let d = digest(entries);
+            let version = match c.versions.get(type_url) {
+                Some((old, v)) if *old == d => v.clone(),
+                _ => {
+                    changed = true;
+                    let v = push.to_string();
+                    c.versions.insert(type_url, (d, v.clone()));
+                    v
+                }
+            };
+            snapshot.set_type_version(type_url, version);
+            for (name, body) in entries {
+                snapshot.insert_named(name.clone(), body.clone());
+            }
+        }
+        c.generated = generated;
+        if changed {
+            c.tx.send_replace(Some(Arc::new(snapshot)));
+        }
+    }
+
+    /// Rebuilds the view and recomputes every proxy.
+    pub fn push_all(&self) {
+        let push = self.push_count.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        let grace = self.grace;
+        state
+            .proxies
+            .retain(|_, c| c.gone_since.is_none_or(|t| now.duration_since(t) < grace));
+        self.rebuild_view(&mut state);
+        let view = state.view.clone();
+        for c in state.proxies.values_mut() {
+            Self::update(&view, c, push);
+        }
+        tracing::debug!(push, proxies = state.proxies.len(), "pushed");
+    }
+
+    /// Waits for changes and pushes them, debounced, until the task is dropped.
+    pub async fn run_pushes(self: Arc<Self>) {
+        loop {
+            self.changed.notified().await;
+            let first = Instant::now();
+            loop {
+                let quiet =
+                    tokio::time::timeout(self.debounce.after, self.changed.notified()).await;
+                if quiet.is_err() || first.elapsed() >= self.debounce.max {
+                    break;
+                }
+            }
+            self.push_all();
+        }
+    }
+
+    /// Schedules the removal of disconnected proxies once their grace period ends.
+    fn schedule_purge(self: &Arc<Self>) {
+        let this = Arc::downgrade(self);
+        let grace = self.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(this) = this.upgrade() {
+                this.changed.notify_one();
+            }
+        });
+    }
+}
+
+/// The ADS server's view of the control plane.
+#[derive(Debug, Clone)]
+pub struct Source(pub Arc<ControlPlane>);
+
+impl SnapshotSource for Source {
+    fn connect(&self, node: &Node, stream_id: u64) -> Result<SnapshotReceiver, tonic::Status> {
+        let proxy =
+            Proxy::from_node(node).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let cp = &self.0;
+        let mut state = cp.state.lock();
+        let new_workload = state
+            .proxies
+            .get(&proxy.id)
+            .is_none_or(|c| c.proxy != proxy);
+        let entry = state
+            .proxies
+            .entry(proxy.id.clone())
+            .or_insert_with(|| Connected {
+                proxy: proxy.clone(),
+                streams: BTreeSet::new(),
+                gone_since: None,
+                tx: watch::Sender::new(None),
+                versions: BTreeMap::new(),
+                generated: Generated::default(),
+            });
+        entry.proxy = proxy.clone();
+        entry.streams.insert(stream_id);
+        entry.gone_since = None;
+        let rx = entry.tx.subscribe();
+        if new_workload {
+            // It may be an endpoint of some service: everyone is recomputed (debounced),
+            // and this proxy gets its view right away.
+            cp.rebuild_view(&mut state);
+            cp.changed.notify_one();
+        }
+        let view = state.view.clone();
+        let push = cp.push_count.load(Ordering::Relaxed);
+        if let Some(c) = state.proxies.get_mut(&proxy.id) {
+            ControlPlane::update(&view, c, push);
+        }
+        tracing::info!(node = %proxy.id, stream_id, "proxy connected");
+        Ok(rx)
+    }
+
+    fn disconnect(&self, node_id: &str, stream_id: u64) {
+        let mut state = self.0.state.lock();
+        if let Some(c) = state.proxies.get_mut(node_id) {
+            c.streams.remove(&stream_id);
+            if c.streams.is_empty() {
+                c.gone_since = Some(Instant::now());
+                drop(state);
+                self.0.schedule_purge();
+                tracing::info!(node = %node_id, stream_id, "proxy disconnected");
+            }
+        }
+    }
+}

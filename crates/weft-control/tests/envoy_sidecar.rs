@@ -1,0 +1,291 @@
+//! Real Envoy 1.40 as a sidecar of `weft control`: it connects with an Istio node id and
+//! metadata, must ACK every type the control plane translates from a directory of Istio and
+//! Kubernetes YAML, and after edits must ACK again — with an endpoint-only change sent as
+//! EDS alone and a broken file leaving the last good configuration in place.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use weft_control::control::{Options, start};
+use weft_testkit::ads::AdsProxy;
+use weft_testkit::proxy::ProxyBinary;
+use weft_xds::server::{AdsServer, ServerStatus};
+use weft_xds::type_url;
+
+const NODE: &str = "sidecar~127.0.0.1~productpage-v1-0.default~default.svc.cluster.local";
+const WAIT: Duration = Duration::from_secs(20);
+const TYPES: [&str; 4] = [
+    type_url::CLUSTER,
+    type_url::CLUSTER_LOAD_ASSIGNMENT,
+    type_url::LISTENER,
+    type_url::ROUTE_CONFIGURATION,
+];
+
+fn bootstrap(ads: SocketAddr) -> String {
+    format!(
+        r#"node:
+  id: {NODE}
+  cluster: productpage.default
+  metadata:
+    NAMESPACE: default
+    SERVICE_ACCOUNT: bookinfo-productpage
+    INSTANCE_IPS: 127.0.0.1
+    LABELS: {{ app: productpage, version: v1 }}
+admin:
+  address:
+    socket_address: {{ address: 127.0.0.1, port_value: 0 }}
+dynamic_resources:
+  ads_config:
+    api_type: GRPC
+    transport_api_version: V3
+    grpc_services:
+    - envoy_grpc: {{ cluster_name: xds-grpc }}
+  cds_config: {{ ads: {{}}, resource_api_version: V3 }}
+  lds_config: {{ ads: {{}}, resource_api_version: V3 }}
+static_resources:
+  clusters:
+  - name: xds-grpc
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{ http2_protocol_options: {{}} }}
+    load_assignment:
+      cluster_name: xds-grpc
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: {{ address: 127.0.0.1, port_value: {} }}
+"#,
+        ads.port()
+    )
+}
+
+const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: { name: reviews, namespace: default }
+spec:
+  clusterIP: 10.0.0.10
+  selector: { app: reviews }
+  ports:
+  - { name: http, port: 9080, targetPort: 9080 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ratings, namespace: default }
+spec:
+  clusterIP: 10.0.0.11
+  selector: { app: ratings }
+  ports:
+  - { name: grpc-api, port: 9090 }
+  - { name: db, port: 5432 }
+"#;
+
+fn pods(reviews_v2_ip: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: reviews-v1-0, namespace: default, labels: {{ app: reviews, version: v1 }} }}
+spec: {{ containers: [{{ name: app, image: reviews }}] }}
+status: {{ phase: Running, podIP: 127.0.0.21 }}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{ name: reviews-v2-0, namespace: default, labels: {{ app: reviews, version: v2 }} }}
+spec: {{ containers: [{{ name: app, image: reviews }}] }}
+status: {{ phase: Running, podIP: {reviews_v2_ip} }}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{ name: ratings-0, namespace: default, labels: {{ app: ratings }} }}
+spec: {{ containers: [{{ name: app, image: ratings }}] }}
+status: {{ phase: Running, podIP: 127.0.0.31 }}
+"#
+    )
+}
+
+fn routing(v2_weight: u32) -> String {
+    format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: reviews, namespace: default }}
+spec:
+  host: reviews
+  subsets:
+  - {{ name: v1, labels: {{ version: v1 }} }}
+  - {{ name: v2, labels: {{ version: v2 }} }}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{ name: reviews, namespace: default }}
+spec:
+  hosts: [reviews]
+  http:
+  - name: canary-header
+    match:
+    - headers: {{ x-canary: {{ exact: "true" }} }}
+    route:
+    - destination: {{ host: reviews, subset: v2 }}
+    fault:
+      abort: {{ httpStatus: 503, percentage: {{ value: 0.5 }} }}
+  - name: split
+    route:
+    - destination: {{ host: reviews, subset: v1 }}
+      weight: {}
+    - destination: {{ host: reviews, subset: v2 }}
+      weight: {v2_weight}
+    timeout: 3s
+    retries: {{ attempts: 3, perTryTimeout: 1s, retryOn: "5xx,gateway-error,503" }}
+"#,
+        100 - v2_weight
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    // Written aside and renamed, so a scan never reads half a file.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).expect("write config");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename config");
+}
+
+/// Every type ACKed at the version last sent, none NACKed.
+fn all_acked(s: &ServerStatus) -> bool {
+    s.nodes.get(NODE).is_some_and(|n| {
+        TYPES.iter().all(|t| {
+            n.types.get(*t).is_some_and(|ts| {
+                ts.sent_version.is_some()
+                    && ts.acked_version == ts.sent_version
+                    && ts.last_nack.is_none()
+            })
+        })
+    })
+}
+
+fn responses(s: &ServerStatus, type_url: &str) -> u64 {
+    s.nodes[NODE].types[type_url].responses
+}
+
+async fn wait_acked(
+    server: &AdsServer,
+    what: &str,
+    extra: impl Fn(&ServerStatus) -> bool,
+) -> ServerStatus {
+    server
+        .wait_for(what, WAIT, |s| all_acked(s) && extra(s))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    write(dir.path(), "services.yaml", SERVICES);
+    write(dir.path(), "pods.yaml", &pods("127.0.0.22"));
+    write(dir.path(), "routing.yaml", &routing(20));
+    let mut options = Options::new(dir.path(), "127.0.0.1:0".parse()?);
+    options.mesh.outbound_bind = "127.0.0.1".into();
+    options.mesh.outbound_port = weft_testkit::ports::free_port()?;
+    options.scan_interval = Duration::from_millis(50);
+    options.debounce.after = Duration::from_millis(20);
+    let (running, serve) = start(&options).await?;
+    let serving = tokio::spawn(serve);
+    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(running.xds_address)).await?;
+    let server = &running.server;
+
+    let first = wait_acked(server, "Envoy to ACK every type", |_| true).await;
+    let (_, generated) = running.control.generated(NODE).expect("node known");
+    let names = |v: &Vec<(String, _)>| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&generated.clusters),
+        [
+            "outbound|9090||ratings.default.svc.cluster.local",
+            "outbound|5432||ratings.default.svc.cluster.local",
+            "outbound|9080||reviews.default.svc.cluster.local",
+            "outbound|9080|v1|reviews.default.svc.cluster.local",
+            "outbound|9080|v2|reviews.default.svc.cluster.local",
+            "BlackHoleCluster",
+            "PassthroughCluster",
+        ]
+    );
+    assert_eq!(
+        names(&generated.listeners),
+        [
+            "0.0.0.0_9080",
+            "0.0.0.0_9090",
+            "10.0.0.11_5432",
+            "virtualOutbound"
+        ]
+    );
+    // 5432 is named `db`: not a protocol, so it is sniffed and gets a route of its own.
+    assert_eq!(
+        names(&generated.routes),
+        ["9090", "ratings.default.svc.cluster.local:5432", "9080"]
+    );
+    let (_, config_dump) = envoy
+        .admin_get("/config_dump?resource=dynamic_active_clusters")
+        .await?;
+    assert!(
+        config_dump.contains("outbound|9080|v2|reviews.default.svc.cluster.local"),
+        "{config_dump}"
+    );
+
+    // An endpoint moves: EDS alone goes out.
+    write(dir.path(), "pods.yaml", &pods("127.0.0.23"));
+    let eds_before = responses(&first, type_url::CLUSTER_LOAD_ASSIGNMENT);
+    let moved = wait_acked(server, "the EDS update", |s| {
+        responses(s, type_url::CLUSTER_LOAD_ASSIGNMENT) > eds_before
+    })
+    .await;
+    for t in [
+        type_url::CLUSTER,
+        type_url::LISTENER,
+        type_url::ROUTE_CONFIGURATION,
+    ] {
+        assert_eq!(
+            responses(&moved, t),
+            responses(&first, t),
+            "{t} was re-sent for an endpoint change"
+        );
+    }
+
+    // A routing change: RDS goes out, ACKed.
+    write(dir.path(), "routing.yaml", &routing(50));
+    let rds_before = responses(&moved, type_url::ROUTE_CONFIGURATION);
+    let rerouted = wait_acked(server, "the RDS update", |s| {
+        responses(s, type_url::ROUTE_CONFIGURATION) > rds_before
+    })
+    .await;
+    let (_, routes) = envoy
+        .admin_get("/config_dump?resource=dynamic_route_configs")
+        .await?;
+    assert!(routes.contains("\"weight\": 50"), "{routes}");
+
+    // A broken file is rejected; nothing is pushed and the last good routes stay.
+    write(
+        dir.path(),
+        "routing.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: reviews }\n\
+         spec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: { host: reviews, subset: \"bad subset!\" }\n",
+    );
+    let pushes = running.control.push_count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        running.control.push_count(),
+        pushes,
+        "a rejected file must not cause a push"
+    );
+    assert_eq!(
+        responses(&server.status(), type_url::ROUTE_CONFIGURATION),
+        responses(&rerouted, type_url::ROUTE_CONFIGURATION)
+    );
+
+    drop(envoy);
+    serving.abort();
+    Ok(())
+}
