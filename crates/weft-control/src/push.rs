@@ -150,7 +150,7 @@ impl ControlPlane {
 
     /// Recomputes one proxy's resources and publishes them if anything changed.
     fn update(view: &MeshView, c: &mut Connected, push: u64) {
-        let generated = translate::sidecar(&c.proxy, view);
+        let generated = translate::generate(&c.proxy, view);
         let types: [(
             &'static str,
             &Vec<(String, envoy_types::pb::google::protobuf::Any)>,

@@ -26,8 +26,17 @@ pub struct Generated {
     pub endpoints: Vec<(String, Any)>,
 }
 
-/// Everything a sidecar (or a proxyless gRPC client, which asks for a subset of the same
-/// names) is sent.
+/// Everything a proxy is sent, by the generator its node asks for.
+pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
+    match proxy.generator {
+        crate::node::Generator::Envoy => sidecar(proxy, view),
+        // Until the gRPC generator lands, proxyless clients get the sidecar's resources,
+        // which carry no listener names a gRPC client asks for.
+        crate::node::Generator::Grpc => sidecar(proxy, view),
+    }
+}
+
+/// Everything a sidecar is sent.
 pub fn sidecar(proxy: &Proxy, view: &MeshView) -> Generated {
     let clusters = cluster::outbound(proxy, view);
     let endpoints = clusters
