@@ -17,6 +17,7 @@ use weft_control::control::{Options, start};
 use weft_testkit::ads::AdsProxy;
 use weft_testkit::netns::{Backend, Capture, GroupProxy, NetNs, PROXY_GID};
 use weft_testkit::{EchoSeen, Error, HttpRequest, ProxyBinary, client};
+use weft_xds::server::AdsServer;
 use weft_xds::type_url;
 
 const NODE: &str = "sidecar~10.99.0.2~productpage-v1-0.default~default.svc.cluster.local";
@@ -27,15 +28,20 @@ const WAIT: Duration = Duration::from_secs(20);
 const SPLIT_REQUESTS: u32 = 400;
 const SPLIT_TOLERANCE: u32 = 40;
 
+/// The client's sidecar (productpage at 10.99.0.2).
 fn bootstrap(ads: SocketAddr) -> String {
+    bootstrap_for(NODE, "10.99.0.2", "{ app: productpage, version: v1 }", ads)
+}
+
+fn bootstrap_for(node: &str, ip: &str, labels: &str, ads: SocketAddr) -> String {
     format!(
         r#"node:
-  id: {NODE}
-  cluster: productpage.default
+  id: {node}
+  cluster: mesh.default
   metadata:
     NAMESPACE: default
-    INSTANCE_IPS: 10.99.0.2
-    LABELS: {{ app: productpage, version: v1 }}
+    INSTANCE_IPS: {ip}
+    LABELS: {labels}
 admin:
   address:
     socket_address: {{ address: 127.0.0.1, port_value: 0 }}
@@ -171,6 +177,24 @@ async fn split(host: &str) -> Result<BTreeMap<String, u32>, Error> {
     Ok(seen)
 }
 
+/// Waits (bounded) until `node` has ACKed every type it subscribed to, with no NACK.
+async fn all_acked(server: &AdsServer, node: &str) -> Result<(), Error> {
+    server
+        .wait_for("Envoy to ACK every type", WAIT, |s| {
+            s.nodes.get(node).is_some_and(|n| {
+                n.types.len() == 4
+                    && n.types.values().all(|t| {
+                        t.sent_version.is_some()
+                            && t.acked_version == t.sent_version
+                            && t.last_nack.is_none()
+                    })
+            })
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::Conformance(e.to_string()))
+}
+
 /// Waits (bounded) until Envoy has ACKed route configuration version `after` or later.
 async fn routes_acked_after(server: &weft_xds::server::AdsServer, after: u64) -> Result<(), Error> {
     server
@@ -208,20 +232,7 @@ fn envoy_routes_captured_traffic_as_the_virtual_service_says() {
         let serving = tokio::spawn(serve);
         let mut proxy = AdsProxy::start(envoy.binary(), &bootstrap(running.xds_address)).await?;
         let outcome = async {
-            running
-                .server
-                .wait_for("Envoy to ACK every type", WAIT, |s| {
-                    s.nodes.get(NODE).is_some_and(|n| {
-                        n.types.len() == 4
-                            && n.types.values().all(|t| {
-                                t.sent_version.is_some()
-                                    && t.acked_version == t.sent_version
-                                    && t.last_nack.is_none()
-                            })
-                    })
-                })
-                .await
-                .map_err(|e| Error::Conformance(e.to_string()))?;
+            all_acked(&running.server, NODE).await?;
             proxy.wait_ready().await?;
 
             // Every name a caller may use reaches the service's virtual host.
@@ -269,6 +280,74 @@ fn envoy_routes_captured_traffic_as_the_virtual_service_says() {
                 Some(SPLIT_REQUESTS),
                 "{seen:?}"
             );
+            Ok::<_, Error>(())
+        }
+        .await;
+        let outcome = outcome
+            .map_err(|e| Error::Conformance(format!("{e}\nEnvoy log:\n{}", proxy.log_tail())));
+        serving.abort();
+        outcome
+    });
+    if let Err(e) = result {
+        panic!("{e}\n{}", ns.nat_rules().unwrap_or_default());
+    }
+}
+
+/// The server side: Envoy as the sidecar of the reviews pods (10.99.0.3), with inbound
+/// capture of 10.99.0.3 to 15006. A request for a port the workload serves for the Service
+/// takes that port's chain (an HTTP connection manager to `inbound|PORT||`, which rewrites
+/// `server` to istio-envoy); a port no Service declares is passed through, still as HTTP.
+#[test]
+fn envoy_serves_captured_inbound_traffic_by_port() {
+    const SERVER_NODE: &str = "sidecar~10.99.0.3~reviews-v1-0.default~default.svc.cluster.local";
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "registry.yaml", REGISTRY);
+    let envoy =
+        GroupProxy::new(&ProxyBinary::envoy().expect("envoy"), PROXY_GID).expect("group proxy");
+    let ns = NetNs::create(&["10.99.0.2/24", "10.99.0.3/24"]).expect("netns");
+    ns.capture(&Capture {
+        redirect_port: 15006,
+        proxy_gid: PROXY_GID,
+        destinations: vec!["10.99.0.3/32".into()],
+    })
+    .expect("capture");
+    let result = ns.run(|| async {
+        let _v1 = Backend::start("reviews-v1", "10.99.0.3:8081".parse().expect("addr")).await?;
+        let _other = Backend::start("app-7000", "10.99.0.3:7000".parse().expect("addr")).await?;
+        let mut options = Options::new(dir.path(), "127.0.0.1:0".parse().expect("addr"));
+        options.scan_interval = Duration::from_millis(50);
+        let (running, serve) = start(&options)
+            .await
+            .map_err(|e| Error::Conformance(e.to_string()))?;
+        let serving = tokio::spawn(serve);
+        let node_bootstrap = bootstrap_for(
+            SERVER_NODE,
+            "10.99.0.3",
+            "{ app: reviews, version: v1 }",
+            running.xds_address,
+        );
+        let mut proxy = AdsProxy::start(envoy.binary(), &node_bootstrap).await?;
+        let outcome = async {
+            all_acked(&running.server, SERVER_NODE).await?;
+            proxy.wait_ready().await?;
+            for (dial, backend) in [
+                ("10.99.0.3:8081", "reviews-v1"),
+                ("10.99.0.3:7000", "app-7000"),
+            ] {
+                let req = HttpRequest::get(dial, "/inbound");
+                let resp = client::send(dial.parse().expect("address"), &req).await?;
+                let seen = EchoSeen::parse(&resp.body).map(|s| s.backend);
+                assert_eq!(
+                    (resp.status.as_u16(), seen.as_deref()),
+                    (200, Some(backend)),
+                    "{dial}"
+                );
+                assert_eq!(
+                    resp.headers.get("server").and_then(|v| v.to_str().ok()),
+                    Some("istio-envoy"),
+                    "{dial} went through the inbound HTTP connection manager"
+                );
+            }
             Ok::<_, Error>(())
         }
         .await;

@@ -189,8 +189,9 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
     write(dir.path(), "pods.yaml", &pods("127.0.0.22"));
     write(dir.path(), "routing.yaml", &routing(20));
     let mut options = Options::new(dir.path(), "127.0.0.1:0".parse()?);
-    options.mesh.outbound_bind = "127.0.0.1".into();
+    options.mesh.capture_bind = "127.0.0.1".into();
     options.mesh.outbound_port = weft_testkit::ports::free_port()?;
+    options.mesh.inbound_port = weft_testkit::ports::free_port()?;
     options.scan_interval = Duration::from_millis(50);
     options.debounce.after = Duration::from_millis(20);
     let (running, serve) = start(&options).await?;
@@ -211,6 +212,7 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
             "outbound|9080|v2|reviews.default.svc.cluster.local",
             "BlackHoleCluster",
             "PassthroughCluster",
+            "InboundPassthroughClusterIpv4",
         ]
     );
     assert_eq!(
@@ -219,7 +221,8 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
             "0.0.0.0_9080",
             "0.0.0.0_9090",
             "10.0.0.11_5432",
-            "virtualOutbound"
+            "virtualOutbound",
+            "virtualInbound",
         ]
     );
     // 5432 is named `db`: not a protocol, so it is sniffed and gets a route of its own.

@@ -63,7 +63,7 @@ pub fn duration(d: std::time::Duration) -> PbDuration {
 
 /// istiod's getDefaultCircuitBreakerThresholds: every limit at its maximum, so Envoy's
 /// own defaults (1024 connections, ...) never throttle mesh traffic.
-fn default_circuit_breakers() -> CircuitBreakers {
+pub(super) fn default_circuit_breakers() -> CircuitBreakers {
     let max = Some(UInt32Value { value: u32::MAX });
     CircuitBreakers {
         thresholds: vec![circuit_breakers::Thresholds {
@@ -76,6 +76,16 @@ fn default_circuit_breakers() -> CircuitBreakers {
         }],
         ..Default::default()
     }
+}
+
+/// `typed_extension_protocol_options` asking for HTTP/2 upstream.
+pub(super) fn http2_protocol_options() -> std::collections::HashMap<String, Any> {
+    protocol_options(http2_explicit())
+}
+
+/// `typed_extension_protocol_options` following the downstream protocol.
+pub(super) fn downstream_protocol_options() -> std::collections::HashMap<String, Any> {
+    protocol_options(downstream_protocol())
 }
 
 fn protocol_options(options: HttpProtocolOptions) -> std::collections::HashMap<String, Any> {

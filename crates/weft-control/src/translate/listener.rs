@@ -241,7 +241,7 @@ fn virtual_outbound(view: &MeshView, catch_all: &str) -> Listener {
     Listener {
         name: VIRTUAL_OUTBOUND.into(),
         address: Some(socket_address(
-            &view.mesh.outbound_bind,
+            &view.mesh.capture_bind,
             view.mesh.outbound_port,
         )),
         use_original_dst: Some(BoolValue { value: true }),

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod endpoints;
+mod inbound;
 mod listener;
 mod names;
 mod route;
@@ -43,11 +44,15 @@ pub fn sidecar(proxy: &Proxy, view: &MeshView) -> Generated {
         .iter()
         .filter_map(|c| c.eds.as_ref().map(|e| endpoints::load_assignment(e, view)))
         .collect();
-    let (listeners, routes) = listener::outbound(proxy, view);
+    let (mut listeners, routes) = listener::outbound(proxy, view);
+    let (inbound_listeners, inbound_clusters) = inbound::inbound(proxy, view);
+    listeners.extend(inbound_listeners);
+    let mut clusters: Vec<(String, Any)> = clusters.into_iter().map(|c| (c.name, c.body)).collect();
+    clusters.extend(inbound_clusters);
     Generated {
         listeners,
         routes,
-        clusters: clusters.into_iter().map(|c| (c.name, c.body)).collect(),
+        clusters,
         endpoints,
     }
 }

@@ -564,7 +564,7 @@ pub fn service_routes(proxy: &Proxy, view: &MeshView, svc: &Service, port: u16) 
 }
 
 /// istiod's route when no VirtualService applies.
-fn default_route(cluster: &str, operation: &str) -> Route {
+pub(super) fn default_route(cluster: &str, operation: &str) -> Route {
     Route {
         name: "default".into(),
         r#match: Some(route_match(None)),

@@ -24,9 +24,10 @@ pub struct MeshSettings {
     pub outbound_policy: OutboundPolicy,
     /// `proxyListenPort` (15001).
     pub outbound_port: u16,
-    /// Where `virtualOutbound` binds: Istio's 0.0.0.0 inside a pod's network namespace;
-    /// a loopback address when proxies share a host without capture.
-    pub outbound_bind: String,
+    /// Where the capture listeners (`virtualOutbound`, `virtualInbound`) bind: Istio's
+    /// 0.0.0.0 inside a pod's network namespace; a loopback address when proxies share a
+    /// host without capture.
+    pub capture_bind: String,
     /// `proxyInboundListenPort` (15006).
     pub inbound_port: u16,
 }
@@ -38,7 +39,7 @@ impl Default for MeshSettings {
             connect_timeout: Duration::from_secs(10),
             outbound_policy: OutboundPolicy::AllowAny,
             outbound_port: 15001,
-            outbound_bind: "0.0.0.0".into(),
+            capture_bind: "0.0.0.0".into(),
             inbound_port: 15006,
         }
     }
