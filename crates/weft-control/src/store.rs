@@ -137,6 +137,12 @@ impl ConfigStore {
             .collect()
     }
 
+    /// The MeshConfig of the directory's `istio` ConfigMap (`data.mesh`), if there is one.
+    pub fn mesh_config(&self) -> Option<&weft_config::mesh::mesh_config::MeshConfig> {
+        self.loaded()
+            .find_map(|l| l.embedded_mesh.as_ref().map(|m| &m.config))
+    }
+
     /// The loaded objects with their source files (for `describe`).
     pub fn loaded(&self) -> impl Iterator<Item = &Loaded> {
         self.files.values().flat_map(|f| f.good.iter())

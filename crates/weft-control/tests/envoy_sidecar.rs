@@ -83,6 +83,16 @@ spec:
   ports:
   - { name: grpc-api, port: 9090 }
   - { name: db, port: 5432 }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: external-api, namespace: default }
+spec:
+  hosts: [api.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - { number: 443, name: tls, protocol: TLS }
 "#;
 
 fn pods(reviews_v2_ip: &str) -> String {
@@ -205,6 +215,7 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
     assert_eq!(
         names(&generated.clusters),
         [
+            "outbound|443||api.example.com",
             "outbound|9090||ratings.default.svc.cluster.local",
             "outbound|5432||ratings.default.svc.cluster.local",
             "outbound|9080||reviews.default.svc.cluster.local",
@@ -235,6 +246,13 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
         .await?;
     assert!(
         config_dump.contains("outbound|9080|v2|reviews.default.svc.cluster.local"),
+        "{config_dump}"
+    );
+    // The DNS ServiceEntry is a STRICT_DNS cluster resolving its host.
+    assert!(
+        config_dump.contains("\"name\": \"outbound|443||api.example.com\"")
+            && config_dump.contains("STRICT_DNS")
+            && config_dump.contains("\"address\": \"api.example.com\""),
         "{config_dump}"
     );
 

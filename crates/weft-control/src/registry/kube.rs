@@ -179,6 +179,7 @@ fn endpoint(
     }
     Endpoint {
         address: ip,
+        hostname: None,
         port,
         service_account: pod
             .and_then(|p| p.spec.as_ref()?.service_account_name.clone())
@@ -334,6 +335,7 @@ fn add_workloads(
             }
             eps.push(Endpoint {
                 address: *ip,
+                hostname: None,
                 port,
                 labels: w.labels.clone(),
                 locality: locality_of(&w.labels),

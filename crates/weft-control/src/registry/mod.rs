@@ -5,11 +5,15 @@
 
 mod kube;
 mod protocol;
+mod service_entry;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use protocol::Protocol;
+pub use service_entry::entry_from_group;
 
 /// How a service's endpoints are found and balanced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +81,12 @@ impl Service {
 /// One endpoint of one service port.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoint {
+    /// The IP; unspecified (`0.0.0.0`) when the endpoint is a DNS name (`hostname`).
     pub address: IpAddr,
+    /// A DNS name the proxy resolves itself, for endpoints of DNS-resolved ServiceEntries
+    /// given by name (their hosts, or endpoint addresses that are not IPs). Such endpoints
+    /// only fit STRICT_DNS/LOGICAL_DNS clusters, never EDS.
+    pub hostname: Option<String>,
     /// The port the workload listens on (the service's target port).
     pub port: u16,
     pub labels: BTreeMap<String, String>,
@@ -88,6 +97,15 @@ pub struct Endpoint {
     pub healthy: bool,
     /// The workload's name (pod, WorkloadEntry or connected proxy), for debugging.
     pub workload: String,
+}
+
+impl Endpoint {
+    /// What the proxy connects to: the DNS name when there is one, else the IP.
+    pub fn host(&self) -> String {
+        self.hostname
+            .clone()
+            .unwrap_or_else(|| self.address.to_string())
+    }
 }
 
 /// Key of a service: Istio allows one host name per namespace.
@@ -124,6 +142,9 @@ impl Registry {
     ) -> Self {
         let mut registry = Registry::default();
         kube::add(&mut registry, resources, workloads, domain);
+        // After the Kubernetes services: they take precedence over ServiceEntries for the
+        // same host, and WorkloadEntries join the ones whose selector matches them.
+        service_entry::add(&mut registry, resources, workloads);
         registry
     }
 

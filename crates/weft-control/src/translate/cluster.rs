@@ -1,6 +1,7 @@
 //! Outbound clusters as istiod builds them: one per service port
 //! (`outbound|PORT||HOST`) and per DestinationRule subset (`outbound|PORT|SUBSET|HOST`),
-//! EDS over ADS for registry services, ORIGINAL_DST for headless ones, plus the
+//! EDS over ADS for registry services, ORIGINAL_DST for headless ones, STRICT_DNS and
+//! LOGICAL_DNS with their endpoints inline for DNS-resolved ServiceEntries, plus the
 //! `BlackHoleCluster` and `PassthroughCluster` the catch-all routes and chains name.
 
 use std::collections::BTreeMap;
@@ -10,7 +11,10 @@ use envoy_types::pb::envoy::config::cluster::v3::{
 };
 use envoy_types::pb::envoy::config::core::v3::{
     AggregatedConfigSource, ApiVersion, ConfigSource, Http1ProtocolOptions, Http2ProtocolOptions,
-    HttpProtocolOptions as CommonHttpOptions, config_source,
+    HttpProtocolOptions as CommonHttpOptions, Locality, config_source,
+};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    ClusterLoadAssignment, Endpoint as LbHost, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
 };
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options,
@@ -21,11 +25,13 @@ use envoy_types::util::pack_any;
 use super::names::cluster_name;
 use super::view::MeshView;
 use crate::node::Proxy;
-use crate::registry::{Resolution, Service};
+use crate::registry::{Resolution, Service, selects};
 
 const HTTP_OPTIONS_KEY: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 pub const BLACKHOLE: &str = "BlackHoleCluster";
 pub const PASSTHROUGH: &str = "PassthroughCluster";
+/// MeshConfig's default `dnsRefreshRate`, which istiod puts on every DNS cluster.
+const DNS_REFRESH_RATE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Which endpoints an EDS cluster carries.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,12 +128,16 @@ fn downstream_protocol() -> HttpProtocolOptions {
     }
 }
 
+/// The cluster for one service port (and subset, whose `labels` pick a DNS cluster's
+/// endpoints); `None` for a DNS cluster with no endpoints, which istiod leaves out.
 fn service_cluster(
+    proxy: &Proxy,
     view: &MeshView,
     svc: &Service,
     port: &crate::registry::ServicePort,
     name: String,
-) -> Cluster {
+    labels: &BTreeMap<String, String>,
+) -> Option<Cluster> {
     let mut c = Cluster {
         name: name.clone(),
         connect_timeout: Some(duration(view.mesh.connect_timeout)),
@@ -141,7 +151,18 @@ fn service_cluster(
             ));
             c.lb_policy = cluster::LbPolicy::ClusterProvided as i32;
         }
-        _ => {
+        Resolution::Dns | Resolution::DnsRoundRobin => {
+            let kind = if svc.resolution == Resolution::Dns {
+                cluster::DiscoveryType::StrictDns
+            } else {
+                cluster::DiscoveryType::LogicalDns
+            };
+            c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(kind as i32));
+            dns_settings(&mut c, proxy);
+            c.lb_policy = cluster::LbPolicy::LeastRequest as i32;
+            c.load_assignment = Some(dns_load_assignment(view, svc, port.port, &name, labels)?);
+        }
+        Resolution::ClientSideLb => {
             c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(
                 cluster::DiscoveryType::Eds as i32,
             ));
@@ -157,13 +178,92 @@ fn service_cluster(
     } else if port.protocol == crate::registry::Protocol::Unsupported {
         c.typed_extension_protocol_options = protocol_options(downstream_protocol());
     }
-    c
+    Some(c)
+}
+
+/// How istiod has Envoy resolve: V6_ONLY for a proxy with only IPv6 addresses, else V4_ONLY
+/// (dual stack is off by default); the mesh's refresh rate; record TTLs respected. These
+/// `Cluster` fields are deprecated for the `envoy.clusters.dns` extension, but istiod sends
+/// them and Envoy still honours them.
+#[allow(deprecated)]
+fn dns_settings(c: &mut Cluster, proxy: &Proxy) {
+    let v6_only = !proxy.ips.is_empty() && proxy.ips.iter().all(|ip| ip.is_ipv6());
+    c.dns_lookup_family = if v6_only {
+        cluster::DnsLookupFamily::V6Only
+    } else {
+        cluster::DnsLookupFamily::V4Only
+    } as i32;
+    c.dns_refresh_rate = Some(duration(DNS_REFRESH_RATE));
+    c.respect_dns_ttl = true;
+}
+
+/// A DNS cluster's endpoints, inline as istiod's buildLocalityLbEndpoints puts them: by
+/// locality (sorted), each weighted by the sum of its endpoints' weights, names and IPs
+/// alike (Envoy resolves names, and takes IPs as they are). `None` when there are none.
+fn dns_load_assignment(
+    view: &MeshView,
+    svc: &Service,
+    port: u16,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Option<ClusterLoadAssignment> {
+    let mut by_locality: BTreeMap<&str, (u32, Vec<LbEndpoint>)> = BTreeMap::new();
+    let eps = view
+        .registry
+        .endpoints_of(&svc.hostname, port)
+        .into_iter()
+        .filter(|ep| ep.healthy && selects(labels, &ep.labels));
+    // LOGICAL_DNS takes exactly one endpoint (Envoy rejects more); the registry keeps one
+    // per definition, so only a host defined in several namespaces can offer more.
+    let limit = if svc.resolution == Resolution::DnsRoundRobin {
+        1
+    } else {
+        usize::MAX
+    };
+    for ep in eps.take(limit) {
+        let weight = ep.weight.max(1);
+        let (total, list) = by_locality.entry(&ep.locality).or_default();
+        *total = total.saturating_add(weight);
+        list.push(LbEndpoint {
+            host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(LbHost {
+                address: Some(super::endpoints::socket_address(&ep.host(), ep.port)),
+                ..Default::default()
+            })),
+            load_balancing_weight: Some(UInt32Value { value: weight }),
+            ..Default::default()
+        });
+    }
+    if by_locality.is_empty() {
+        return None;
+    }
+    let endpoints = by_locality
+        .into_iter()
+        .map(|(label, (weight, lb_endpoints))| {
+            let mut parts = label.splitn(3, '/').map(str::to_string);
+            LocalityLbEndpoints {
+                locality: Some(Locality {
+                    region: parts.next().unwrap_or_default(),
+                    zone: parts.next().unwrap_or_default(),
+                    sub_zone: parts.next().unwrap_or_default(),
+                }),
+                lb_endpoints,
+                load_balancing_weight: Some(UInt32Value { value: weight }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    Some(ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        endpoints,
+        ..Default::default()
+    })
 }
 
 /// Every outbound cluster the proxy can reach, then the two catch-alls.
 pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
     let mut out = Vec::new();
-    for svc in view.registry.visible(&proxy.namespace) {
+    let scope = super::scope::Scope::of(proxy, view);
+    for svc in view.visible_services(proxy, &scope) {
         let dr = view.destination_rule(&svc.hostname, &proxy.namespace, &svc.namespace);
         for port in &svc.ports {
             if port.protocol == crate::registry::Protocol::Udp {
@@ -180,7 +280,9 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
             }
             for (subset, labels) in subsets {
                 let name = cluster_name(port.port, &subset, &svc.hostname);
-                let c = service_cluster(view, svc, port, name.clone());
+                let Some(c) = service_cluster(proxy, view, svc, port, name.clone(), &labels) else {
+                    continue;
+                };
                 let eds = c.eds_cluster_config.is_some().then(|| EdsRef {
                     cluster: name.clone(),
                     hostname: svc.hostname.clone(),
@@ -231,4 +333,223 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
         eds: None,
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::envoy::config::core::v3::{address, socket_address};
+    use prost::Message;
+
+    use super::*;
+    use crate::registry::Registry;
+    use crate::translate::MeshSettings;
+
+    const MESH: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: external, namespace: default }
+spec:
+  hosts: [api.example.com]
+  resolution: DNS
+  ports:
+  - { number: 443, name: tls, protocol: TLS }
+  - { number: 80, name: http, protocol: HTTP, targetPort: 8080 }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: rr, namespace: default }
+spec:
+  hosts: [rr.example.com]
+  resolution: DNS_ROUND_ROBIN
+  ports: [{ number: 443, name: tls, protocol: TLS }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: versions, namespace: default }
+spec:
+  hosts: [db.example.com]
+  resolution: DNS
+  ports: [{ number: 5432, name: tcp, protocol: TCP }]
+  endpoints:
+  - { address: db-1.example.com, labels: { version: v1 }, locality: eu/a, weight: 2 }
+  - { address: 192.0.2.9, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: db, namespace: default }
+spec:
+  host: db.example.com
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v3, labels: { version: v3 } }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: nobody, namespace: default }
+spec:
+  hosts: [nobody.example.com]
+  resolution: DNS
+  workloadSelector: { labels: { app: nobody } }
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: mixed-static, namespace: default }
+spec:
+  hosts: [mixed.example.com]
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 192.0.2.1 }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: mixed-dns, namespace: other }
+spec:
+  hosts: [mixed.example.com]
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+"#;
+
+    fn generated() -> Vec<(Built, Cluster)> {
+        let mut loader = weft_config::Loader::new();
+        loader.load_str("mesh.yaml", MESH);
+        let result = loader.finish();
+        assert!(!result.has_errors(), "{:?}", result.findings);
+        let refs: Vec<&weft_config::Resource> =
+            result.resources.iter().map(|l| &l.resource).collect();
+        let registry = Registry::build(&refs, &[], "cluster.local");
+        let view = MeshView::new(&refs, registry, MeshSettings::default());
+        let node = envoy_types::pb::envoy::config::core::v3::Node {
+            id: "sidecar~10.1.0.9~app-0.default~default.svc.cluster.local".into(),
+            ..Default::default()
+        };
+        let proxy = Proxy::from_node(&node).expect("a sidecar id");
+        let built = outbound(&proxy, &view);
+        let eds: Vec<_> = built
+            .iter()
+            .filter_map(|b| b.eds.as_ref())
+            .map(|e| super::super::endpoints::load_assignment(e, &view))
+            .collect();
+        // EDS never carries a DNS name, even for a host some namespace resolves by DNS.
+        let (name, cla) = &eds[0];
+        assert_eq!(name, "outbound|80||mixed.example.com");
+        let cla = ClusterLoadAssignment::decode(cla.value.as_slice()).expect("decodes");
+        assert_eq!(hosts(&cla), ["192.0.2.1:80"]);
+        built
+            .into_iter()
+            .map(|b| {
+                let c = Cluster::decode(b.body.value.as_slice()).expect("decodes");
+                (b, c)
+            })
+            .collect()
+    }
+
+    fn hosts(cla: &ClusterLoadAssignment) -> Vec<String> {
+        cla.endpoints
+            .iter()
+            .flat_map(|l| &l.lb_endpoints)
+            .map(|e| {
+                let Some(lb_endpoint::HostIdentifier::Endpoint(ep)) = &e.host_identifier else {
+                    panic!("an endpoint")
+                };
+                let Some(address::Address::SocketAddress(sa)) =
+                    ep.address.as_ref().and_then(|a| a.address.as_ref())
+                else {
+                    panic!("a socket address")
+                };
+                let Some(socket_address::PortSpecifier::PortValue(port)) = sa.port_specifier else {
+                    panic!("a port")
+                };
+                format!("{}:{port}", sa.address)
+            })
+            .collect()
+    }
+
+    fn find<'a>(clusters: &'a [(Built, Cluster)], name: &str) -> &'a Cluster {
+        &clusters
+            .iter()
+            .find(|(b, _)| b.name == name)
+            .unwrap_or_else(|| panic!("no cluster {name}"))
+            .1
+    }
+
+    fn kind(c: &Cluster) -> Option<cluster::DiscoveryType> {
+        match c.cluster_discovery_type {
+            Some(cluster::ClusterDiscoveryType::Type(t)) => {
+                cluster::DiscoveryType::try_from(t).ok()
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn dns_service_entries_are_dns_clusters_with_their_endpoints_inline() {
+        let clusters = generated();
+        let names: Vec<&str> = clusters.iter().map(|(b, _)| b.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "outbound|443||api.example.com",
+                "outbound|80||api.example.com",
+                "outbound|5432||db.example.com",
+                "outbound|5432|v1|db.example.com",
+                "outbound|80||mixed.example.com",
+                "outbound|443||rr.example.com",
+                BLACKHOLE,
+                PASSTHROUGH,
+            ],
+            "DNS clusters without endpoints (nobody, subset v3) are left out"
+        );
+
+        let tls = find(&clusters, "outbound|443||api.example.com");
+        assert_eq!(kind(tls), Some(cluster::DiscoveryType::StrictDns));
+        assert_eq!(
+            tls.dns_lookup_family,
+            cluster::DnsLookupFamily::V4Only as i32
+        );
+        assert_eq!(tls.dns_refresh_rate, Some(duration(DNS_REFRESH_RATE)));
+        assert!(tls.respect_dns_ttl);
+        assert!(tls.eds_cluster_config.is_none());
+        let cla = tls.load_assignment.as_ref().expect("inline endpoints");
+        assert_eq!(cla.cluster_name, "outbound|443||api.example.com");
+        assert_eq!(hosts(cla), ["api.example.com:443"]);
+        let http = find(&clusters, "outbound|80||api.example.com");
+        assert_eq!(
+            hosts(http.load_assignment.as_ref().expect("inline")),
+            ["api.example.com:8080"]
+        );
+
+        let rr = find(&clusters, "outbound|443||rr.example.com");
+        assert_eq!(kind(rr), Some(cluster::DiscoveryType::LogicalDns));
+        assert_eq!(
+            hosts(rr.load_assignment.as_ref().expect("inline")),
+            ["rr.example.com:443"]
+        );
+
+        // Names and IPs alike, grouped by locality with summed weights; subsets filter.
+        let db = find(&clusters, "outbound|5432||db.example.com");
+        let cla = db.load_assignment.as_ref().expect("inline");
+        assert_eq!(hosts(cla), ["192.0.2.9:5432", "db-1.example.com:5432"]);
+        let localities: Vec<(String, u32)> = cla
+            .endpoints
+            .iter()
+            .map(|l| {
+                let loc = l.locality.clone().unwrap_or_default();
+                (
+                    format!("{}/{}", loc.region, loc.zone),
+                    l.load_balancing_weight.map_or(0, |w| w.value),
+                )
+            })
+            .collect();
+        assert_eq!(localities, [("/".to_string(), 1), ("eu/a".to_string(), 2)]);
+        let v1 = find(&clusters, "outbound|5432|v1|db.example.com");
+        assert_eq!(
+            hosts(v1.load_assignment.as_ref().expect("inline")),
+            ["db-1.example.com:5432"]
+        );
+
+        let mixed = find(&clusters, "outbound|80||mixed.example.com");
+        assert_eq!(kind(mixed), Some(cluster::DiscoveryType::Eds));
+    }
 }

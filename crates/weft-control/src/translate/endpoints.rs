@@ -41,7 +41,9 @@ pub fn load_assignment(eds: &EdsRef, view: &MeshView) -> (String, Any) {
     let mut by_locality: BTreeMap<&str, Vec<LbEndpoint>> = BTreeMap::new();
     let mut weights: BTreeMap<&str, u32> = BTreeMap::new();
     for ep in view.registry.endpoints_of(&eds.hostname, eds.port) {
-        if !ep.healthy || !selects(&eds.labels, &ep.labels) {
+        // A DNS name is for the proxy's resolver (STRICT_DNS/LOGICAL_DNS clusters carry
+        // such endpoints inline); EDS addresses must be IPs.
+        if !ep.healthy || ep.hostname.is_some() || !selects(&eds.labels, &ep.labels) {
             continue;
         }
         let weight = ep.weight.max(1);

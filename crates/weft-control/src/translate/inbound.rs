@@ -7,12 +7,17 @@
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
-use envoy_types::pb::envoy::config::core::v3::{BindConfig, SocketAddress, TrafficDirection, socket_address};
-use envoy_types::pb::envoy::config::listener::v3::{
-    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, ListenerFilterChainMatchPredicate,
-    filter, listener_filter, listener_filter_chain_match_predicate,
+use envoy_types::pb::envoy::config::core::v3::{
+    BindConfig, SocketAddress, TrafficDirection, socket_address,
 };
-use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost, route, route_action};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
+    ListenerFilterChainMatchPredicate, filter, listener_filter,
+    listener_filter_chain_match_predicate,
+};
+use envoy_types::pb::envoy::config::route::v3::{
+    RouteConfiguration, VirtualHost, route, route_action,
+};
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
@@ -111,7 +116,13 @@ fn tcp_proxy_filter(cluster: &str) -> Filter {
 }
 
 /// The inbound HTTP connection manager: an inline route to the port's inbound cluster.
-fn inbound_hcm(stat_prefix: String, route_name: String, vhost: String, cluster: &str, operation: String) -> Filter {
+fn inbound_hcm(
+    stat_prefix: String,
+    route_name: String,
+    vhost: String,
+    cluster: &str,
+    operation: String,
+) -> Filter {
     let mut route = default_route(cluster, &operation);
     if let Some(route::Action::Route(action)) = &mut route.action {
         // Inbound routes never retry (before 1.24) and carry no gRPC timeout cap.
@@ -125,26 +136,32 @@ fn inbound_hcm(stat_prefix: String, route_name: String, vhost: String, cluster: 
     let hcm = HttpConnectionManager {
         stat_prefix,
         codec_type: http_connection_manager::CodecType::Auto as i32,
-        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(RouteConfiguration {
-            name: route_name,
-            virtual_hosts: vec![VirtualHost {
-                name: vhost,
-                domains: vec!["*".into()],
-                routes: vec![route],
+        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(
+            RouteConfiguration {
+                name: route_name,
+                virtual_hosts: vec![VirtualHost {
+                    name: vhost,
+                    domains: vec!["*".into()],
+                    routes: vec![route],
+                    ..Default::default()
+                }],
+                validate_clusters: Some(BoolValue { value: false }),
                 ..Default::default()
-            }],
-            validate_clusters: Some(BoolValue { value: false }),
-            ..Default::default()
-        })),
+            },
+        )),
         http_filters: vec![
             HttpFilter {
                 name: FAULT_FILTER.into(),
-                config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(HttpFault::default()))),
+                config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
+                    HttpFault::default(),
+                ))),
                 ..Default::default()
             },
             HttpFilter {
                 name: "envoy.filters.http.router".into(),
-                config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(Router::default()))),
+                config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
+                    Router::default(),
+                ))),
                 ..Default::default()
             },
         ],
@@ -168,10 +185,12 @@ fn inbound_hcm(stat_prefix: String, route_name: String, vhost: String, cluster: 
 /// server-first protocol would wait forever for the client to speak).
 fn skip_ports(ports: &[u16]) -> Option<ListenerFilterChainMatchPredicate> {
     let one = |p: u16| ListenerFilterChainMatchPredicate {
-        rule: Some(listener_filter_chain_match_predicate::Rule::DestinationPortRange(Int32Range {
-            start: i32::from(p),
-            end: i32::from(p) + 1,
-        })),
+        rule: Some(
+            listener_filter_chain_match_predicate::Rule::DestinationPortRange(Int32Range {
+                start: i32::from(p),
+                end: i32::from(p) + 1,
+            }),
+        ),
     };
     match ports {
         [] => None,
@@ -255,24 +274,34 @@ pub fn inbound(proxy: &Proxy, view: &MeshView) -> (Vec<(String, Any)>, Vec<(Stri
             filters: vec![filter],
             ..Default::default()
         });
-        clusters.push((cluster.clone(), pack_any(original_dst_cluster(&cluster, view, sp.protocol.is_http2()))));
+        clusters.push((
+            cluster.clone(),
+            pack_any(original_dst_cluster(&cluster, view, sp.protocol.is_http2())),
+        ));
     }
     let mut passthrough = original_dst_cluster(INBOUND_PASSTHROUGH, view, false);
     passthrough.typed_extension_protocol_options = downstream_protocol_options();
     clusters.push((INBOUND_PASSTHROUGH.into(), pack_any(passthrough)));
     let listener = Listener {
         name: "virtualInbound".into(),
-        address: Some(socket_address(&view.mesh.capture_bind, view.mesh.inbound_port)),
+        address: Some(socket_address(
+            &view.mesh.capture_bind,
+            view.mesh.inbound_port,
+        )),
         traffic_direction: TrafficDirection::Inbound as i32,
         listener_filters: vec![
             ListenerFilter {
                 name: "envoy.filters.listener.original_dst".into(),
-                config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(OriginalDst::default()))),
+                config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(
+                    OriginalDst::default(),
+                ))),
                 ..Default::default()
             },
             ListenerFilter {
                 name: "envoy.filters.listener.http_inspector".into(),
-                config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(HttpInspector::default()))),
+                config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(
+                    HttpInspector::default(),
+                ))),
                 filter_disabled: skip_ports(&declared),
             },
         ],
@@ -281,6 +310,8 @@ pub fn inbound(proxy: &Proxy, view: &MeshView) -> (Vec<(String, Any)>, Vec<(Stri
         filter_chains: chains,
         ..Default::default()
     };
-    (vec![("virtualInbound".into(), pack_any(listener))], clusters)
+    (
+        vec![("virtualInbound".into(), pack_any(listener))],
+        clusters,
+    )
 }
-

@@ -44,8 +44,8 @@ fn tcp_proxy(cluster: &str) -> Filter {
     }
 }
 
-fn catch_all_cluster(view: &MeshView) -> &'static str {
-    match view.mesh.outbound_policy {
+fn catch_all_cluster(policy: OutboundPolicy) -> &'static str {
+    match policy {
         OutboundPolicy::AllowAny => PASSTHROUGH,
         OutboundPolicy::RegistryOnly => BLACKHOLE,
     }
@@ -136,14 +136,15 @@ pub type NamedResources = Vec<(String, Any)>;
 pub fn outbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResources) {
     let mut listeners: BTreeMap<String, Listener> = BTreeMap::new();
     let mut routes: Vec<(String, Any)> = Vec::new();
-    let catch_all = catch_all_cluster(view);
+    let scope = super::scope::Scope::of(proxy, view);
+    let catch_all = catch_all_cluster(scope.outbound_policy);
     let reserved = [
         view.mesh.outbound_port,
         view.mesh.inbound_port,
         15021,
         15090,
     ];
-    for svc in view.registry.visible(&proxy.namespace) {
+    for svc in view.visible_services(proxy, &scope) {
         for sp in &svc.ports {
             if reserved.contains(&sp.port) || sp.protocol == Protocol::Udp {
                 continue;

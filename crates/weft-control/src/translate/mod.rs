@@ -9,9 +9,13 @@ mod inbound;
 mod listener;
 mod names;
 mod route;
+mod scope;
+#[cfg(test)]
+mod tests;
 mod view;
 
 pub use names::{cluster_name, resolve_host};
+pub use scope::Scope;
 pub use view::{MeshSettings, MeshView, OutboundPolicy};
 
 use envoy_types::pb::google::protobuf::Any;

@@ -49,15 +49,16 @@ fn virtual_service<'a>(
     svc: &Service,
 ) -> Option<&'a Named<VirtualService>> {
     let domain = &view.mesh.domain;
+    let scope = super::scope::Scope::of(proxy, view);
     let applies = |vs: &&Named<VirtualService>| {
         vs.spec.applies_to_mesh()
             && !vs.spec.is_delegate()
             && MeshView::exported(&vs.spec.export_to, &vs.namespace, &proxy.namespace)
-            && vs
-                .spec
-                .hosts
-                .iter()
-                .any(|h| host_matches(&resolve_host(h, &vs.namespace, domain), &svc.hostname))
+            && vs.spec.hosts.iter().any(|h| {
+                let host = resolve_host(h, &vs.namespace, domain);
+                host_matches(&host, &svc.hostname)
+                    && scope.imports(&vs.namespace, &host, &proxy.namespace)
+            })
     };
     let mut matching: Vec<&Named<VirtualService>> =
         view.virtual_services.iter().filter(applies).collect();
@@ -587,8 +588,8 @@ pub(super) fn default_route(cluster: &str, operation: &str) -> Route {
 }
 
 /// The catch-all virtual host for hosts outside the registry.
-fn catch_all(view: &MeshView) -> VirtualHost {
-    let (name, action) = match view.mesh.outbound_policy {
+fn catch_all(policy: OutboundPolicy) -> VirtualHost {
+    let (name, action) = match policy {
         OutboundPolicy::AllowAny => (
             "allow_any",
             route::Action::Route(RouteAction {
@@ -630,7 +631,8 @@ fn catch_all(view: &MeshView) -> VirtualHost {
 pub fn port_routes(proxy: &Proxy, view: &MeshView, port: u16) -> RouteConfiguration {
     let mut hosts: BTreeMap<String, VirtualHost> = BTreeMap::new();
     let mut used = std::collections::BTreeSet::new();
-    for svc in view.registry.visible(&proxy.namespace) {
+    let scope = super::scope::Scope::of(proxy, view);
+    for svc in view.visible_services(proxy, &scope) {
         let Some(sp) = svc.port(port) else { continue };
         if !sp.protocol.is_http() {
             continue;
@@ -655,7 +657,7 @@ pub fn port_routes(proxy: &Proxy, view: &MeshView, port: u16) -> RouteConfigurat
         );
     }
     let mut virtual_hosts: Vec<VirtualHost> = hosts.into_values().collect();
-    virtual_hosts.push(catch_all(view));
+    virtual_hosts.push(catch_all(scope.outbound_policy));
     RouteConfiguration {
         name: port.to_string(),
         virtual_hosts,

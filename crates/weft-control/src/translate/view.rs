@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use weft_config::Resource;
 use weft_config::networking::destination_rule::DestinationRule;
+use weft_config::networking::sidecar::Sidecar;
 use weft_config::networking::virtual_service::VirtualService;
 
 use crate::registry::Registry;
@@ -30,6 +31,8 @@ pub struct MeshSettings {
     pub capture_bind: String,
     /// `proxyInboundListenPort` (15006).
     pub inbound_port: u16,
+    /// MeshConfig `rootNamespace`: its selector-less Sidecar is the mesh-wide default.
+    pub root_namespace: String,
 }
 
 impl Default for MeshSettings {
@@ -40,7 +43,38 @@ impl Default for MeshSettings {
             outbound_policy: OutboundPolicy::AllowAny,
             outbound_port: 15001,
             capture_bind: "0.0.0.0".into(),
+            root_namespace: "istio-system".into(),
             inbound_port: 15006,
+        }
+    }
+}
+
+impl MeshSettings {
+    /// Takes the values a MeshConfig sets (the `istio` ConfigMap's `data.mesh` in the
+    /// config dir); what it leaves unset keeps Istio's installed default.
+    pub fn apply(&mut self, mesh: &weft_config::mesh::mesh_config::MeshConfig) {
+        use weft_config::mesh::mesh_config::OutboundTrafficPolicyMode as Mode;
+        if let Some(t) = &mesh.connect_timeout {
+            self.connect_timeout = t.as_std();
+        }
+        if let Some(p) = &mesh.outbound_traffic_policy {
+            self.outbound_policy = match p.mode {
+                Mode::AllowAny => OutboundPolicy::AllowAny,
+                Mode::RegistryOnly => OutboundPolicy::RegistryOnly,
+            };
+        }
+        if let Ok(port) = u16::try_from(mesh.proxy_listen_port)
+            && port != 0
+        {
+            self.outbound_port = port;
+        }
+        if let Ok(port) = u16::try_from(mesh.proxy_inbound_listen_port)
+            && port != 0
+        {
+            self.inbound_port = port;
+        }
+        if !mesh.root_namespace.is_empty() {
+            self.root_namespace = mesh.root_namespace.clone();
         }
     }
 }
@@ -59,6 +93,7 @@ pub struct MeshView {
     pub registry: Registry,
     pub virtual_services: Vec<Named<VirtualService>>,
     pub destination_rules: Vec<Named<DestinationRule>>,
+    pub sidecars: Vec<Named<Sidecar>>,
     pub mesh: MeshSettings,
 }
 
@@ -83,6 +118,11 @@ impl MeshView {
                     namespace,
                     spec: o.spec.clone(),
                 }),
+                Resource::Sidecar(o) => view.sidecars.push(Named {
+                    name,
+                    namespace,
+                    spec: o.spec.clone(),
+                }),
                 _ => {}
             }
         }
@@ -93,6 +133,19 @@ impl MeshView {
         view.destination_rules
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         view
+    }
+
+    /// The services a proxy may reach: exported to its namespace and imported by the
+    /// Sidecar that applies to it.
+    pub fn visible_services<'a>(
+        &'a self,
+        proxy: &'a crate::node::Proxy,
+        scope: &'a super::scope::Scope,
+    ) -> impl Iterator<Item = &'a crate::registry::Service> + 'a {
+        self.registry
+            .services
+            .values()
+            .filter(move |s| scope.sees(s, &proxy.namespace))
     }
 
     /// Whether an object exported to `export_to` from `owner` is visible in `namespace`.

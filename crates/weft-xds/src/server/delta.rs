@@ -184,10 +184,8 @@ impl Stream {
         let Some(state) = self.types.get_mut(type_url) else {
             return;
         };
-        let empty = BTreeMap::new();
-        let entries = snapshot.entries(type_url).unwrap_or(&empty);
         let mut resources = Vec::new();
-        for (name, entry) in entries {
+        for (name, entry) in snapshot.iter(type_url) {
             if state.covers(name) && state.known.get(name) != Some(&entry.version) {
                 resources.push(WireResource {
                     name: name.clone(),
@@ -201,14 +199,14 @@ impl Stream {
         let mut removed: Vec<String> = state
             .known
             .keys()
-            .filter(|name| !entries.contains_key(*name))
+            .filter(|name| !snapshot.contains(type_url, name))
             .cloned()
             .collect();
         for name in &removed {
             state.known.remove(name);
         }
         for name in &state.unanswered {
-            if !entries.contains_key(name) && !removed.contains(name) {
+            if !snapshot.contains(type_url, name) && !removed.contains(name) {
                 removed.push(name.clone());
             }
         }

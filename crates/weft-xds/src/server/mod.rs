@@ -27,7 +27,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
-pub use snapshot::{Entry, Snapshot};
+pub use snapshot::{Entry, Layer, Snapshot};
 pub use status::{Nack, NodeStatus, ServerStatus, TypeStatus};
 
 /// Requests larger than this are refused; a delta reconnect listing every resource it holds

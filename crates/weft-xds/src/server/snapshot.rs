@@ -3,6 +3,7 @@
 //! reconnecting delta client's `initial_resource_versions` can be honoured.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use envoy_types::pb::google::protobuf::Any;
 
@@ -16,6 +17,75 @@ pub struct Entry {
     pub version: String,
 }
 
+/// Resources of one type that many snapshots can share (a control plane computes the
+/// clusters of a namespace once and hands the same set to every proxy there), so a fleet
+/// of per-proxy snapshots costs one copy of each shared set, not one per proxy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Layer {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Layer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a resource, named by its message's name field.
+    pub fn insert(&mut self, body: Any) -> Result<(), ResourceError> {
+        let name = resource_name(&body)?;
+        self.insert_named(name, body);
+        Ok(())
+    }
+
+    /// Adds (or replaces) a resource under an explicit name.
+    pub fn insert_named(&mut self, name: impl Into<String>, body: Any) {
+        let version = content_version(&body);
+        self.entries.insert(name.into(), Entry { body, version });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter()
+    }
+}
+
+/// One type's resources in a snapshot: shared layers plus the snapshot's own entries.
+/// Names are expected to be unique across them; where they are not, the snapshot's own
+/// entry wins, then the later layer.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct TypeSet {
+    shared: Vec<Arc<Layer>>,
+    own: Layer,
+}
+
+impl TypeSet {
+    fn get(&self, name: &str) -> Option<&Entry> {
+        self.own
+            .entries
+            .get(name)
+            .or_else(|| self.shared.iter().rev().find_map(|l| l.entries.get(name)))
+    }
+
+    /// Every entry once, in no particular order across layers.
+    fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        let own = &self.own.entries;
+        let shared = self.shared.iter().enumerate().flat_map(move |(i, layer)| {
+            let later = &self.shared[i + 1..];
+            layer.entries.iter().filter(move |(name, _)| {
+                !own.contains_key(*name) && !later.iter().any(|l| l.entries.contains_key(*name))
+            })
+        });
+        own.iter().chain(shared)
+    }
+}
+
 /// Per type URL, name → resource, plus the version state-of-the-world responses of this
 /// snapshot carry: the snapshot's, or a type's own when set, so a server that bumps only
 /// the types that changed (an endpoint change is EDS alone) pushes only those.
@@ -23,7 +93,7 @@ pub struct Entry {
 pub struct Snapshot {
     version: String,
     type_versions: BTreeMap<String, String>,
-    types: BTreeMap<String, BTreeMap<String, Entry>>,
+    types: BTreeMap<String, TypeSet>,
 }
 
 impl Snapshot {
@@ -60,11 +130,16 @@ impl Snapshot {
 
     /// Adds (or replaces) a resource under an explicit name.
     pub fn insert_named(&mut self, name: impl Into<String>, body: Any) {
-        let version = content_version(&body);
         self.types
             .entry(body.type_url.clone())
             .or_default()
-            .insert(name.into(), Entry { body, version });
+            .own
+            .insert_named(name, body);
+    }
+
+    /// Adds a set of `type_url` resources shared with other snapshots.
+    pub fn add_layer(&mut self, type_url: impl Into<String>, layer: Arc<Layer>) {
+        self.types.entry(type_url.into()).or_default().shared.push(layer);
     }
 
     /// Builder form of [`Snapshot::insert`].
@@ -73,20 +148,33 @@ impl Snapshot {
         Ok(self)
     }
 
-    /// Removes a resource; returns whether it was there.
+    /// Removes one of the snapshot's own resources; returns whether it was there.
     pub fn remove(&mut self, type_url: &str, name: &str) -> bool {
         self.types
             .get_mut(type_url)
-            .is_some_and(|m| m.remove(name).is_some())
+            .is_some_and(|t| t.own.entries.remove(name).is_some())
     }
 
-    /// The resources of one type, by name.
-    pub fn entries(&self, type_url: &str) -> Option<&BTreeMap<String, Entry>> {
-        self.types.get(type_url)
+    /// The resources of one type, each name once.
+    pub fn iter(&self, type_url: &str) -> impl Iterator<Item = (&String, &Entry)> {
+        self.types.get(type_url).into_iter().flat_map(TypeSet::iter)
+    }
+
+    /// How many resources of one type the snapshot holds.
+    pub fn count(&self, type_url: &str) -> usize {
+        self.iter(type_url).count()
+    }
+
+    pub fn contains(&self, type_url: &str, name: &str) -> bool {
+        self.entry(type_url, name).is_some()
+    }
+
+    pub fn entry(&self, type_url: &str, name: &str) -> Option<&Entry> {
+        self.types.get(type_url)?.get(name)
     }
 
     pub fn get(&self, type_url: &str, name: &str) -> Option<&Any> {
-        self.types.get(type_url)?.get(name).map(|e| &e.body)
+        self.entry(type_url, name).map(|e| &e.body)
     }
 
     /// The type URLs this snapshot holds resources of.
@@ -111,10 +199,10 @@ mod tests {
         let mut s = Snapshot::new("v1").with(a.clone()).unwrap();
         assert_eq!(s.version(), "v1");
         assert_eq!(s.get(type_url::CLUSTER, "a"), Some(&a));
-        let v_a = s.entries(type_url::CLUSTER).unwrap()["a"].version.clone();
+        let v_a = s.entry(type_url::CLUSTER, "a").unwrap().version.clone();
         assert_eq!(v_a, content_version(&a));
         s.insert_named("alias", a.clone());
-        assert_eq!(s.entries(type_url::CLUSTER).unwrap().len(), 2);
+        assert_eq!(s.count(type_url::CLUSTER), 2);
         assert!(s.remove(type_url::CLUSTER, "alias"));
         assert!(!s.remove(type_url::CLUSTER, "alias"));
         assert_eq!(s.type_urls().collect::<Vec<_>>(), [type_url::CLUSTER]);
@@ -122,5 +210,47 @@ mod tests {
         s.set_type_version(type_url::CLUSTER, "c7");
         assert_eq!(s.type_version(type_url::CLUSTER), "c7");
         assert_eq!(s.type_version(type_url::LISTENER), "v1");
+    }
+
+    #[test]
+    fn shared_layers_are_seen_once_with_own_entries_winning() {
+        let named = |n: &str, t: u32| {
+            pack_any(Cluster {
+                name: n.into(),
+                per_connection_buffer_limit_bytes: Some(
+                    envoy_types::pb::google::protobuf::UInt32Value { value: t },
+                ),
+                ..Default::default()
+            })
+        };
+        let mut shared = Layer::new();
+        shared.insert(named("a", 1)).unwrap();
+        shared.insert(named("b", 1)).unwrap();
+        let shared = Arc::new(shared);
+        let mut later = Layer::new();
+        later.insert(named("b", 2)).unwrap();
+        let mut s = Snapshot::new("v1");
+        s.add_layer(type_url::CLUSTER, shared.clone());
+        s.add_layer(type_url::CLUSTER, Arc::new(later));
+        s.insert(named("c", 3)).unwrap();
+        s.insert(named("a", 4)).unwrap();
+        let mut seen: Vec<(String, Any)> = s
+            .iter(type_url::CLUSTER)
+            .map(|(n, e)| (n.clone(), e.body.clone()))
+            .collect();
+        seen.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), named("a", 4)),
+                ("b".to_string(), named("b", 2)),
+                ("c".to_string(), named("c", 3)),
+            ]
+        );
+        assert_eq!(s.get(type_url::CLUSTER, "b"), Some(&named("b", 2)));
+        assert!(s.contains(type_url::CLUSTER, "a") && !s.contains(type_url::CLUSTER, "z"));
+        // The shared layer itself is untouched and still shared.
+        assert_eq!(Arc::strong_count(&shared), 2);
+        assert_eq!(shared.len(), 2);
     }
 }

@@ -136,9 +136,7 @@ impl Stream {
             return;
         };
         let resources = snapshot
-            .entries(type_url)
-            .into_iter()
-            .flatten()
+            .iter(type_url)
             .filter(|(name, _)| state.subscription.includes(name))
             .map(|(_, entry)| entry.body.clone())
             .collect();

@@ -1,0 +1,158 @@
+//! Translation checked on decoded output: what a proxy is sent for a small mesh read from
+//! YAML, including Sidecar scoping and the outbound traffic policy.
+
+use std::net::IpAddr;
+
+use envoy_types::pb::envoy::config::listener::v3::{Listener, filter};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+
+use super::*;
+use crate::node::{Generator, ProxyType};
+use crate::registry::Registry;
+
+fn view(yaml: &str) -> MeshView {
+    let mut loader = weft_config::Loader::new();
+    loader.load_str("mesh.yaml", yaml);
+    let result = loader.finish();
+    assert!(!result.has_errors(), "{:?}", result.findings);
+    let refs: Vec<&weft_config::Resource> = result.resources.iter().map(|l| &l.resource).collect();
+    let registry = Registry::build(&refs, &[], "cluster.local");
+    MeshView::new(&refs, registry, MeshSettings::default())
+}
+
+fn proxy(namespace: &str, labels: &[(&str, &str)]) -> Proxy {
+    Proxy {
+        id: format!("sidecar~10.1.0.9~app-0.{namespace}~{namespace}.svc.cluster.local"),
+        proxy_type: ProxyType::Sidecar,
+        generator: Generator::Envoy,
+        workload_name: "app-0".into(),
+        namespace: namespace.into(),
+        ips: vec!["10.1.0.9".parse::<IpAddr>().unwrap()],
+        dns_domain: format!("{namespace}.svc.cluster.local"),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        service_account: "default".into(),
+        cluster_id: String::new(),
+        istio_version: String::new(),
+    }
+}
+
+fn names(v: &[(String, Any)]) -> Vec<&str> {
+    v.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+fn decode<M: Message + Default>(v: &[(String, Any)], name: &str) -> M {
+    let any = &v
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .1;
+    M::decode(any.value.as_slice()).expect("decodes")
+}
+
+const SERVICES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: prod }
+spec: { clusterIP: 10.0.0.1, ports: [{ name: http, port: 80 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: db, namespace: other }
+spec: { clusterIP: 10.0.0.2, ports: [{ name: http, port: 80 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: telemetry, namespace: istio-system }
+spec: { clusterIP: 10.0.0.3, ports: [{ name: http, port: 80 }] }
+"#;
+
+fn catch_all_of(g: &Generated) -> String {
+    let l: Listener = decode(&g.listeners, "virtualOutbound");
+    let chain = l
+        .filter_chains
+        .iter()
+        .find(|c| c.name == "virtualOutbound-catchall-tcp")
+        .expect("catch-all chain");
+    let Some(filter::ConfigType::TypedConfig(any)) = &chain.filters[0].config_type else {
+        panic!("typed config")
+    };
+    let tcp = TcpProxy::decode(any.value.as_slice()).expect("tcp_proxy");
+    match tcp.cluster_specifier {
+        Some(tcp_proxy::ClusterSpecifier::Cluster(c)) => c,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_a_sidecar_every_exported_service_is_visible_and_unknown_traffic_passes() {
+    let g = sidecar(&proxy("prod", &[]), &view(SERVICES));
+    assert_eq!(
+        names(&g.clusters),
+        [
+            "outbound|80||db.other.svc.cluster.local",
+            "outbound|80||telemetry.istio-system.svc.cluster.local",
+            "outbound|80||web.prod.svc.cluster.local",
+            "BlackHoleCluster",
+            "PassthroughCluster",
+            "InboundPassthroughClusterIpv4",
+        ]
+    );
+    assert_eq!(catch_all_of(&g), "PassthroughCluster");
+}
+
+#[test]
+fn a_sidecar_narrows_imports_and_can_block_unknown_destinations() {
+    let yaml = format!(
+        "{SERVICES}---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{ name: default, namespace: istio-system }}
+spec:
+  egress: [{{ hosts: [\"./*\", \"istio-system/*\"] }}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{ name: locked, namespace: prod }}
+spec:
+  workloadSelector: {{ labels: {{ app: locked }} }}
+  egress: [{{ hosts: [\"./web.prod.svc.cluster.local\"] }}]
+  outboundTrafficPolicy: {{ mode: REGISTRY_ONLY }}
+"
+    );
+    let v = view(&yaml);
+    // The root namespace's default applies to an ordinary prod proxy.
+    let g = sidecar(&proxy("prod", &[("app", "web")]), &v);
+    let outbound: Vec<&str> = names(&g.clusters)
+        .into_iter()
+        .filter(|n| n.starts_with("outbound"))
+        .collect();
+    assert_eq!(
+        outbound,
+        [
+            "outbound|80||telemetry.istio-system.svc.cluster.local",
+            "outbound|80||web.prod.svc.cluster.local",
+        ]
+    );
+    assert_eq!(catch_all_of(&g), "PassthroughCluster");
+    // The workload's own Sidecar wins and blocks the rest.
+    let g = sidecar(&proxy("prod", &[("app", "locked")]), &v);
+    let outbound: Vec<&str> = names(&g.clusters)
+        .into_iter()
+        .filter(|n| n.starts_with("outbound"))
+        .collect();
+    assert_eq!(outbound, ["outbound|80||web.prod.svc.cluster.local"]);
+    assert_eq!(catch_all_of(&g), "BlackHoleCluster");
+    let routes: RouteConfiguration = decode(&g.routes, "80");
+    let hosts: Vec<&str> = routes
+        .virtual_hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(hosts, ["web.prod.svc.cluster.local:80", "block_all"]);
+}
