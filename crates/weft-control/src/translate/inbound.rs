@@ -33,6 +33,7 @@ use envoy_types::util::pack_any;
 use super::cluster::{BLACKHOLE, default_circuit_breakers, downstream_protocol_options, duration};
 use super::endpoints::socket_address;
 use super::route::{FAULT_FILTER, default_route};
+use super::listener::NamedResources;
 use super::view::MeshView;
 use crate::node::Proxy;
 use crate::registry::Protocol;
@@ -206,7 +207,7 @@ fn skip_ports(ports: &[u16]) -> Option<ListenerFilterChainMatchPredicate> {
 }
 
 /// Inbound listener and clusters for a sidecar (none when it serves no service).
-pub fn inbound(proxy: &Proxy, view: &MeshView) -> (Vec<(String, Any)>, Vec<(String, Any)>) {
+pub fn inbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResources) {
     let served = served_ports(proxy, view);
     let mut clusters: Vec<(String, Any)> = Vec::new();
     let raw = || FilterChainMatch {
