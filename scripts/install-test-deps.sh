@@ -16,6 +16,7 @@ fi
 
 # Real Envoy for the conformance tests.
 scripts/install-envoy.sh >/dev/null
+scripts/install-grpcio.sh >/dev/null # grpcio + xds-protos for the proxyless gRPC tests
 
 # promtool (Debian package prometheus) judges weft's /stats/prometheus in the admin tests.
 if ! command -v promtool >/dev/null 2>&1; then

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod endpoints;
+mod grpc;
 mod inbound;
 mod listener;
 mod names;
@@ -35,9 +36,7 @@ pub struct Generated {
 pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
     match proxy.generator {
         crate::node::Generator::Envoy => sidecar(proxy, view),
-        // Until the gRPC generator lands, proxyless clients get the sidecar's resources,
-        // which carry no listener names a gRPC client asks for.
-        crate::node::Generator::Grpc => sidecar(proxy, view),
+        crate::node::Generator::Grpc => grpc::generate(proxy, view),
     }
 }
 
