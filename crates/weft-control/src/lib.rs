@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod describe;
 pub mod node;
 pub mod push;
 pub mod registry;

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod endpoints;
+mod gateway;
 mod grpc;
 mod inbound;
 mod listener;
@@ -15,7 +16,7 @@ mod scope;
 mod tests;
 mod view;
 
-pub use names::{cluster_name, resolve_host};
+pub use names::{cluster_name, host_matches, resolve_host};
 pub use scope::Scope;
 pub use view::{MeshSettings, MeshView, OutboundPolicy};
 
@@ -35,7 +36,10 @@ pub struct Generated {
 /// Everything a proxy is sent, by the generator its node asks for.
 pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
     match proxy.generator {
-        crate::node::Generator::Envoy => sidecar(proxy, view),
+        crate::node::Generator::Envoy => match proxy.proxy_type {
+            crate::node::ProxyType::Sidecar => sidecar(proxy, view),
+            crate::node::ProxyType::Router => gateway::generate(proxy, view),
+        },
         crate::node::Generator::Grpc => grpc::generate(proxy, view),
     }
 }

@@ -182,14 +182,44 @@ fn route_match(m: Option<&HTTPMatchRequest>) -> RouteMatch {
     }
 }
 
-/// Whether this match applies to this proxy and listener port (sourceMatchHTTP).
-fn match_applies(m: &HTTPMatchRequest, proxy: &Proxy, port: u16) -> bool {
-    (m.port == 0 || m.port == u32::from(port))
-        && m.source_labels
+/// Who a VirtualService's HTTP routes are built for: the mesh's sidecars, or the gateway
+/// `namespace/name` a router serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Binding<'a> {
+    Mesh,
+    Gateway(&'a str),
+}
+
+/// Whether this match applies to this proxy and listener port (sourceMatchHTTP). For a
+/// gateway it is istiod's rule exactly: match-level `gateways` (resolved against the
+/// VirtualService's namespace), when given, decide alone; otherwise source labels and
+/// namespace must fit the gateway's workload.
+fn match_applies(
+    m: &HTTPMatchRequest,
+    proxy: &Proxy,
+    port: u16,
+    vs_namespace: &str,
+    binding: Binding,
+) -> bool {
+    let source = || {
+        m.source_labels
             .iter()
             .all(|(k, v)| proxy.labels.get(k) == Some(v))
-        && (m.source_namespace.is_empty() || m.source_namespace == proxy.namespace)
-        && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
+            && (m.source_namespace.is_empty() || m.source_namespace == proxy.namespace)
+    };
+    if m.port != 0 && m.port != u32::from(port) {
+        return false;
+    }
+    match binding {
+        Binding::Mesh => {
+            source() && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
+        }
+        Binding::Gateway(gateway) if !m.gateways.is_empty() => m
+            .gateways
+            .iter()
+            .any(|g| super::gateway::resolve_gateway_name(g, vs_namespace) == gateway),
+        Binding::Gateway(_) => source(),
+    }
 }
 
 /// istiod's retry policy: its default unless the rule sets retries; `attempts: 0` none.
@@ -349,7 +379,7 @@ fn grpc_code(name: &str) -> Option<u32> {
 }
 
 /// The cluster a destination names, seen from a rule in `namespace` on listener `port`.
-fn destination_cluster(
+pub(super) fn destination_cluster(
     view: &MeshView,
     d: &weft_config::networking::virtual_service::Destination,
     namespace: &str,
@@ -535,33 +565,69 @@ pub fn service_routes(proxy: &Proxy, view: &MeshView, svc: &Service, port: u16) 
             &operation,
         )];
     };
+    virtual_service_routes(proxy, view, vs, port, Binding::Mesh, &operation)
+}
+
+/// A VirtualService's `http` rules as Envoy routes on `port` for `binding`, in order, up
+/// to the first that matches everything (BuildHTTPRoutesForVirtualService).
+pub(super) fn virtual_service_routes(
+    proxy: &Proxy,
+    view: &MeshView,
+    vs: &Named<VirtualService>,
+    port: u16,
+    binding: Binding,
+    operation: &str,
+) -> Vec<Route> {
     let mut routes = Vec::new();
     'rules: for rule in &vs.spec.http {
         if rule.is_delegating() {
             continue;
         }
         if rule.r#match.is_empty() {
-            routes.push(translate(rule, None, vs, view, port, &operation));
+            routes.push(translate(rule, None, vs, view, port, operation));
             break;
         }
         for m in &rule.r#match {
-            if !match_applies(m, proxy, port) {
+            if !match_applies(m, proxy, port, &vs.namespace, binding) {
                 continue;
             }
-            routes.push(translate(rule, Some(m), vs, view, port, &operation));
-            let catch_all = m.uri.is_none()
-                && m.headers.is_empty()
-                && m.query_params.is_empty()
-                && m.without_headers.is_empty()
-                && m.method.is_none()
-                && m.authority.is_none()
-                && m.scheme.is_none();
+            let r = translate(rule, Some(m), vs, view, port, operation);
+            let catch_all = match binding {
+                Binding::Mesh => {
+                    m.uri.is_none()
+                        && m.headers.is_empty()
+                        && m.query_params.is_empty()
+                        && m.without_headers.is_empty()
+                        && m.method.is_none()
+                        && m.authority.is_none()
+                        && m.scheme.is_none()
+                }
+                // Gateways move catch-all routes to the end of a virtual host, so what
+                // follows one must be cut here as istiod does (IsCatchAllRoute).
+                Binding::Gateway(_) => is_catch_all(&r),
+            };
+            routes.push(r);
             if catch_all {
                 break 'rules;
             }
         }
     }
     routes
+}
+
+/// istiod's IsCatchAllRoute: a `/` prefix (or `.*` regex) with no header or query match.
+pub(super) fn is_catch_all(r: &Route) -> bool {
+    let Some(m) = &r.r#match else { return false };
+    let any_path = match &m.path_specifier {
+        Some(route_match::PathSpecifier::Prefix(p)) => p == "/",
+        Some(route_match::PathSpecifier::PathSeparatedPrefix(p)) => p == "/",
+        Some(route_match::PathSpecifier::SafeRegex(r)) => r.regex == ".*",
+        _ => false,
+    };
+    any_path
+        && m.headers.is_empty()
+        && m.query_parameters.is_empty()
+        && m.dynamic_metadata.is_empty()
 }
 
 /// istiod's route when no VirtualService applies.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use weft_config::Resource;
 use weft_config::networking::destination_rule::DestinationRule;
+use weft_config::networking::gateway::Gateway;
 use weft_config::networking::sidecar::Sidecar;
 use weft_config::networking::virtual_service::VirtualService;
 
@@ -94,6 +95,8 @@ pub struct MeshView {
     pub virtual_services: Vec<Named<VirtualService>>,
     pub destination_rules: Vec<Named<DestinationRule>>,
     pub sidecars: Vec<Named<Sidecar>>,
+    /// Istio `Gateway`s, which a router's listeners come from.
+    pub gateways: Vec<Named<Gateway>>,
     pub mesh: MeshSettings,
 }
 
@@ -123,6 +126,11 @@ impl MeshView {
                     namespace,
                     spec: o.spec.clone(),
                 }),
+                Resource::Gateway(o) => view.gateways.push(Named {
+                    name,
+                    namespace,
+                    spec: o.spec.clone(),
+                }),
                 _ => {}
             }
         }
@@ -131,6 +139,8 @@ impl MeshView {
         view.virtual_services
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         view.destination_rules
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        view.gateways
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         view
     }
