@@ -2,44 +2,32 @@
 //! per service on that port (domains as istiod generates them) plus the catch-all, and a
 //! VirtualService's `http` rules become Envoy routes in order (istiod's translateRoute).
 
+mod matching;
+mod policy;
+
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source};
-use envoy_types::pb::envoy::config::core::v3::{
-    HeaderValue, HeaderValueOption, header_value_option,
-};
 use envoy_types::pb::envoy::config::route::v3::{
-    Decorator, DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction,
-    RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster,
-    header_matcher, query_parameter_matcher, redirect_action, route, route_action, route_match,
-    weighted_cluster,
+    Decorator, DirectResponseAction, RedirectAction, Route, RouteAction, RouteConfiguration,
+    VirtualHost, WeightedCluster, redirect_action, route, route_action, weighted_cluster,
 };
-use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{FaultDelay, fault_delay};
-use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
-    FaultAbort, HttpFault, fault_abort,
-};
-use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
-use envoy_types::pb::envoy::r#type::matcher::v3::{
-    RegexMatchAndSubstitute, RegexMatcher, StringMatcher, string_matcher,
-};
-use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent};
+use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatchAndSubstitute, RegexMatcher};
 use envoy_types::pb::google::protobuf::{Any, BoolValue, UInt32Value};
 use envoy_types::util::pack_any;
-use weft_config::networking::virtual_service::{
-    HTTPMatchRequest, HTTPRetry, HTTPRoute, HeaderOperations, Headers, StringMatch,
-    StringMatchKind, VirtualService,
-};
+use weft_config::networking::virtual_service::{HTTPMatchRequest, HTTPRoute, VirtualService};
 
-use super::cluster::{BLACKHOLE, PASSTHROUGH, duration};
+use super::cluster::{PASSTHROUGH, duration};
 use super::names::{cluster_name, host_matches, resolve_host};
 use super::view::{MeshView, Named, OutboundPolicy};
 use crate::node::Proxy;
 use crate::registry::Service;
+use matching::{match_applies, route_match};
+use policy::{apply_headers, fault, header_options, retry_policy};
+
+pub(super) use matching::is_catch_all;
 
 pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
-/// istiod's default retry_on (route/retry DefaultPolicy).
-const DEFAULT_RETRY_ON: &str =
-    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 /// The VirtualService (if any) that routes `svc` for this proxy: applies to the mesh,
 /// visible in the proxy's namespace, host matching; the proxy's own namespace first.
@@ -94,288 +82,12 @@ pub fn domains(proxy: &Proxy, svc: &Service, port: u16, with_port: bool) -> Vec<
     out
 }
 
-fn string_matcher(m: &StringMatch) -> Option<StringMatcher> {
-    let pattern = match m.kind()? {
-        StringMatchKind::Exact(s) => string_matcher::MatchPattern::Exact(s.to_string()),
-        StringMatchKind::Prefix(s) => string_matcher::MatchPattern::Prefix(s.to_string()),
-        StringMatchKind::Regex(s) => string_matcher::MatchPattern::SafeRegex(RegexMatcher {
-            regex: s.to_string(),
-            ..Default::default()
-        }),
-    };
-    Some(StringMatcher {
-        match_pattern: Some(pattern),
-        ..Default::default()
-    })
-}
-
-fn header_matcher(name: &str, m: &StringMatch, invert: bool) -> HeaderMatcher {
-    let present = m.kind().is_none() || m.regex.as_deref() == Some("*");
-    HeaderMatcher {
-        name: name.to_string(),
-        header_match_specifier: Some(if present {
-            header_matcher::HeaderMatchSpecifier::PresentMatch(true)
-        } else {
-            header_matcher::HeaderMatchSpecifier::StringMatch(string_matcher(m).expect("set"))
-        }),
-        invert_match: invert,
-        treat_missing_header_as_empty: invert && !present,
-    }
-}
-
-/// istiod's TranslateRouteMatch.
-fn route_match(m: Option<&HTTPMatchRequest>) -> RouteMatch {
-    let Some(m) = m else {
-        return RouteMatch {
-            path_specifier: Some(route_match::PathSpecifier::Prefix("/".into())),
-            ..Default::default()
-        };
-    };
-    let path = match m.uri.as_ref().and_then(StringMatch::kind) {
-        Some(StringMatchKind::Exact(s)) => route_match::PathSpecifier::Path(s.to_string()),
-        Some(StringMatchKind::Prefix(s)) => route_match::PathSpecifier::Prefix(s.to_string()),
-        Some(StringMatchKind::Regex(s)) => route_match::PathSpecifier::SafeRegex(RegexMatcher {
-            regex: s.to_string(),
-            ..Default::default()
-        }),
-        None => route_match::PathSpecifier::Prefix("/".into()),
-    };
-    let mut headers: Vec<HeaderMatcher> = m
-        .headers
-        .iter()
-        .map(|(k, v)| header_matcher(k, v, false))
-        .chain(
-            m.without_headers
-                .iter()
-                .map(|(k, v)| header_matcher(k, v, true)),
-        )
-        .collect();
-    headers.sort_by(|a, b| a.name.cmp(&b.name));
-    for (name, value) in [
-        (":method", &m.method),
-        (":authority", &m.authority),
-        (":scheme", &m.scheme),
-    ] {
-        if let Some(v) = value {
-            headers.push(header_matcher(name, v, false));
-        }
-    }
-    let query_parameters = m
-        .query_params
-        .iter()
-        .map(|(k, v)| QueryParameterMatcher {
-            name: k.clone(),
-            query_parameter_match_specifier: Some(match string_matcher(v) {
-                Some(s) => query_parameter_matcher::QueryParameterMatchSpecifier::StringMatch(s),
-                None => query_parameter_matcher::QueryParameterMatchSpecifier::PresentMatch(true),
-            }),
-        })
-        .collect();
-    RouteMatch {
-        path_specifier: Some(path),
-        case_sensitive: Some(BoolValue {
-            value: !m.ignore_uri_case,
-        }),
-        headers,
-        query_parameters,
-        ..Default::default()
-    }
-}
-
 /// Who a VirtualService's HTTP routes are built for: the mesh's sidecars, or the gateway
 /// `namespace/name` a router serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Binding<'a> {
     Mesh,
     Gateway(&'a str),
-}
-
-/// Whether this match applies to this proxy and listener port (sourceMatchHTTP). For a
-/// gateway it is istiod's rule exactly: match-level `gateways` (resolved against the
-/// VirtualService's namespace), when given, decide alone; otherwise source labels and
-/// namespace must fit the gateway's workload.
-fn match_applies(
-    m: &HTTPMatchRequest,
-    proxy: &Proxy,
-    port: u16,
-    vs_namespace: &str,
-    binding: Binding,
-) -> bool {
-    let source = || {
-        m.source_labels
-            .iter()
-            .all(|(k, v)| proxy.labels.get(k) == Some(v))
-            && (m.source_namespace.is_empty() || m.source_namespace == proxy.namespace)
-    };
-    if m.port != 0 && m.port != u32::from(port) {
-        return false;
-    }
-    match binding {
-        Binding::Mesh => {
-            source() && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
-        }
-        Binding::Gateway(gateway) if !m.gateways.is_empty() => m
-            .gateways
-            .iter()
-            .any(|g| super::gateway::resolve_gateway_name(g, vs_namespace) == gateway),
-        Binding::Gateway(_) => source(),
-    }
-}
-
-/// istiod's retry policy: its default unless the rule sets retries; `attempts: 0` none.
-fn retry_policy(retries: Option<&HTTPRetry>) -> Option<RetryPolicy> {
-    let mut policy = RetryPolicy {
-        retry_on: DEFAULT_RETRY_ON.into(),
-        num_retries: Some(UInt32Value { value: 2 }),
-        retry_host_predicate: vec![envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate {
-            name: "envoy.retry_host_predicates.previous_hosts".into(),
-            config_type: Some(
-                envoy_types::pb::envoy::config::route::v3::retry_policy::retry_host_predicate::ConfigType::TypedConfig(
-                    pack_any(PreviousHostsPredicate::default()),
-                ),
-            ),
-        }],
-        host_selection_retry_max_attempts: 5,
-        retriable_status_codes: vec![503],
-        ..Default::default()
-    };
-    let Some(r) = retries else {
-        return Some(policy);
-    };
-    if r.attempts <= 0 {
-        return None;
-    }
-    policy.num_retries = Some(UInt32Value {
-        value: u32::try_from(r.attempts).unwrap_or(0),
-    });
-    if !r.retry_on.is_empty() {
-        let (codes, names): (Vec<&str>, Vec<&str>) = r
-            .retry_on_policies()
-            .partition(|p| p.parse::<u32>().is_ok());
-        let mut on: Vec<&str> = names;
-        if !codes.is_empty() && !on.contains(&"retriable-status-codes") {
-            on.push("retriable-status-codes");
-        }
-        policy.retry_on = on.join(",");
-        policy.retriable_status_codes = codes.iter().filter_map(|c| c.parse().ok()).collect();
-    }
-    if let Some(t) = &r.per_try_timeout {
-        policy.per_try_timeout = Some(duration(t.as_std()));
-    }
-    if r.retry_ignore_previous_hosts == Some(false) {
-        policy.retry_host_predicate.clear();
-    }
-    if let Some(b) = &r.backoff {
-        policy.retry_back_off = Some(
-            envoy_types::pb::envoy::config::route::v3::retry_policy::RetryBackOff {
-                base_interval: Some(duration(b.as_std())),
-                ..Default::default()
-            },
-        );
-    }
-    Some(policy)
-}
-
-fn header_options(ops: &HeaderOperations) -> (Vec<HeaderValueOption>, Vec<String>) {
-    let option = |k: &String, v: &String, action: header_value_option::HeaderAppendAction| {
-        HeaderValueOption {
-            header: Some(HeaderValue {
-                key: k.clone(),
-                value: v.clone(),
-                ..Default::default()
-            }),
-            append_action: action as i32,
-            ..Default::default()
-        }
-    };
-    let mut add: Vec<HeaderValueOption> = ops
-        .set
-        .iter()
-        .map(|(k, v)| {
-            option(
-                k,
-                v,
-                header_value_option::HeaderAppendAction::OverwriteIfExistsOrAdd,
-            )
-        })
-        .collect();
-    add.extend(ops.add.iter().map(|(k, v)| {
-        option(
-            k,
-            v,
-            header_value_option::HeaderAppendAction::AppendIfExistsOrAdd,
-        )
-    }));
-    (add, ops.remove.clone())
-}
-
-fn percent(p: Option<f64>, legacy: i32) -> FractionalPercent {
-    // Istio sends percentages as parts per million so fractions survive (value × 10⁴).
-    let value = p.unwrap_or(f64::from(legacy));
-    FractionalPercent {
-        numerator: (value * 10_000.0).round().clamp(0.0, 1_000_000.0) as u32,
-        denominator: fractional_percent::DenominatorType::Million as i32,
-    }
-}
-
-fn fault(f: &weft_config::networking::virtual_service::HTTPFaultInjection) -> HttpFault {
-    let mut out = HttpFault::default();
-    if let Some(d) = &f.delay
-        && let Some(fixed) = &d.fixed_delay
-    {
-        out.delay = Some(FaultDelay {
-            fault_delay_secifier: Some(fault_delay::FaultDelaySecifier::FixedDelay(duration(
-                fixed.as_std(),
-            ))),
-            percentage: Some(percent(d.percentage.as_ref().map(|p| p.value), d.percent)),
-        });
-    }
-    if let Some(a) = &f.abort {
-        let error_type = if let Some(code) = a.http_status {
-            Some(fault_abort::ErrorType::HttpStatus(
-                u32::try_from(code).unwrap_or(500),
-            ))
-        } else {
-            a.grpc_status
-                .as_deref()
-                .and_then(grpc_code)
-                .map(fault_abort::ErrorType::GrpcStatus)
-        };
-        out.abort = Some(FaultAbort {
-            error_type,
-            percentage: Some(percent(a.percentage.as_ref().map(|p| p.value), 100)),
-            ..Default::default()
-        });
-    }
-    out
-}
-
-/// gRPC status names (as Istio accepts them in `abort.grpcStatus`) to codes.
-fn grpc_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    NAMES
-        .iter()
-        .position(|n| *n == name)
-        .and_then(|i| u32::try_from(i).ok())
-        .or_else(|| name.parse().ok())
 }
 
 /// The cluster a destination names, seen from a rule in `namespace` on listener `port`.
@@ -543,19 +255,6 @@ fn translate(
     r
 }
 
-fn apply_headers(r: &mut Route, h: &Headers) {
-    if let Some(req) = &h.request {
-        let (add, remove) = header_options(req);
-        r.request_headers_to_add.extend(add);
-        r.request_headers_to_remove.extend(remove);
-    }
-    if let Some(resp) = &h.response {
-        let (add, remove) = header_options(resp);
-        r.response_headers_to_add.extend(add);
-        r.response_headers_to_remove.extend(remove);
-    }
-}
-
 /// The routes of one service's virtual host on `port`.
 pub fn service_routes(proxy: &Proxy, view: &MeshView, svc: &Service, port: u16) -> Vec<Route> {
     let operation = format!("{}:{port}/*", svc.hostname);
@@ -615,21 +314,6 @@ pub(super) fn virtual_service_routes(
     routes
 }
 
-/// istiod's IsCatchAllRoute: a `/` prefix (or `.*` regex) with no header or query match.
-pub(super) fn is_catch_all(r: &Route) -> bool {
-    let Some(m) = &r.r#match else { return false };
-    let any_path = match &m.path_specifier {
-        Some(route_match::PathSpecifier::Prefix(p)) => p == "/",
-        Some(route_match::PathSpecifier::PathSeparatedPrefix(p)) => p == "/",
-        Some(route_match::PathSpecifier::SafeRegex(r)) => r.regex == ".*",
-        _ => false,
-    };
-    any_path
-        && m.headers.is_empty()
-        && m.query_parameters.is_empty()
-        && m.dynamic_metadata.is_empty()
-}
-
 /// istiod's route when no VirtualService applies.
 pub(super) fn default_route(cluster: &str, operation: &str) -> Route {
     Route {
@@ -678,7 +362,6 @@ fn catch_all(policy: OutboundPolicy) -> VirtualHost {
             }),
         ),
     };
-    let _ = BLACKHOLE;
     VirtualHost {
         name: name.into(),
         domains: vec!["*".into()],
