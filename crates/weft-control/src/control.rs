@@ -1,5 +1,6 @@
 //! `weft control`'s runtime: scans the configuration directory, keeps the control plane's
-//! state current, pushes debounced changes and serves ADS until shut down.
+//! state current, pushes debounced changes and serves ADS — and, when asked, the debug
+//! pages and metrics — until shut down.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use weft_xds::server::AdsServer;
 
+use crate::debug::{self, DebugState};
 use crate::push::{ControlPlane, Debounce, Source};
 use crate::store::{ConfigStore, StoreError};
 use crate::translate::MeshSettings;
@@ -18,6 +20,8 @@ pub struct Options {
     pub config_dir: PathBuf,
     /// ADS over plaintext gRPC (Istio's 15010).
     pub xds_address: SocketAddr,
+    /// The debug pages and metrics (Istio's 15014); none when `None`.
+    pub debug_address: Option<SocketAddr>,
     pub mesh: MeshSettings,
     pub debounce: Debounce,
     /// How long a disconnected proxy remains an endpoint.
@@ -31,6 +35,7 @@ impl Options {
         Self {
             config_dir: config_dir.into(),
             xds_address,
+            debug_address: None,
             mesh: MeshSettings::default(),
             debounce: Debounce::default(),
             grace: Duration::from_secs(10),
@@ -49,6 +54,12 @@ pub enum ControlError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot listen for the debug server on {address}: {source}")]
+    DebugBind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Serve(#[from] weft_xds::server::ServerError),
 }
@@ -56,6 +67,8 @@ pub enum ControlError {
 /// A started control plane: its bound address and state.
 pub struct Running {
     pub xds_address: SocketAddr,
+    /// Where the debug server listens, if it was asked for.
+    pub debug_address: Option<SocketAddr>,
     pub control: Arc<ControlPlane>,
     pub server: AdsServer,
 }
@@ -85,15 +98,38 @@ pub async fn start(
         address: options.xds_address,
         source,
     })?;
+    let debug_listener = match options.debug_address {
+        None => None,
+        Some(address) => {
+            let bind = |source| ControlError::DebugBind { address, source };
+            let listener = TcpListener::bind(address).await.map_err(bind)?;
+            let bound = listener.local_addr().map_err(bind)?;
+            Some((listener, bound))
+        }
+    };
     let server = AdsServer::with_source(Arc::new(Source(control.clone())));
     let running = Running {
         xds_address,
+        debug_address: debug_listener.as_ref().map(|(_, a)| *a),
         control: control.clone(),
         server: server.clone(),
     };
     let interval = options.scan_interval;
     let serve = async move {
         let pushes = tokio::spawn(control.clone().run_pushes());
+        let metrics = tokio::spawn({
+            let (control, server) = (control.clone(), server.clone());
+            async move { control.metrics().follow(server).await }
+        });
+        let debug = debug_listener.map(|(listener, _)| {
+            tokio::spawn(debug::serve(
+                listener,
+                DebugState {
+                    control: control.clone(),
+                    server: server.clone(),
+                },
+            ))
+        });
         let scans = tokio::spawn({
             let control = control.clone();
             async move {
@@ -113,6 +149,10 @@ pub async fn start(
         let result = server.serve(listener, std::future::pending()).await;
         pushes.abort();
         scans.abort();
+        metrics.abort();
+        if let Some(debug) = debug {
+            debug.abort();
+        }
         Ok(result?)
     };
     Ok((running, serve))

@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod debug;
 pub mod describe;
+pub mod metrics;
 pub mod node;
 pub mod push;
 pub mod registry;

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use weft_xds::server::{Snapshot, SnapshotReceiver, SnapshotSource};
 use weft_xds::type_url;
 
+use crate::metrics::Metrics;
 use crate::node::Proxy;
 use crate::registry::{Registry, Workload};
 use crate::translate::{self, Generated, MeshSettings, MeshView};
@@ -63,7 +64,21 @@ pub struct ControlPlane {
     /// How long a disconnected proxy stays an endpoint (istiod's auto-registration grace).
     grace: Duration,
     changed: Notify,
+    /// When the oldest change not yet pushed was noticed (for convergence time).
+    pending_since: Mutex<Option<Instant>>,
     push_count: AtomicU64,
+    metrics: Metrics,
+}
+
+/// What was last computed and published for one proxy.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    pub proxy: Proxy,
+    pub generated: Generated,
+    /// Type URL to the version its current content was published under.
+    pub versions: BTreeMap<String, String>,
+    /// Whether a stream of the proxy is open (it lingers for the grace period after).
+    pub connected: bool,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -97,14 +112,28 @@ impl ControlPlane {
             debounce,
             grace,
             changed: Notify::new(),
+            pending_since: Mutex::new(None),
             push_count: AtomicU64::new(0),
+            metrics: Metrics::default(),
         })
     }
 
     /// Replaces the served configuration; the push follows after the debounce.
     pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
         self.state.lock().resources = resources;
+        self.note_change();
+    }
+
+    /// Something the next push must reflect happened: the push is scheduled, and the
+    /// convergence time of the proxies it updates counts from the first such change.
+    fn note_change(&self) {
+        self.pending_since.lock().get_or_insert_with(Instant::now);
         self.changed.notify_one();
+    }
+
+    /// The Prometheus metrics the debug server exposes.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Full pushes so far.
@@ -122,6 +151,28 @@ impl ControlPlane {
         let s = self.state.lock();
         let c = s.proxies.get(node_id)?;
         Some((c.proxy.clone(), c.generated.clone()))
+    }
+
+    /// What was last computed and published for a proxy, with the versions per type.
+    pub fn proxy_config(&self, node_id: &str) -> Option<ProxyConfig> {
+        let s = self.state.lock();
+        let c = s.proxies.get(node_id)?;
+        Some(ProxyConfig {
+            proxy: c.proxy.clone(),
+            generated: c.generated.clone(),
+            versions: c
+                .versions
+                .iter()
+                .map(|(t, (_, v))| (t.to_string(), v.clone()))
+                .collect(),
+            connected: !c.streams.is_empty(),
+        })
+    }
+
+    /// Every known proxy, connected or within its grace period.
+    pub fn proxies(&self) -> Vec<Proxy> {
+        let s = self.state.lock();
+        s.proxies.values().map(|c| c.proxy.clone()).collect()
     }
 
     /// Ids of every connected (or recently connected) proxy.
@@ -148,8 +199,9 @@ impl ControlPlane {
         state.view = Arc::new(MeshView::new(&refs, registry, self.mesh.clone()));
     }
 
-    /// Recomputes one proxy's resources and publishes them if anything changed.
-    fn update(view: &MeshView, c: &mut Connected, push: u64) {
+    /// Recomputes one proxy's resources and publishes them if anything changed; says
+    /// whether it did.
+    fn update(view: &MeshView, c: &mut Connected, push: u64) -> bool {
         let generated = translate::generate(&c.proxy, view);
         let types: [(
             &'static str,
@@ -182,11 +234,13 @@ impl ControlPlane {
         if changed {
             c.tx.send_replace(Some(Arc::new(snapshot)));
         }
+        changed
     }
 
     /// Rebuilds the view and recomputes every proxy.
     pub fn push_all(&self) {
         let push = self.push_count.fetch_add(1, Ordering::Relaxed) + 1;
+        let since = self.pending_since.lock().take();
         let mut state = self.state.lock();
         let now = Instant::now();
         let grace = self.grace;
@@ -196,7 +250,11 @@ impl ControlPlane {
         self.rebuild_view(&mut state);
         let view = state.view.clone();
         for c in state.proxies.values_mut() {
-            Self::update(&view, c, push);
+            if Self::update(&view, c, push)
+                && let Some(since) = since
+            {
+                self.metrics.converged(since.elapsed());
+            }
         }
         tracing::debug!(push, proxies = state.proxies.len(), "pushed");
     }
@@ -224,7 +282,7 @@ impl ControlPlane {
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             if let Some(this) = this.upgrade() {
-                this.changed.notify_one();
+                this.note_change();
             }
         });
     }
@@ -236,9 +294,12 @@ pub struct Source(pub Arc<ControlPlane>);
 
 impl SnapshotSource for Source {
     fn connect(&self, node: &Node, stream_id: u64) -> Result<SnapshotReceiver, tonic::Status> {
-        let proxy =
-            Proxy::from_node(node).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
         let cp = &self.0;
+        let proxy = Proxy::from_node(node).map_err(|e| {
+            cp.metrics.push_error();
+            tracing::warn!(node = %node.id, "refused: {e}");
+            tonic::Status::invalid_argument(e.to_string())
+        })?;
         let mut state = cp.state.lock();
         let new_workload = state
             .proxies
@@ -263,7 +324,7 @@ impl SnapshotSource for Source {
             // It may be an endpoint of some service: everyone is recomputed (debounced),
             // and this proxy gets its view right away.
             cp.rebuild_view(&mut state);
-            cp.changed.notify_one();
+            cp.note_change();
         }
         let view = state.view.clone();
         let push = cp.push_count.load(Ordering::Relaxed);

@@ -23,6 +23,74 @@ pub enum Command {
     /// Envoy xDS for every proxy that connects (Envoy, weft proxy, proxyless gRPC), and
     /// apply changes to the directory live.
     Control(ControlArgs),
+    /// Show, per proxy connected to `weft control`, whether each xDS type is SYNCED, STALE
+    /// (sent, not yet ACKed), NACK (rejected; the proxy's error follows) or NOT SENT, like
+    /// `istioctl proxy-status`. Reads the control plane's /debug/syncz.
+    #[command(name = "proxy-status")]
+    ProxyStatus(ProxyStatusArgs),
+    /// Show what `weft control` generated for one proxy (its clusters, listeners, routes
+    /// or endpoints), like `istioctl proxy-config`. Reads /debug/config_dump. Exits 1 when
+    /// the proxy is not connected, naming those that are.
+    #[command(name = "proxy-config")]
+    ProxyConfig(ProxyConfigArgs),
+}
+
+/// The control plane's debug address (Istio's 15014), where `proxy-status` and
+/// `proxy-config` read from.
+pub const DEFAULT_DEBUG_ADDRESS: &str = "127.0.0.1:15014";
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyStatusArgs {
+    /// `HOST:PORT` of `weft control`'s debug server.
+    #[arg(long = "control-address", default_value = DEFAULT_DEBUG_ADDRESS)]
+    pub control_address: String,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = StatusOutput::Table)]
+    pub output: StatusOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusOutput {
+    /// One row per proxy; NACKed types are followed by the proxy's error.
+    Table,
+    /// /debug/syncz as served.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyConfigArgs {
+    /// What to show.
+    #[arg(value_enum)]
+    pub kind: ConfigKind,
+    /// The proxy: its node id, or `POD.NAMESPACE` as `proxy-status` lists it.
+    pub proxy: String,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ConfigOutput::Short)]
+    pub output: ConfigOutput,
+    /// `HOST:PORT` of `weft control`'s debug server.
+    #[arg(long = "control-address", default_value = DEFAULT_DEBUG_ADDRESS)]
+    pub control_address: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigKind {
+    #[value(alias = "listener")]
+    Listeners,
+    #[value(alias = "route")]
+    Routes,
+    #[value(alias = "cluster")]
+    Clusters,
+    #[value(alias = "endpoint")]
+    Endpoints,
+    #[value(alias = "secret")]
+    Secrets,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfigOutput {
+    /// Tables like istioctl's.
+    Short,
+    /// The resources as the control plane's config dump gives them.
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,6 +105,13 @@ pub struct ControlArgs {
     /// Write the bound xDS address to this file (useful with port 0).
     #[arg(long = "xds-address-path", value_name = "FILE")]
     pub xds_address_path: Option<std::path::PathBuf>,
+    /// Debug pages and Prometheus metrics (Istio's 15014): /ready, /metrics, /debug/syncz,
+    /// /debug/config_dump, /debug/connections.
+    #[arg(long = "debug-address", default_value = DEFAULT_DEBUG_ADDRESS)]
+    pub debug_address: std::net::SocketAddr,
+    /// Write the bound debug address to this file (useful with port 0).
+    #[arg(long = "debug-address-path", value_name = "FILE")]
+    pub debug_address_path: Option<std::path::PathBuf>,
     /// The mesh's DNS domain.
     #[arg(long, default_value = "cluster.local")]
     pub domain: String,

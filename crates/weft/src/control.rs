@@ -15,6 +15,7 @@ pub fn run(args: &ControlArgs) -> i32 {
         .with_writer(std::io::stderr)
         .try_init();
     let mut options = Options::new(&args.config_dir, args.xds_address);
+    options.debug_address = Some(args.debug_address);
     options.mesh.domain = args.domain.clone();
     options.debounce.after = Duration::from_millis(args.debounce_after_ms);
     options.debounce.max = Duration::from_millis(args.debounce_max_ms);
@@ -37,12 +38,18 @@ pub fn run(args: &ControlArgs) -> i32 {
                 return 1;
             }
         };
-        tracing::info!(xds = %running.xds_address, dir = %args.config_dir.display(), "serving ADS");
-        if let Some(path) = &args.xds_address_path
-            && let Err(e) = std::fs::write(path, running.xds_address.to_string())
-        {
-            eprintln!("weft control: cannot write {}: {e}", path.display());
-            return 1;
+        tracing::info!(xds = %running.xds_address, debug = ?running.debug_address, dir = %args.config_dir.display(), "serving ADS");
+        let addresses = [
+            (&args.xds_address_path, Some(running.xds_address)),
+            (&args.debug_address_path, running.debug_address),
+        ];
+        for (path, address) in addresses {
+            if let (Some(path), Some(address)) = (path, address)
+                && let Err(e) = std::fs::write(path, address.to_string())
+            {
+                eprintln!("weft control: cannot write {}: {e}", path.display());
+                return 1;
+            }
         }
         let mut sigterm =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -4,4 +4,6 @@
 pub mod cli;
 pub mod control;
 pub mod proxy;
+pub mod proxy_config;
+pub mod proxy_status;
 pub mod validate;

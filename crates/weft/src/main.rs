@@ -13,6 +13,16 @@ fn main() {
         ),
         Command::Proxy(args) => weft::proxy::run(args),
         Command::Control(args) => weft::control::run(args),
+        Command::ProxyStatus(args) => weft::proxy_status::run(
+            args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+        Command::ProxyConfig(args) => weft::proxy_config::run(
+            args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
     };
     std::process::exit(code);
 }

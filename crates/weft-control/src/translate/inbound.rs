@@ -32,8 +32,8 @@ use envoy_types::util::pack_any;
 
 use super::cluster::{BLACKHOLE, default_circuit_breakers, downstream_protocol_options, duration};
 use super::endpoints::socket_address;
-use super::route::{FAULT_FILTER, default_route};
 use super::listener::NamedResources;
+use super::route::{FAULT_FILTER, default_route};
 use super::view::MeshView;
 use crate::node::Proxy;
 use crate::registry::Protocol;
