@@ -86,7 +86,10 @@ pub async fn start(
     let mut store = ConfigStore::new(&options.config_dir);
     store.scan()?;
     let control = ControlPlane::new(options.mesh.clone(), options.debounce, options.grace);
-    control.set_resources(store.resources().into_iter().cloned().collect());
+    control.set_config(
+        store.resources().into_iter().cloned().collect(),
+        store.mesh_config(),
+    );
     control.push_all();
     let listener = TcpListener::bind(options.xds_address)
         .await
@@ -138,7 +141,10 @@ pub async fn start(
                     tick.tick().await;
                     match store.scan() {
                         Ok(scan) if scan.changed => {
-                            control.set_resources(store.resources().into_iter().cloned().collect());
+                            control.set_config(
+                                store.resources().into_iter().cloned().collect(),
+                                store.mesh_config(),
+                            );
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!("{e}"),

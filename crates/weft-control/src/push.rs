@@ -52,6 +52,8 @@ struct Connected {
 
 struct State {
     resources: Vec<weft_config::Resource>,
+    /// The flags' settings with the directory's MeshConfig applied.
+    mesh: MeshSettings,
     view: Arc<MeshView>,
     proxies: BTreeMap<String, Connected>,
 }
@@ -59,7 +61,8 @@ struct State {
 /// The control plane's shared core: the ADS server's snapshot source.
 pub struct ControlPlane {
     state: Mutex<State>,
-    mesh: MeshSettings,
+    /// Settings from flags; a MeshConfig in the directory overrides what it sets.
+    base_mesh: MeshSettings,
     debounce: Debounce,
     /// How long a disconnected proxy stays an endpoint (istiod's auto-registration grace).
     grace: Duration,
@@ -102,13 +105,14 @@ impl ControlPlane {
         Arc::new(Self {
             state: Mutex::new(State {
                 resources: Vec::new(),
+                mesh: mesh.clone(),
                 view: Arc::new(MeshView {
                     mesh: mesh.clone(),
                     ..Default::default()
                 }),
                 proxies: BTreeMap::new(),
             }),
-            mesh,
+            base_mesh: mesh,
             debounce,
             grace,
             changed: Notify::new(),
@@ -120,7 +124,24 @@ impl ControlPlane {
 
     /// Replaces the served configuration; the push follows after the debounce.
     pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
-        self.state.lock().resources = resources;
+        self.set_config(resources, None);
+    }
+
+    /// Replaces the served configuration and the MeshConfig (the `istio` ConfigMap's
+    /// `data.mesh`; `None` keeps Istio's defaults under the flags' settings).
+    pub fn set_config(
+        &self,
+        resources: Vec<weft_config::Resource>,
+        mesh_config: Option<&weft_config::mesh::mesh_config::MeshConfig>,
+    ) {
+        let mut mesh = self.base_mesh.clone();
+        if let Some(m) = mesh_config {
+            mesh.apply(m);
+        }
+        let mut state = self.state.lock();
+        state.resources = resources;
+        state.mesh = mesh;
+        drop(state);
         self.note_change();
     }
 
@@ -195,8 +216,8 @@ impl ControlPlane {
 
     fn rebuild_view(&self, state: &mut State) {
         let refs: Vec<&weft_config::Resource> = state.resources.iter().collect();
-        let registry = Registry::build(&refs, &Self::workloads(&state.proxies), &self.mesh.domain);
-        state.view = Arc::new(MeshView::new(&refs, registry, self.mesh.clone()));
+        let registry = Registry::build(&refs, &Self::workloads(&state.proxies), &state.mesh.domain);
+        state.view = Arc::new(MeshView::new(&refs, registry, state.mesh.clone()));
     }
 
     /// Recomputes one proxy's resources and publishes them if anything changed; says

@@ -148,3 +148,48 @@ impl ConfigStore {
         self.files.values().flat_map(|f| f.good.iter())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::{MeshSettings, OutboundPolicy};
+
+    #[test]
+    fn the_mesh_config_map_sets_mesh_settings_and_a_broken_file_keeps_its_last_good_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("mesh.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: istio, namespace: istio-system }\n\
+             data:\n  mesh: |\n    connectTimeout: 3s\n    rootNamespace: mesh-root\n    \
+             outboundTrafficPolicy: { mode: REGISTRY_ONLY }\n",
+        )
+        .unwrap();
+        let svc = "apiVersion: v1\nkind: Service\nmetadata: { name: web }\nspec: { ports: [{ port: 80 }] }\n";
+        std::fs::write(dir.path().join("svc.yaml"), svc).unwrap();
+        let mut store = ConfigStore::new(dir.path());
+        let scan = store.scan().unwrap();
+        assert!(scan.changed && scan.rejected.is_empty());
+        let mut mesh = MeshSettings::default();
+        mesh.apply(store.mesh_config().expect("mesh config"));
+        assert_eq!(mesh.connect_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(mesh.outbound_policy, OutboundPolicy::RegistryOnly);
+        assert_eq!(mesh.root_namespace, "mesh-root");
+        assert_eq!(store.resources().len(), 2);
+
+        // A broken edit is reported and the file's previous resources stay served.
+        std::fs::write(
+            dir.path().join("svc.yaml"),
+            format!("{svc}  clusterIP: [oops\n"),
+        )
+        .unwrap();
+        let scan = store.scan().unwrap();
+        assert!(!scan.changed);
+        assert_eq!(scan.rejected.len(), 1, "{:?}", scan.rejected);
+        assert!(scan.rejected[0].0.ends_with("svc.yaml"));
+        assert_eq!(store.resources().len(), 2);
+        // Removing the file removes its resources.
+        std::fs::remove_file(dir.path().join("svc.yaml")).unwrap();
+        assert!(store.scan().unwrap().changed);
+        assert_eq!(store.resources().len(), 1);
+    }
+}
