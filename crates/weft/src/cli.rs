@@ -33,6 +33,26 @@ pub enum Command {
     /// the proxy is not connected, naming those that are.
     #[command(name = "proxy-config")]
     ProxyConfig(ProxyConfigArgs),
+    /// Explain what the mesh in a config directory does with one service: its ports and
+    /// endpoints, the DestinationRule and VirtualService that apply to sidecars and why,
+    /// rules that exist but are not applied, Sidecars hiding it, and the policies that
+    /// select its workloads. Exits 1 when the service does not exist.
+    Describe(DescribeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DescribeArgs {
+    /// The service: a short name (resolved in --namespace) or a host name.
+    pub service: String,
+    /// The namespace short names resolve in.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// The directory `weft control` serves (read the same way).
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dir: std::path::PathBuf,
+    /// The mesh's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub domain: String,
 }
 
 /// The control plane's debug address (Istio's 15014), where `proxy-status` and

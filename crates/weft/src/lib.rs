@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod control;
+pub mod describe;
 pub mod proxy;
 pub mod proxy_config;
 pub mod proxy_status;

@@ -23,6 +23,11 @@ fn main() {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
+        Command::Describe(args) => weft::describe::run(
+            args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
     };
     std::process::exit(code);
 }

@@ -391,3 +391,56 @@ fn proxy_status_and_proxy_config_read_a_running_control_plane() {
     app.shutdown();
     nacker.shutdown();
 }
+
+/// `weft describe` explains a service from a config directory and fails clearly for an
+/// unknown one.
+#[test]
+fn describe_explains_a_service_and_names_the_known_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("mesh.yaml"),
+        r#"
+apiVersion: v1
+kind: Service
+metadata: { name: reviews, namespace: default }
+spec: { clusterIP: 10.0.0.10, ports: [{ name: http, port: 9080 }] }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: default }
+spec:
+  hosts: [reviews]
+  http: [{ timeout: 2s, route: [{ destination: { host: reviews } }] }]
+"#,
+    )
+    .expect("write");
+    let run = |service: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(["describe", service, "--config-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("run weft describe")
+    };
+    let ok = run("reviews");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.contains("Service: reviews.default.svc.cluster.local"),
+        "{text}"
+    );
+    assert!(
+        text.contains("http[0]: when always → reviews.default.svc.cluster.local; timeout 2s"),
+        "{text}"
+    );
+    let missing = run("ratings");
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("no service \"ratings\" in namespace \"default\"; services there: reviews"),
+        "{err}"
+    );
+}
