@@ -19,7 +19,7 @@ pub enum ProxyType {
 }
 
 /// Which generator a client wants: Envoy-shaped resources or gRPC's proxyless subset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Generator {
     Envoy,
     Grpc,

@@ -4,7 +4,7 @@
 //! consistent view, and a proxy is sent only the types whose content changed for it — an
 //! endpoint change goes out as EDS alone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +14,49 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
-use weft_xds::server::{Snapshot, SnapshotReceiver, SnapshotSource};
+use weft_xds::server::{Layer, Snapshot, SnapshotReceiver, SnapshotSource};
 use weft_xds::type_url;
 
 use crate::metrics::Metrics;
 use crate::node::Proxy;
 use crate::registry::{Registry, Workload};
-use crate::translate::{self, Generated, MeshSettings, MeshView};
+use crate::translate::{self, Generated, GroupKey, MeshSettings, MeshView};
+
+/// The four types, in the order snapshots are assembled.
+const TYPES: [&str; 4] = [
+    type_url::LISTENER,
+    type_url::ROUTE_CONFIGURATION,
+    type_url::CLUSTER,
+    type_url::CLUSTER_LOAD_ASSIGNMENT,
+];
+
+/// A generated set split by type, in [`TYPES`] order.
+fn by_type(g: &Generated) -> [&Vec<(String, envoy_types::pb::google::protobuf::Any)>; 4] {
+    [&g.listeners, &g.routes, &g.clusters, &g.endpoints]
+}
+
+/// What every proxy of one [`GroupKey`] shares within one push: the resources and, per
+/// type, one [`Layer`] all their snapshots point to, with its content digest.
+struct GroupOut {
+    generated: Arc<Generated>,
+    layers: [(Arc<Layer>, u64); 4],
+}
+
+impl GroupOut {
+    fn new(generated: Generated) -> Self {
+        let layers = by_type(&generated).map(|entries| {
+            let mut layer = Layer::new();
+            for (name, body) in entries {
+                layer.insert_named(name.clone(), body.clone());
+            }
+            (Arc::new(layer), digest(entries))
+        });
+        Self {
+            generated: Arc::new(generated),
+            layers,
+        }
+    }
+}
 
 /// Debounce settings (istiod's PILOT_DEBOUNCE_AFTER / PILOT_DEBOUNCE_MAX).
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +83,17 @@ struct Connected {
     tx: watch::Sender<Option<Arc<Snapshot>>>,
     /// Per type: content digest and the version it was sent under.
     versions: BTreeMap<&'static str, (u64, String)>,
-    generated: Generated,
+    /// What it was last sent: its group's share and its own part.
+    shared: Arc<Generated>,
+    own: Generated,
+}
+
+impl Connected {
+    fn generated(&self) -> Generated {
+        let mut g = (*self.shared).clone();
+        g.extend(self.own.clone());
+        g
+    }
 }
 
 struct State {
@@ -55,6 +101,10 @@ struct State {
     /// The flags' settings with the directory's MeshConfig applied.
     mesh: MeshSettings,
     view: Arc<MeshView>,
+    /// Label keys that can change a proxy's shared resources (see `translate::label_keys`).
+    label_keys: Arc<BTreeSet<String>>,
+    /// The current view's per-group resources, computed on first use.
+    groups: HashMap<GroupKey, Arc<GroupOut>>,
     proxies: BTreeMap<String, Connected>,
 }
 
@@ -110,6 +160,8 @@ impl ControlPlane {
                     mesh: mesh.clone(),
                     ..Default::default()
                 }),
+                label_keys: Arc::default(),
+                groups: HashMap::new(),
                 proxies: BTreeMap::new(),
             }),
             base_mesh: mesh,
@@ -171,7 +223,7 @@ impl ControlPlane {
     pub fn generated(&self, node_id: &str) -> Option<(Proxy, Generated)> {
         let s = self.state.lock();
         let c = s.proxies.get(node_id)?;
-        Some((c.proxy.clone(), c.generated.clone()))
+        Some((c.proxy.clone(), c.generated()))
     }
 
     /// What was last computed and published for a proxy, with the versions per type.
@@ -180,7 +232,7 @@ impl ControlPlane {
         let c = s.proxies.get(node_id)?;
         Some(ProxyConfig {
             proxy: c.proxy.clone(),
-            generated: c.generated.clone(),
+            generated: c.generated(),
             versions: c
                 .versions
                 .iter()
@@ -217,26 +269,36 @@ impl ControlPlane {
     fn rebuild_view(&self, state: &mut State) {
         let refs: Vec<&weft_config::Resource> = state.resources.iter().collect();
         let registry = Registry::build(&refs, &Self::workloads(&state.proxies), &state.mesh.domain);
-        state.view = Arc::new(MeshView::new(&refs, registry, state.mesh.clone()));
+        let view = MeshView::new(&refs, registry, state.mesh.clone());
+        state.label_keys = Arc::new(translate::label_keys(&view));
+        state.view = Arc::new(view);
+        state.groups.clear();
     }
 
-    /// Recomputes one proxy's resources and publishes them if anything changed; says
-    /// whether it did.
-    fn update(view: &MeshView, c: &mut Connected, push: u64) -> bool {
-        let generated = translate::generate(&c.proxy, view);
-        let types: [(
-            &'static str,
-            &Vec<(String, envoy_types::pb::google::protobuf::Any)>,
-        ); 4] = [
-            (type_url::LISTENER, &generated.listeners),
-            (type_url::ROUTE_CONFIGURATION, &generated.routes),
-            (type_url::CLUSTER, &generated.clusters),
-            (type_url::CLUSTER_LOAD_ASSIGNMENT, &generated.endpoints),
-        ];
+    /// Recomputes one proxy's resources — its group's share computed once per push, its own
+    /// part each time — and publishes them if anything changed; says whether it did.
+    fn update(
+        view: &MeshView,
+        label_keys: &BTreeSet<String>,
+        groups: &mut HashMap<GroupKey, Arc<GroupOut>>,
+        c: &mut Connected,
+        push: u64,
+    ) -> bool {
+        let key = GroupKey::of(&c.proxy, label_keys);
+        let group = groups
+            .entry(key)
+            .or_insert_with(|| Arc::new(GroupOut::new(translate::shared(&c.proxy, view))))
+            .clone();
+        let own = translate::own(&c.proxy, view);
         let mut changed = c.tx.borrow().is_none();
         let mut snapshot = Snapshot::new(push.to_string());
-        for (type_url, entries) in types {
-            let d = digest(entries);
+        for ((type_url, (layer, shared_digest)), own_entries) in
+            TYPES.iter().zip(&group.layers).zip(by_type(&own))
+        {
+            let mut h = DefaultHasher::new();
+            shared_digest.hash(&mut h);
+            digest(own_entries).hash(&mut h);
+            let d = h.finish();
             let version = match c.versions.get(type_url) {
                 Some((old, v)) if *old == d => v.clone(),
                 _ => {
@@ -246,12 +308,14 @@ impl ControlPlane {
                     v
                 }
             };
-            snapshot.set_type_version(type_url, version);
-            for (name, body) in entries {
+            snapshot.set_type_version(*type_url, version);
+            snapshot.add_layer(*type_url, layer.clone());
+            for (name, body) in own_entries {
                 snapshot.insert_named(name.clone(), body.clone());
             }
         }
-        c.generated = generated;
+        c.shared = group.generated.clone();
+        c.own = own;
         if changed {
             c.tx.send_replace(Some(Arc::new(snapshot)));
         }
@@ -270,8 +334,12 @@ impl ControlPlane {
             .retain(|_, c| c.gone_since.is_none_or(|t| now.duration_since(t) < grace));
         self.rebuild_view(&mut state);
         let view = state.view.clone();
-        for c in state.proxies.values_mut() {
-            if Self::update(&view, c, push)
+        let label_keys = state.label_keys.clone();
+        let State {
+            groups, proxies, ..
+        } = &mut *state;
+        for c in proxies.values_mut() {
+            if Self::update(&view, &label_keys, groups, c, push)
                 && let Some(since) = since
             {
                 self.metrics.converged(since.elapsed());
@@ -335,22 +403,27 @@ impl SnapshotSource for Source {
                 gone_since: None,
                 tx: watch::Sender::new(None),
                 versions: BTreeMap::new(),
-                generated: Generated::default(),
+                shared: Arc::default(),
+                own: Generated::default(),
             });
         entry.proxy = proxy.clone();
         entry.streams.insert(stream_id);
         entry.gone_since = None;
         let rx = entry.tx.subscribe();
         if new_workload {
-            // It may be an endpoint of some service: everyone is recomputed (debounced),
-            // and this proxy gets its view right away.
-            cp.rebuild_view(&mut state);
+            // It may be an endpoint of some service: the next (debounced) push rebuilds the
+            // registry once for however many proxies connect meanwhile.
             cp.note_change();
         }
+        // Its view right away, from the current one (its group's share is usually computed).
         let view = state.view.clone();
+        let label_keys = state.label_keys.clone();
         let push = cp.push_count.load(Ordering::Relaxed);
-        if let Some(c) = state.proxies.get_mut(&proxy.id) {
-            ControlPlane::update(&view, c, push);
+        let State {
+            groups, proxies, ..
+        } = &mut *state;
+        if let Some(c) = proxies.get_mut(&proxy.id) {
+            ControlPlane::update(&view, &label_keys, groups, c, push);
         }
         tracing::info!(node = %proxy.id, stream_id, "proxy connected");
         Ok(rx)

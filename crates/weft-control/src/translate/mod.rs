@@ -33,33 +33,131 @@ pub struct Generated {
     pub endpoints: Vec<(String, Any)>,
 }
 
-/// Everything a proxy is sent, by the generator its node asks for.
+impl Generated {
+    /// Appends `other`'s resources after this one's, type by type.
+    pub fn extend(&mut self, other: Generated) {
+        self.listeners.extend(other.listeners);
+        self.routes.extend(other.routes);
+        self.clusters.extend(other.clusters);
+        self.endpoints.extend(other.endpoints);
+    }
+}
+
+/// Everything a proxy is sent, by the generator its node asks for: [`shared`] then
+/// [`own`].
 pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
+    let mut g = shared(proxy, view);
+    g.extend(own(proxy, view));
+    g
+}
+
+/// The part of a proxy's resources that depends only on its [`GroupKey`], so proxies with
+/// equal keys can share one computed copy (every proxy of a namespace, typically).
+pub fn shared(proxy: &Proxy, view: &MeshView) -> Generated {
     match proxy.generator {
         crate::node::Generator::Envoy => match proxy.proxy_type {
-            crate::node::ProxyType::Sidecar => sidecar(proxy, view),
+            crate::node::ProxyType::Sidecar => sidecar_outbound(proxy, view),
             crate::node::ProxyType::Router => gateway::generate(proxy, view),
         },
         crate::node::Generator::Grpc => grpc::generate(proxy, view),
     }
 }
 
+/// The part that depends on the proxy's own workload: a sidecar's inbound side.
+pub fn own(proxy: &Proxy, view: &MeshView) -> Generated {
+    match (proxy.generator, proxy.proxy_type) {
+        (crate::node::Generator::Envoy, crate::node::ProxyType::Sidecar) => {
+            let (listeners, clusters) = inbound::inbound(proxy, view);
+            Generated {
+                listeners,
+                clusters,
+                ..Default::default()
+            }
+        }
+        _ => Generated::default(),
+    }
+}
+
+/// What decides a proxy's [`shared`] resources: its kind, namespace and domain, and the
+/// labels some selector or `sourceLabels` in the view actually looks at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GroupKey {
+    generator: crate::node::Generator,
+    proxy_type: crate::node::ProxyType,
+    namespace: String,
+    dns_domain: String,
+    labels: Vec<(String, String)>,
+}
+
+impl GroupKey {
+    pub fn of(proxy: &Proxy, label_keys: &std::collections::BTreeSet<String>) -> Self {
+        Self {
+            generator: proxy.generator,
+            proxy_type: proxy.proxy_type,
+            namespace: proxy.namespace.clone(),
+            dns_domain: proxy.dns_domain.clone(),
+            labels: proxy
+                .labels
+                .iter()
+                .filter(|(k, _)| label_keys.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The label keys that can change a proxy's [`shared`] resources: those of Sidecar and
+/// Gateway selectors and of VirtualService `sourceLabels`.
+pub fn label_keys(view: &MeshView) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    for s in &view.sidecars {
+        if let Some(w) = &s.spec.workload_selector {
+            keys.extend(w.labels.keys().cloned());
+        }
+    }
+    for g in &view.gateways {
+        keys.extend(g.spec.selector.keys().cloned());
+    }
+    for vs in &view.virtual_services {
+        for r in &vs.spec.http {
+            for m in &r.r#match {
+                keys.extend(m.source_labels.keys().cloned());
+            }
+        }
+        for r in &vs.spec.tcp {
+            for m in &r.r#match {
+                keys.extend(m.source_labels.keys().cloned());
+            }
+        }
+        for r in &vs.spec.tls {
+            for m in &r.r#match {
+                keys.extend(m.source_labels.keys().cloned());
+            }
+        }
+    }
+    keys
+}
+
 /// Everything a sidecar is sent.
 pub fn sidecar(proxy: &Proxy, view: &MeshView) -> Generated {
+    let mut g = sidecar_outbound(proxy, view);
+    g.extend(own(proxy, view));
+    g
+}
+
+/// A sidecar's outbound side: clusters and endpoints of what it can reach, its capture
+/// and per-port listeners, and their routes.
+fn sidecar_outbound(proxy: &Proxy, view: &MeshView) -> Generated {
     let clusters = cluster::outbound(proxy, view);
     let endpoints = clusters
         .iter()
         .filter_map(|c| c.eds.as_ref().map(|e| endpoints::load_assignment(e, view)))
         .collect();
-    let (mut listeners, routes) = listener::outbound(proxy, view);
-    let (inbound_listeners, inbound_clusters) = inbound::inbound(proxy, view);
-    listeners.extend(inbound_listeners);
-    let mut clusters: Vec<(String, Any)> = clusters.into_iter().map(|c| (c.name, c.body)).collect();
-    clusters.extend(inbound_clusters);
+    let (listeners, routes) = listener::outbound(proxy, view);
     Generated {
         listeners,
         routes,
-        clusters,
+        clusters: clusters.into_iter().map(|c| (c.name, c.body)).collect(),
         endpoints,
     }
 }

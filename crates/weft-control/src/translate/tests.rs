@@ -156,3 +156,34 @@ spec:
         .collect();
     assert_eq!(hosts, ["web.prod.svc.cluster.local:80", "block_all"]);
 }
+
+#[test]
+fn proxies_share_a_group_unless_a_selector_tells_their_labels_apart() {
+    let plain = view(SERVICES);
+    let keys = label_keys(&plain);
+    assert!(keys.is_empty());
+    let a = proxy("prod", &[("app", "a"), ("version", "v1")]);
+    let b = proxy("prod", &[("app", "b")]);
+    assert_eq!(GroupKey::of(&a, &keys), GroupKey::of(&b, &keys));
+    assert_ne!(
+        GroupKey::of(&a, &keys),
+        GroupKey::of(&proxy("other", &[]), &keys)
+    );
+    // Their shared resources are indeed the same.
+    assert_eq!(shared(&a, &plain), shared(&b, &plain));
+
+    let selective = view(&format!(
+        "{SERVICES}---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{ name: a-only, namespace: prod }}
+spec:
+  workloadSelector: {{ labels: {{ app: a }} }}
+  egress: [{{ hosts: [\"./*\"] }}]
+"
+    ));
+    let keys = label_keys(&selective);
+    assert_eq!(keys.iter().collect::<Vec<_>>(), ["app"]);
+    assert_ne!(GroupKey::of(&a, &keys), GroupKey::of(&b, &keys));
+    assert_ne!(shared(&a, &selective), shared(&b, &selective));
+}
