@@ -245,6 +245,7 @@ mod tests {
             sent_version: Some("1".into()),
             sent_nonce: "1".into(),
             acked_version: None,
+            acked_nonce: String::new(),
             last_nack: None,
             responses,
             acks: 0,

@@ -98,9 +98,8 @@ impl TypeSync {
         }
     }
 
-    /// The verdict on one type. The server's status keeps the version the proxy ACKed but
-    /// not that ACK's nonce, so "ACKed" means the version of the latest response was ACKed
-    /// and its nonce not NACKed.
+    /// The verdict on one type: SYNCED when the latest response's nonce was ACKed, NACK
+    /// when it was NACKed, STALE while it is neither.
     fn of(type_url: &str, t: &TypeStatus) -> Self {
         let nacked = t
             .last_nack
@@ -109,7 +108,9 @@ impl TypeSync {
         let status = match (&t.sent_version, nacked) {
             (None, _) => SyncState::NotSent,
             (Some(_), Some(_)) => SyncState::Nack,
-            (Some(sent), None) if t.acked_version.as_ref() == Some(sent) => SyncState::Synced,
+            (Some(_), None) if !t.sent_nonce.is_empty() && t.acked_nonce == t.sent_nonce => {
+                SyncState::Synced
+            }
             (Some(_), None) => SyncState::Stale,
         };
         Self {
@@ -192,6 +193,12 @@ mod tests {
                 "".into()
             },
             acked_version: acked.map(str::to_string),
+            // The latest response (nonce 7) is ACKed when the ACKed version is the sent one.
+            acked_nonce: if acked.is_some() && acked == sent {
+                "7".into()
+            } else {
+                "5".into()
+            },
             last_nack: nack.map(|nonce| Nack {
                 version_info: acked.unwrap_or_default().to_string(),
                 rejected_version: sent.unwrap_or_default().to_string(),

@@ -172,6 +172,7 @@ impl Stream {
             None => self.recorder.with_type(type_url, subscription, |t| {
                 t.acks += 1;
                 t.acked_version = Some(version);
+                t.acked_nonce = request.response_nonce.clone();
             }),
         }
     }

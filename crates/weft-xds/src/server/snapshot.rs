@@ -139,7 +139,11 @@ impl Snapshot {
 
     /// Adds a set of `type_url` resources shared with other snapshots.
     pub fn add_layer(&mut self, type_url: impl Into<String>, layer: Arc<Layer>) {
-        self.types.entry(type_url.into()).or_default().shared.push(layer);
+        self.types
+            .entry(type_url.into())
+            .or_default()
+            .shared
+            .push(layer);
     }
 
     /// Builder form of [`Snapshot::insert`].

@@ -80,6 +80,7 @@ impl Protocol for Stream {
                         .with_type(&type_url, &state.subscription, |t| {
                             t.acks += 1;
                             t.acked_version = Some(request.version_info.clone());
+                            t.acked_nonce = request.response_nonce.clone();
                         });
                 }
             }

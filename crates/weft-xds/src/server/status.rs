@@ -42,6 +42,9 @@ pub struct TypeStatus {
     pub sent_nonce: String,
     /// Version the client last ACKed.
     pub acked_version: Option<String>,
+    /// Nonce of the response the client last ACKed: equal to `sent_nonce` when the latest
+    /// response is ACKed (a resend of the same version has a new nonce).
+    pub acked_nonce: String,
     pub last_nack: Option<Nack>,
     pub responses: u64,
     pub acks: u64,
@@ -71,6 +74,7 @@ impl TypeStatus {
             sent_version: None,
             sent_nonce: String::new(),
             acked_version: None,
+            acked_nonce: String::new(),
             last_nack: None,
             responses: 0,
             acks: 0,
