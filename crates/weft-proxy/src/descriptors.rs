@@ -30,6 +30,8 @@ pub const SERVED_ROOTS: &[&str] = &[
     "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
     "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "envoy.extensions.filters.http.fault.v3.HTTPFault",
+    "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
 ];
 
 /// The envoy-types version the descriptors were copied from.

@@ -66,6 +66,10 @@ pub trait Scope: Send + Sync {
 
 type Entry = (Arc<dyn Scope>, Arc<dyn Any + Send + Sync>);
 
+/// Scopes kept inside another (`cluster.NAME.` + `circuit_breakers.`, `http.PREFIX.` +
+/// `fault.`): their statistics carry the outer scope's name.
+const NESTED: &[&str] = &["circuit_breakers.", "fault."];
+
 /// Every live scope, by prefix (`cluster.backend.`). A scope replaced by a newer
 /// configuration keeps its counters: the registry hands out the existing one.
 #[derive(Default)]
@@ -88,11 +92,19 @@ impl Registry {
         s
     }
 
-    /// (family, name) of every scope: `cluster.backend.` → (`cluster.`, `backend`).
+    /// (family, name) of every scope: `cluster.backend.` → (`cluster.`, `backend`). A scope
+    /// nested in another (`cluster.backend.circuit_breakers.`) names no scope of its own:
+    /// its statistics belong to the outer one.
     pub fn scope_names(&self) -> Vec<(String, String)> {
-        self.scopes
-            .lock()
+        let scopes = self.scopes.lock();
+        scopes
             .keys()
+            .filter(|p| {
+                !NESTED.iter().any(|sub| {
+                    p.strip_suffix(sub)
+                        .is_some_and(|outer| scopes.contains_key(outer))
+                })
+            })
             .filter_map(|p| {
                 let (family, rest) = p.split_once('.')?;
                 Some((format!("{family}."), rest.strip_suffix('.')?.to_string()))
@@ -136,4 +148,33 @@ macro_rules! stats_struct {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Empty;
+    impl Scope for Empty {
+        fn visit(&self, _: &str, _: &mut Vec<Sample>) {}
+    }
+
+    #[test]
+    fn nested_scopes_name_no_scope_of_their_own() {
+        let r = Registry::default();
+        r.scope("cluster.c.", || Empty);
+        r.scope("cluster.c.circuit_breakers.", || Empty);
+        r.scope("cluster.d.fault.", || Empty);
+        r.scope("http.ingress.", || Empty);
+        r.scope("http.ingress.fault.", || Empty);
+        assert_eq!(
+            r.scope_names(),
+            [
+                ("cluster.".to_string(), "c".to_string()),
+                // No `cluster.d.` scope: this one stands on its own.
+                ("cluster.".to_string(), "d.fault".to_string()),
+                ("http.".to_string(), "ingress".to_string()),
+            ]
+        );
+    }
 }

@@ -62,6 +62,7 @@ data_driven!(
     forwarding_headers,
     direct_response,
     dns_clusters,
+    fault_injection,
     grpc,
     grpc_timeout,
     header_mutation,
@@ -73,6 +74,7 @@ data_driven!(
     no_route,
     path_normalization,
     redirects,
+    retries,
     rewrites,
     route_match_headers,
     route_match_path,
@@ -80,14 +82,18 @@ data_driven!(
     route_timeout,
     server_header,
     stream_timeouts,
+    upstream_bind,
     upstream_protocol,
     vhost_selection,
 );
 
 /// Scenario files driven by the hand-written tests below instead of their `cases`.
 const CUSTOM: &[&str] = &[
+    "circuit_breakers",
     "connection_limits",
+    "fault_delay",
     "http1_wire",
+    "least_request",
     "listener_sni",
     "request_id",
     "tcp_proxy",
@@ -291,3 +297,12 @@ mod websocket;
 
 #[path = "conformance_custom/listener_sni.rs"]
 mod listener_sni;
+
+#[path = "conformance_custom/circuit_breakers.rs"]
+mod circuit_breakers;
+
+#[path = "conformance_custom/least_request.rs"]
+mod least_request;
+
+#[path = "conformance_custom/fault_delay.rs"]
+mod fault_delay;

@@ -3,7 +3,9 @@
 //! once and keep using the version they started with, so updates never tear a request.
 
 use crate::http::HttpStats;
+use crate::http::fault::FaultStats;
 use crate::listener::ListenerStats;
+use crate::model::hcm::HttpFilter;
 use crate::model::listener::{ListenerConfig, NetworkFilter};
 use crate::model::route::RouteConfig;
 use crate::stats::Registry;
@@ -16,8 +18,16 @@ use std::sync::Arc;
 
 /// Statistics of one filter chain.
 pub enum ChainStats {
-    Http(Arc<HttpStats>),
+    Http(HttpChainStats),
     Tcp(Arc<TcpStats>),
+}
+
+/// An HTTP chain's statistics: the connection manager's, and its fault filter's when it
+/// has one.
+#[derive(Clone)]
+pub struct HttpChainStats {
+    pub http: Arc<HttpStats>,
+    pub fault: Option<Arc<FaultStats>>,
 }
 
 /// A listener that is serving (its routes have arrived).
@@ -49,9 +59,17 @@ impl ActiveListener {
             .iter()
             .chain(config.default_chain.as_ref())
             .map(|c| match &c.filter {
-                NetworkFilter::Http(h) => ChainStats::Http(
-                    registry.scope(&format!("http.{}.", h.stat_prefix), Default::default),
-                ),
+                NetworkFilter::Http(h) => ChainStats::Http(HttpChainStats {
+                    http: registry.scope(&format!("http.{}.", h.stat_prefix), Default::default),
+                    fault: h
+                        .filters
+                        .iter()
+                        .any(|f| matches!(f, HttpFilter::Fault(_)))
+                        .then(|| {
+                            registry
+                                .scope(&format!("http.{}.fault.", h.stat_prefix), Default::default)
+                        }),
+                }),
                 NetworkFilter::TcpProxy(t) => ChainStats::Tcp(
                     registry.scope(&format!("tcp.{}.", t.stat_prefix), Default::default),
                 ),

@@ -15,6 +15,7 @@ use crate::stats::Registry;
 use crate::upstream::cluster::{Cluster, ClusterStats};
 use crate::upstream::dns;
 use crate::upstream::endpoints::hosts_of;
+use crate::upstream::resources::CircuitBreakerStats;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener as PbListener;
@@ -355,6 +356,12 @@ impl Store {
                 .registry
                 .scope(&format!("cluster.{name}."), ClusterStats::default);
             let cluster = Arc::new(Cluster::new(config, c, stats));
+            self.registry
+                .scope(
+                    &format!("cluster.{name}.circuit_breakers."),
+                    CircuitBreakerStats::default,
+                )
+                .attach(&cluster.resources);
             if let Some(eds) = cluster.config.eds_name()
                 && let Some(a) = self.assignments.get(eds)
             {

@@ -2,8 +2,10 @@
 //! sends each request where its route says.
 
 pub mod body;
+pub mod fault;
 pub mod forwarding;
 pub mod local_reply;
+pub mod retry;
 pub mod router;
 pub mod server;
 pub mod timers;
@@ -113,6 +115,8 @@ impl Default for ConnTracker {
 pub struct ConnCtx {
     pub hcm: Arc<HcmConfig>,
     pub stats: Arc<HttpStats>,
+    /// The fault filter's statistics, when the chain has one.
+    pub fault_stats: Option<Arc<fault::FaultStats>>,
     pub shared: Shared,
     pub remote: SocketAddr,
     /// The local address, or the original destination when the connection was redirected.

@@ -3,21 +3,23 @@
 //! applying header mutations in Envoy's order, enforcing the route timeout, and turning
 //! upstream failures into Envoy's responses and response flags.
 
-use super::body::{Body, ResponseBody, StreamGuard};
+use super::body::{Body, Replay, ResponseBody, StreamGuard};
 use super::forwarding::{self, X_REQUEST_ID};
 use super::local_reply::reply;
+use super::retry::{Decision, RetryState};
 use super::timers::{Activity, BodyTimer, Deadlines, Expired};
-use super::{ConnCtx, upgrade};
+use super::{ConnCtx, fault, upgrade};
 use crate::model::cluster::Discovery;
-use crate::model::hcm::RouteSource;
+use crate::model::hcm::{HttpFilter, RouteSource};
 use crate::model::header_ops::{FormatContext, HeaderOps};
 use crate::model::matcher::Pseudo;
 use crate::model::route::{RequestView, Route, RouteConfig, VirtualHost, is_grpc};
 use crate::model::route_action::{
     Action, Forward, HostRewrite, PathRedirect, Redirect, Target, WeightedTarget,
 };
-use crate::upstream::cluster::Wire;
-use crate::upstream::pool::UpstreamError;
+use crate::upstream::cluster::{Cluster, Wire};
+use crate::upstream::endpoints::Host;
+use crate::upstream::pool::{ActiveRequest, Attach, ResetReason, UpstreamError};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
@@ -46,6 +48,11 @@ pub enum Flag {
     UpstreamRequestTimeout,
     StreamIdleTimeout,
     DurationTimeout,
+    FaultInjected,
+    DelayInjected,
+    UpstreamOverflow,
+    UpstreamRetryLimitExceeded,
+    UpstreamRemoteReset,
 }
 
 impl Flag {
@@ -59,6 +66,11 @@ impl Flag {
             Flag::UpstreamRequestTimeout => "UT",
             Flag::StreamIdleTimeout => "SI",
             Flag::DurationTimeout => "DT",
+            Flag::FaultInjected => "FI",
+            Flag::DelayInjected => "DI",
+            Flag::UpstreamOverflow => "UO",
+            Flag::UpstreamRetryLimitExceeded => "URX",
+            Flag::UpstreamRemoteReset => "UR",
         }
     }
 }
@@ -76,6 +88,9 @@ struct Exchange<'a> {
     close: bool,
     /// The gRPC status of a local reply, when it is not the one its HTTP status maps to.
     grpc_status: Option<u32>,
+    /// The tries so far, when the virtual host reports them (`x-envoy-attempt-count` on
+    /// the response).
+    attempts: Option<u32>,
 }
 
 pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ResponseBody> {
@@ -123,6 +138,7 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
         flag: None,
         close: false,
         grpc_status: None,
+        attempts: None,
     };
     let mut resp = route_and_forward(req, &mut ex, upgrade_kind).await;
     // The downstream speaks its own protocol whatever the upstream answered with.
@@ -207,22 +223,79 @@ async fn route_and_forward(
     let uri = req.uri().clone();
     let path = uri.path();
     let query = uri.query();
+    let pseudo = Pseudo {
+        method: req.method().as_str(),
+        path: uri.path_and_query().map_or("/", |p| p.as_str()),
+        authority: host,
+        scheme: "http",
+    };
     let selected = table.as_ref().and_then(|t| {
         let vh = t.select_vhost(host)?;
         let view = RequestView {
             path,
             query,
             headers: req.headers(),
-            pseudo: Pseudo {
-                method: req.method().as_str(),
-                path: uri.path_and_query().map_or("/", |p| p.as_str()),
-                authority: host,
-                scheme: "http",
-            },
+            pseudo: Pseudo { ..pseudo },
         };
         let route = vh.select(&view)?;
         Some((vh, route))
     });
+    // The connection manager refuses an upgrade the route does not allow before any filter
+    // runs.
+    if let (Some(kind), Some((_, route))) = (&upgrade_kind, selected)
+        && let Action::Forward(f) = &route.action
+        && !ctx.hcm.upgrade_allowed(kind, &f.upgrades)
+    {
+        ctx.stats.downstream_rq_ws_on_non_ws_route.inc();
+        ex.close = true;
+        return reply(StatusCode::FORBIDDEN, None, ex.grpc, ex.head);
+    }
+    // A weighted split is decided with the route, so filters see the cluster the router
+    // will use.
+    let weighted = selected.and_then(|(_, route)| match &route.action {
+        Action::Forward(f) => match &f.target {
+            Target::Weighted { targets, total } => Some(pick_weighted(targets, *total)),
+            _ => None,
+        },
+        _ => None,
+    });
+    if ctx.hcm.has_filters() {
+        let place = fault::Place {
+            table: table.as_deref(),
+            vhost: selected.map(|(v, _)| v),
+            route: selected.map(|(_, r)| r),
+            cluster: selected.and_then(|(_, r)| match &r.action {
+                Action::Forward(f) => match &f.target {
+                    Target::Cluster(c) => Some(c.as_str()),
+                    Target::Header(h) => req.headers().get(h).and_then(|v| v.to_str().ok()),
+                    Target::Weighted { .. } => weighted.map(|w| w.cluster.as_str()),
+                },
+                _ => None,
+            }),
+        };
+        let concerned = ctx.hcm.filters.iter().any(|f| match f {
+            HttpFilter::Fault(fault_filter) => {
+                fault::concerns(fault_filter, &place, req.headers(), &pseudo)
+            }
+            HttpFilter::Router(_) => false,
+        });
+        // Boxed: only requests a filter acts on pay for the larger future.
+        if concerned
+            && let Some(mut resp) = Box::pin(run_filters(ex, &place, req.headers(), &pseudo)).await
+        {
+            // Envoy finishes a filter's local reply with the route's response headers.
+            if let (Some(table), Some((vhost, route))) = (table.as_deref(), selected) {
+                let levels = Levels {
+                    table,
+                    vhost,
+                    route,
+                    weighted,
+                };
+                levels.response_ops(resp.headers_mut(), ctx, req.headers());
+            }
+            return resp;
+        }
+    }
     let (Some(table), Some((vhost, route))) = (table.as_ref(), selected) else {
         ctx.stats.no_route.inc();
         ex.flag = Some(Flag::NoRoute);
@@ -232,7 +305,7 @@ async fn route_and_forward(
         table,
         vhost,
         route,
-        weighted: None,
+        weighted,
     };
     match &route.action {
         Action::Direct(d) => {
@@ -251,13 +324,6 @@ async fn route_and_forward(
             resp
         }
         Action::Forward(f) => {
-            if let Some(kind) = &upgrade_kind
-                && !ctx.hcm.upgrade_allowed(kind, &f.upgrades)
-            {
-                ctx.stats.downstream_rq_ws_on_non_ws_route.inc();
-                ex.close = true;
-                return reply(StatusCode::FORBIDDEN, None, ex.grpc, ex.head);
-            }
             // Boxed: the forwarding state is most of a request's future, and hyper moves the
             // future around; one allocation is cheaper than copying kilobytes.
             Box::pin(forward(
@@ -273,6 +339,36 @@ async fn route_and_forward(
             .await
         }
     }
+}
+
+/// The HTTP filters before the router, in order; `Some` when one of them answered.
+async fn run_filters(
+    ex: &mut Exchange<'_>,
+    place: &fault::Place<'_>,
+    headers: &HeaderMap,
+    pseudo: &Pseudo<'_>,
+) -> Option<Response<ResponseBody>> {
+    let ctx = ex.ctx;
+    for f in &ctx.hcm.filters {
+        match f {
+            HttpFilter::Fault(fault_filter) => {
+                let stats = ctx.fault_stats.as_deref()?;
+                match fault::run(fault_filter, stats, place, headers, pseudo).await {
+                    fault::Outcome::Continue { delayed } => {
+                        if delayed {
+                            ex.flag = Some(Flag::DelayInjected);
+                        }
+                    }
+                    fault::Outcome::Abort { status, body } => {
+                        ex.flag = Some(Flag::FaultInjected);
+                        return Some(fault::abort_reply(status, body, ex.grpc, ex.head));
+                    }
+                }
+            }
+            HttpFilter::Router(_) => return None,
+        }
+    }
+    None
 }
 
 /// The route's levels, for header mutations in Envoy's order.
@@ -569,6 +665,67 @@ fn pick_weighted(targets: &[WeightedTarget], total: u64) -> &WeightedTarget {
     &targets[targets.len() - 1]
 }
 
+/// The endpoint a try goes to: a host of the cluster, or (ORIGINAL_DST) where the
+/// downstream connection was headed.
+struct Picked {
+    addr: std::net::SocketAddr,
+    host: Option<Arc<Host>>,
+}
+
+fn pick_host(
+    cluster: &Cluster,
+    ctx: &ConnCtx,
+    avoid: Option<(&[std::net::SocketAddr], u32)>,
+) -> Option<Picked> {
+    if matches!(cluster.config.discovery, Discovery::OriginalDst) {
+        return Some(Picked {
+            addr: ctx.original_dst.unwrap_or(ctx.local),
+            host: None,
+        });
+    }
+    let set = cluster.endpoints.load();
+    let h = match avoid {
+        Some((tried, extra)) => set.pick_avoiding(tried, extra),
+        None => set.pick(),
+    }?;
+    Some(Picked {
+        addr: h.addr,
+        host: Some(h.clone()),
+    })
+}
+
+/// The request head every try starts from when a route retries (each try adds its own
+/// host-dependent headers, so each needs a copy).
+struct Head {
+    method: http::Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn of(p: &http::request::Parts) -> Self {
+        Head {
+            method: p.method.clone(),
+            uri: p.uri.clone(),
+            version: p.version,
+            headers: p.headers.clone(),
+        }
+    }
+
+    fn parts(&self) -> http::request::Parts {
+        let (mut p, ()) = Request::new(()).into_parts();
+        p.method = self.method.clone();
+        p.uri = self.uri.clone();
+        p.version = self.version;
+        p.headers = self.headers.clone();
+        p
+    }
+}
+
+static X_ENVOY_ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-envoy-attempt-count");
+static X_ENVOY_OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
+
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     mut req: Request<Incoming>,
@@ -585,8 +742,9 @@ async fn forward(
         Target::Cluster(c) => Some(c),
         Target::Header(h) => req.headers().get(h).and_then(|v| v.to_str().ok()),
         Target::Weighted { targets, total } => {
-            let t = pick_weighted(targets, *total);
-            levels.weighted = Some(t);
+            let t = *levels
+                .weighted
+                .get_or_insert_with(|| pick_weighted(targets, *total));
             Some(&t.cluster)
         }
     };
@@ -595,33 +753,11 @@ async fn forward(
         ex.flag = Some(Flag::NoClusterFound);
         return reply(f.not_found_status, None, ex.grpc, ex.head);
     };
-    cluster.stats.upstream_rq_total.inc();
-    let endpoints = cluster.endpoints.load();
-    let (addr, hostname) = if matches!(cluster.config.discovery, Discovery::OriginalDst) {
-        (ctx.original_dst.unwrap_or(ctx.local), None)
-    } else {
-        match endpoints.pick() {
-            Some(h) => {
-                h.rq_total.inc();
-                (h.addr, h.hostname.clone())
-            }
-            None => {
-                cluster.stats.upstream_cx_none_healthy.inc();
-                ex.flag = Some(Flag::NoHealthyUpstream);
-                let mut resp = reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(Bytes::from_static(b"no healthy upstream")),
-                    ex.grpc,
-                    ex.head,
-                );
-                levels.response_ops(resp.headers_mut(), ctx, req.headers());
-                return resp;
-            }
-        }
+    let Some(mut picked) = pick_host(&cluster, ctx, None) else {
+        return no_healthy_upstream(ex, &levels, &cluster, req.headers());
     };
-    drop(endpoints);
 
-    // Path and host rewrites.
+    // Path rewrites.
     let new_path = if let Some(prefix) = &f.prefix_rewrite {
         let len = levels
             .route
@@ -641,33 +777,6 @@ async fn forward(
             req.headers_mut().insert(X_ENVOY_ORIGINAL_PATH.clone(), v);
         }
         set_path(req.uri_mut(), &p, query);
-    }
-    let rewritten_host: Option<HeaderValue> = match (&levels.weighted, &f.host_rewrite) {
-        (
-            Some(WeightedTarget {
-                host_rewrite: Some(h),
-                ..
-            }),
-            _,
-        ) => Some(h.clone()),
-        (_, HostRewrite::Keep) => None,
-        (_, HostRewrite::Literal(h)) => Some(h.clone()),
-        (_, HostRewrite::Auto) => hostname.and_then(|h| HeaderValue::from_str(&h).ok()),
-        (_, HostRewrite::Header(name)) => req.headers().get(name).cloned(),
-    };
-    if let Some(h) = rewritten_host {
-        if let Some(orig) = host_of(&req)
-            && let Ok(v) = HeaderValue::from_str(orig)
-        {
-            if f.append_x_forwarded_host {
-                req.headers_mut()
-                    .append(X_FORWARDED_HOST.clone(), v.clone());
-            }
-            if !ctx.hcm.router.suppress_envoy_headers {
-                req.headers_mut().insert(X_ENVOY_ORIGINAL_HOST.clone(), v);
-            }
-        }
-        req.headers_mut().insert(header::HOST, h);
     }
 
     // Envoy's two timeout models: a route with `max_stream_duration` limits the whole
@@ -692,146 +801,502 @@ async fn forward(
             HeaderValue::from_str(&format!("{}m", t.as_millis())).expect("digits"),
         );
     }
-    if let Some(t) = timeout
-        && !ctx.hcm.router.suppress_envoy_headers
-    {
-        req.headers_mut().insert(
-            X_ENVOY_EXPECTED_TIMEOUT.clone(),
-            HeaderValue::from(t.as_millis() as u64),
-        );
+    // A per-try timeout no shorter than the route's is ignored, as Envoy ignores it.
+    let per_try = f
+        .retry
+        .as_ref()
+        .and_then(|p| p.per_try_timeout)
+        .filter(|t| timeout.is_none_or(|g| *t < g));
+    // Upgraded streams carry no body to send again, so they are never retried.
+    let mut retry = match (&f.retry, &upgrade_kind) {
+        (Some(p), None) => {
+            let pseudo = Pseudo {
+                method: req.method().as_str(),
+                path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+                authority: host_of(&req).unwrap_or_default(),
+                scheme: "http",
+            };
+            RetryState::new(p, req.headers(), &pseudo)
+        }
+        _ => None,
+    };
+    if let Some(rs) = retry.as_mut() {
+        rs.attempted(picked.addr);
     }
-    levels.request_ops(req.headers_mut(), ctx, Some(addr));
 
     let wire = cluster.wire(req.version());
-    let downstream_upgrade = upgrade_kind.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let mut downstream_upgrade = upgrade_kind.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let activity = Arc::new(Activity::new(ex.start, req.body().is_end_stream()));
-    let upstream_req = match upstream_request(req, wire, activity.clone()) {
-        Ok(r) => r,
-        Err(status) => return reply(status, None, ex.grpc, ex.head),
+    let (parts, incoming) = req.into_parts();
+    let buffer_limit = levels
+        .route
+        .buffer_limit
+        .map_or(ctx.hcm.buffer_limit, |r| r.min(ctx.hcm.buffer_limit));
+    let (replay, mut incoming) = match retry {
+        Some(_) => (
+            Some(Replay::new(
+                incoming,
+                buffer_limit as usize,
+                activity.clone(),
+            )),
+            None,
+        ),
+        None => (None, Some(incoming)),
     };
-    let deadlines = Deadlines {
+    let head = retry.as_ref().map(|_| Head::of(&parts));
+    let mut next_parts = Some(parts);
+    let base = Deadlines {
         route: timeout.map(|t| Instant::now() + t),
+        per_try: None,
         stream: stream_limit.map(|t| ex.start + t),
         request: ctx.hcm.request_timeout.map(|t| ex.start + t),
         idle: f.idle_timeout.or(ctx.hcm.stream_idle_timeout),
     };
-    cluster.stats.upstream_rq_active.inc();
     let started = Instant::now();
-    let pool = cluster.pool();
-    let sent = async {
-        match wire {
-            Wire::Http1 => pool
-                .send_h1(addr, upstream_req)
-                .await
-                .map(|(r, l)| (r, Some(l))),
-            Wire::Http2 => pool.send_h2(addr, upstream_req).await.map(|r| (r, None)),
-        }
-    };
-    let mut sent = std::pin::pin!(sent);
-    let outcome = loop {
-        let wake = deadlines.next(&activity);
-        tokio::select! {
-            r = &mut sent => break Ok(r),
-            _ = sleep_until_opt(wake) => {
-                if let Some(e) = deadlines.expired(&activity, Instant::now()) {
-                    break Err(e);
-                }
-            }
-        }
-    };
-    cluster.stats.upstream_rq_active.dec();
-    let (mut resp, lease) = match outcome {
-        Err(Expired::Route) => {
-            cluster.stats.upstream_rq_timeout.inc();
-            ctx.stats.downstream_rq_timeout.inc();
-            ex.flag = Some(Flag::UpstreamRequestTimeout);
-            return failure(
-                ex,
-                &levels,
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream request timeout",
-            );
-        }
-        Err(Expired::Request) => {
-            ctx.stats.downstream_rq_timeout.inc();
-            ex.close = true;
-            return failure(ex, &levels, StatusCode::REQUEST_TIMEOUT, "request timeout");
-        }
-        Err(Expired::Idle) => {
-            ctx.stats.downstream_rq_idle_timeout.inc();
-            ex.flag = Some(Flag::StreamIdleTimeout);
-            ex.close |= !activity.is_done();
-            return failure(ex, &levels, StatusCode::GATEWAY_TIMEOUT, "stream timeout");
-        }
-        Err(Expired::Stream) => {
-            ctx.stats.downstream_rq_max_duration_reached.inc();
-            ex.flag = Some(Flag::DurationTimeout);
-            ex.close |= !activity.is_done();
-            ex.grpc_status = Some(4);
-            return failure(
-                ex,
-                &levels,
-                StatusCode::GATEWAY_TIMEOUT,
-                "downstream duration timeout",
-            );
-        }
-        Ok(Err(e)) => {
-            let (flag, reason) = match &e {
-                UpstreamError::Connect(c) => (
-                    Flag::UpstreamConnectionFailure,
-                    match c {
-                        crate::upstream::connector::ConnectError::Timeout => "connection timeout",
-                        _ => "remote connection failure",
-                    },
-                ),
-                UpstreamError::Reset(_) => {
-                    cluster.stats.upstream_rq_rx_reset.inc();
-                    (
-                        Flag::UpstreamConnectionTermination,
-                        "connection termination",
-                    )
+    let mut attempt: u32 = 1;
+    let count_in_response = levels.vhost.attempt_count_in_response;
+    if count_in_response {
+        ex.attempts = Some(attempt);
+    }
+    loop {
+        let mut p = match (next_parts.take(), &head) {
+            (Some(p), _) => p,
+            (None, Some(h)) => h.parts(),
+            (None, None) => unreachable!("only retried requests make more than one try"),
+        };
+        prepare_try(
+            &mut p,
+            ex,
+            f,
+            &levels,
+            &picked,
+            attempt,
+            per_try.or(timeout),
+            base.route,
+            started,
+        );
+        let body = match (&replay, incoming.take()) {
+            (Some(r), _) => Body::Replay(r.next_try()),
+            (None, Some(i)) => Body::Tracked(i, activity.clone()),
+            (None, None) => Body::Empty,
+        };
+        let upstream_req = match retarget(p, wire) {
+            Ok(parts) => Request::from_parts(parts, body),
+            Err(status) => return reply(status, None, ex.grpc, ex.head),
+        };
+        let deadlines = Deadlines {
+            per_try: per_try.map(|t| Instant::now() + t),
+            ..base
+        };
+        let outcome = {
+            let attach = Attach {
+                resources: &cluster.resources,
+                stats: &cluster.stats,
+                host: picked.host.as_ref(),
+            };
+            let pool = cluster.pool();
+            let sent = async {
+                match wire {
+                    Wire::Http1 => pool.send_h1(picked.addr, upstream_req, &attach).await,
+                    Wire::Http2 => pool.send_h2(picked.addr, upstream_req, &attach).await,
                 }
             };
-            ex.flag = Some(flag);
-            let body = format!(
-                "upstream connect error or disconnect/reset before headers. reset reason: {reason}"
-            );
-            return failure(ex, &levels, StatusCode::SERVICE_UNAVAILABLE, &body);
+            let mut sent = std::pin::pin!(sent);
+            loop {
+                let wake = deadlines.next(&activity);
+                tokio::select! {
+                    r = &mut sent => break Ok(r),
+                    _ = sleep_until_opt(wake) => {
+                        if let Some(e) = deadlines.expired(&activity, Instant::now()) {
+                            break Err(e);
+                        }
+                    }
+                }
+            }
+        };
+        let overflowed = || replay.as_ref().is_some_and(|r| r.overflowed());
+        let retry_after = match outcome {
+            Ok(Ok((resp, lease, active))) => {
+                let decision = match retry.as_mut() {
+                    Some(rs) => {
+                        let would = rs.would_retry_headers(resp.status().as_u16(), resp.headers())
+                            && !overflowed();
+                        rs.decide(would, &cluster.resources, &cluster.stats)
+                    }
+                    None => Decision::No,
+                };
+                match decision {
+                    Decision::Retry(delay) => {
+                        // An answer read to its end leaves a reusable connection.
+                        if resp.body().is_end_stream()
+                            && let Some(lease) = lease
+                        {
+                            crate::upstream::pool::Pool::give_back(lease);
+                        }
+                        drop(active);
+                        delay
+                    }
+                    other => {
+                        match other {
+                            Decision::Overflow => ex.flag = Some(Flag::UpstreamOverflow),
+                            Decision::LimitExceeded => {
+                                ex.flag = Some(Flag::UpstreamRetryLimitExceeded);
+                            }
+                            _ => {}
+                        }
+                        let up = Upstream {
+                            lease,
+                            active,
+                            started,
+                            deadlines,
+                            request_done: activity.is_done(),
+                        };
+                        return deliver(resp, up, ex, &levels, &cluster, &mut downstream_upgrade);
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                let reason = e.reset_reason();
+                let started_upstream = matches!(e, UpstreamError::Reset(_));
+                match retry_reset(&mut retry, reason, started_upstream, overflowed(), &cluster) {
+                    Some(delay) => delay,
+                    None => return upstream_failure(ex, &levels, &cluster, &e, attempt),
+                }
+            }
+            Err(Expired::PerTry) => {
+                cluster.stats.upstream_rq_per_try_timeout.inc();
+                match retry_reset(
+                    &mut retry,
+                    ResetReason::LocalReset,
+                    true,
+                    overflowed(),
+                    &cluster,
+                ) {
+                    Some(delay) => delay,
+                    None => return expired(Expired::PerTry, ex, &levels, &cluster, &activity),
+                }
+            }
+            Err(e) => return expired(e, ex, &levels, &cluster, &activity),
+        };
+        if let Some(h) = &picked.host {
+            h.rq_error.inc();
         }
-        Ok(Ok(r)) => r,
+        if let Err(e) = backoff(retry_after, &base, &activity).await {
+            return expired(e, ex, &levels, &cluster, &activity);
+        }
+        attempt += 1;
+        if count_in_response {
+            ex.attempts = Some(attempt);
+        }
+        let avoid = retry.as_ref().and_then(|rs| rs.avoid());
+        let Some(next) = pick_host(&cluster, ctx, avoid) else {
+            let headers = head.as_ref().map(|h| &h.headers);
+            return no_healthy_upstream(
+                ex,
+                &levels,
+                &cluster,
+                headers.unwrap_or(&HeaderMap::new()),
+            );
+        };
+        picked = next;
+        if let Some(rs) = retry.as_mut() {
+            rs.attempted(picked.addr);
+        }
+    }
+}
+
+/// The retry decision after a reset (or a per-try timeout): the back-off when the request
+/// goes again.
+fn retry_reset(
+    retry: &mut Option<RetryState<'_>>,
+    reason: ResetReason,
+    started: bool,
+    overflowed: bool,
+    cluster: &Cluster,
+) -> Option<Duration> {
+    let rs = retry.as_mut()?;
+    let would = rs.would_retry_reset(reason, started) && !overflowed;
+    match rs.decide(would, &cluster.resources, &cluster.stats) {
+        Decision::Retry(delay) => Some(delay),
+        _ => None,
+    }
+}
+
+/// Waits out a retry's back-off; the route, stream and request timeouts still run.
+async fn backoff(
+    delay: Duration,
+    deadlines: &Deadlines,
+    activity: &Activity,
+) -> Result<(), Expired> {
+    let until = Instant::now() + delay;
+    loop {
+        let wake = deadlines.next(activity).map_or(until, |w| w.min(until));
+        tokio::time::sleep_until(wake).await;
+        if let Some(e) = deadlines.expired(activity, Instant::now()) {
+            return Err(e);
+        }
+        if Instant::now() >= until {
+            return Ok(());
+        }
+    }
+}
+
+/// The headers one try adds to the request head: its attempt count, the time it has left,
+/// a host rewrite (auto rewrites depend on the host picked), the route's header additions
+/// (which may name the upstream address).
+#[allow(clippy::too_many_arguments)]
+fn prepare_try(
+    p: &mut http::request::Parts,
+    ex: &Exchange<'_>,
+    f: &Forward,
+    levels: &Levels<'_>,
+    picked: &Picked,
+    attempt: u32,
+    expected: Option<Duration>,
+    route_deadline: Option<Instant>,
+    started: Instant,
+) {
+    let ctx = ex.ctx;
+    if levels.vhost.attempt_count_in_request {
+        p.headers
+            .insert(X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(attempt));
+    }
+    let rewritten_host: Option<HeaderValue> = match (&levels.weighted, &f.host_rewrite) {
+        (
+            Some(WeightedTarget {
+                host_rewrite: Some(h),
+                ..
+            }),
+            _,
+        ) => Some(h.clone()),
+        (_, HostRewrite::Keep) => None,
+        (_, HostRewrite::Literal(h)) => Some(h.clone()),
+        (_, HostRewrite::Auto) => picked
+            .host
+            .as_ref()
+            .and_then(|h| h.hostname.as_deref())
+            .and_then(|h| HeaderValue::from_str(h).ok()),
+        (_, HostRewrite::Header(name)) => p.headers.get(name).cloned(),
     };
+    if let Some(h) = rewritten_host {
+        let orig = p.headers.get(header::HOST).cloned().or_else(|| {
+            p.uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        if let Some(v) = orig {
+            if f.append_x_forwarded_host {
+                p.headers.append(X_FORWARDED_HOST.clone(), v.clone());
+            }
+            if !ctx.hcm.router.suppress_envoy_headers {
+                p.headers.insert(X_ENVOY_ORIGINAL_HOST.clone(), v);
+            }
+        }
+        p.headers.insert(header::HOST, h);
+    }
+    // What the upstream may take: a retry gets what is left of the route timeout.
+    if let Some(t) = expected
+        && !ctx.hcm.router.suppress_envoy_headers
+    {
+        let mut ms = t.as_millis() as u64;
+        if attempt > 1
+            && let Some(deadline) = route_deadline
+        {
+            let total = deadline.saturating_duration_since(started).as_millis() as u64;
+            let elapsed = started.elapsed().as_millis() as u64;
+            ms = if elapsed >= total {
+                1
+            } else {
+                ms.min(total - elapsed)
+            };
+        }
+        p.headers
+            .insert(X_ENVOY_EXPECTED_TIMEOUT.clone(), HeaderValue::from(ms));
+    }
+    levels.request_ops(&mut p.headers, ctx, Some(picked.addr));
+}
+
+/// What stays with a response from the upstream: its connection, its claim on the cluster,
+/// and the timers that still run while its body streams.
+struct Upstream {
+    lease: Option<crate::upstream::pool::Lease>,
+    active: ActiveRequest,
+    started: Instant,
+    deadlines: Deadlines,
+    /// The whole request had been sent when the answer came.
+    request_done: bool,
+}
+
+/// Hands the upstream's response downstream.
+fn deliver(
+    mut resp: Response<Incoming>,
+    up: Upstream,
+    ex: &mut Exchange<'_>,
+    levels: &Levels<'_>,
+    cluster: &Cluster,
+    downstream_upgrade: &mut Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ResponseBody> {
+    let ctx = ex.ctx;
     cluster.stats.count_status(resp.status().as_u16());
     cluster.stats.upstream_rq_completed.inc();
-    let upstream_ms = started.elapsed().as_millis() as u64;
-
+    let upstream_ms = up.started.elapsed().as_millis() as u64;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some(down) = downstream_upgrade
+        && let Some(down) = downstream_upgrade.take()
     {
-        let up = hyper::upgrade::on(&mut resp);
-        upgrade::splice(down, up);
+        let upgraded = hyper::upgrade::on(&mut resp);
+        upgrade::splice(down, upgraded, up.active);
         let (parts, _) = resp.into_parts();
         return Response::from_parts(parts, ResponseBody::new(Body::Empty));
     }
     let h = resp.headers_mut();
     forwarding::strip_hop_by_hop(h, false);
-    if !ctx.hcm.router.suppress_envoy_headers {
+    // Envoy times only complete exchanges: an answer that came before the whole request
+    // had been sent carries no service time.
+    if !ctx.hcm.router.suppress_envoy_headers && up.request_done {
         h.insert(
             X_ENVOY_UPSTREAM_TIME.clone(),
             HeaderValue::from(upstream_ms),
         );
     }
+    if let Some(n) = ex.attempts {
+        h.insert(X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(n));
+    }
     levels.response_ops(resp.headers_mut(), ctx, &HeaderMap::new());
     let (parts, body) = resp.into_parts();
     let mut body = ResponseBody::new(Body::Incoming(body));
-    body.lease = lease;
+    body.lease = up.lease;
+    body.active = Some(up.active);
     if !body.body.is_end_stream() {
-        let deadline = [deadlines.route, deadlines.stream]
-            .into_iter()
-            .flatten()
-            .min();
-        body.timer = BodyTimer::new(deadline, deadlines.idle);
+        let deadline = [
+            up.deadlines.route,
+            up.deadlines.stream,
+            up.deadlines.per_try,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        body.timer = BodyTimer::new(deadline, up.deadlines.idle);
     }
     Response::from_parts(parts, body)
+}
+
+/// Envoy's 503 when the cluster has no healthy host.
+fn no_healthy_upstream(
+    ex: &mut Exchange<'_>,
+    levels: &Levels<'_>,
+    cluster: &Cluster,
+    request_headers: &HeaderMap,
+) -> Response<ResponseBody> {
+    cluster.stats.upstream_cx_none_healthy.inc();
+    ex.flag = Some(Flag::NoHealthyUpstream);
+    let mut resp = reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(Bytes::from_static(b"no healthy upstream")),
+        ex.grpc,
+        ex.head,
+    );
+    if let Some(n) = ex.attempts {
+        resp.headers_mut()
+            .insert(X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(n));
+    }
+    levels.response_ops(resp.headers_mut(), ex.ctx, request_headers);
+    resp
+}
+
+/// Envoy's 503 for a try that failed before response headers (and was not retried).
+fn upstream_failure(
+    ex: &mut Exchange<'_>,
+    levels: &Levels<'_>,
+    cluster: &Cluster,
+    e: &UpstreamError,
+    attempt: u32,
+) -> Response<ResponseBody> {
+    let reason = e.reset_reason();
+    ex.flag = Some(match reason {
+        ResetReason::ConnectionTimeout | ResetReason::RemoteConnectionFailure => {
+            Flag::UpstreamConnectionFailure
+        }
+        ResetReason::Overflow => Flag::UpstreamOverflow,
+        ResetReason::RemoteReset | ResetReason::RemoteRefusedStreamReset => {
+            cluster.stats.upstream_rq_rx_reset.inc();
+            Flag::UpstreamRemoteReset
+        }
+        _ => {
+            cluster.stats.upstream_rq_rx_reset.inc();
+            Flag::UpstreamConnectionTermination
+        }
+    });
+    let retried = if attempt > 1 {
+        "retried and the latest "
+    } else {
+        ""
+    };
+    let body = format!(
+        "upstream connect error or disconnect/reset before headers. {retried}reset reason: {}",
+        reason.text()
+    );
+    let mut resp = failure(ex, levels, StatusCode::SERVICE_UNAVAILABLE, &body);
+    if reason == ResetReason::Overflow && !ex.ctx.hcm.router.suppress_envoy_headers {
+        resp.headers_mut()
+            .insert(X_ENVOY_OVERLOADED.clone(), HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// The answer when a timer ran out before response headers.
+fn expired(
+    e: Expired,
+    ex: &mut Exchange<'_>,
+    levels: &Levels<'_>,
+    cluster: &Cluster,
+    activity: &Activity,
+) -> Response<ResponseBody> {
+    let ctx = ex.ctx;
+    match e {
+        Expired::Route => {
+            cluster.stats.upstream_rq_timeout.inc();
+            ctx.stats.downstream_rq_timeout.inc();
+            ex.flag = Some(Flag::UpstreamRequestTimeout);
+            failure(
+                ex,
+                levels,
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream request timeout",
+            )
+        }
+        Expired::PerTry => {
+            ex.flag = Some(Flag::UpstreamRequestTimeout);
+            failure(
+                ex,
+                levels,
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream request timeout",
+            )
+        }
+        Expired::Request => {
+            ctx.stats.downstream_rq_timeout.inc();
+            ex.close = true;
+            failure(ex, levels, StatusCode::REQUEST_TIMEOUT, "request timeout")
+        }
+        Expired::Idle => {
+            ctx.stats.downstream_rq_idle_timeout.inc();
+            ex.flag = Some(Flag::StreamIdleTimeout);
+            ex.close |= !activity.is_done();
+            failure(ex, levels, StatusCode::GATEWAY_TIMEOUT, "stream timeout")
+        }
+        Expired::Stream => {
+            ctx.stats.downstream_rq_max_duration_reached.inc();
+            ex.flag = Some(Flag::DurationTimeout);
+            ex.close |= !activity.is_done();
+            ex.grpc_status = Some(4);
+            failure(
+                ex,
+                levels,
+                StatusCode::GATEWAY_TIMEOUT,
+                "downstream duration timeout",
+            )
+        }
+    }
 }
 
 /// A failure reply after a route and cluster were chosen: route-level response headers apply.
@@ -848,18 +1313,20 @@ fn failure(
         ex.head,
         ex.grpc_status,
     );
+    if let Some(n) = ex.attempts {
+        resp.headers_mut()
+            .insert(X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(n));
+    }
     levels.response_ops(resp.headers_mut(), ex.ctx, &HeaderMap::new());
     resp
 }
 
-/// Re-targets the request for the upstream: origin-form for HTTP/1.1 (with `Host`),
+/// Re-targets a request head for the upstream: origin-form for HTTP/1.1 (with `Host`),
 /// absolute-form for HTTP/2 (the host becomes `:authority`).
-fn upstream_request(
-    req: Request<Incoming>,
+fn retarget(
+    mut parts: http::request::Parts,
     wire: Wire,
-    activity: Arc<Activity>,
-) -> Result<Request<Body>, StatusCode> {
-    let (mut parts, body) = req.into_parts();
+) -> Result<http::request::Parts, StatusCode> {
     let pq = parts
         .uri
         .path_and_query()
@@ -898,7 +1365,7 @@ fn upstream_request(
                 .map_err(|_| StatusCode::BAD_REQUEST)?;
         }
     }
-    Ok(Request::from_parts(parts, Body::Tracked(body, activity)))
+    Ok(parts)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -4,8 +4,8 @@
 //! close` or GOAWAY) so in-flight requests finish.
 
 use super::body::BoxError;
-use super::{ConnCtx, ConnTracker, HttpStats, router};
-use crate::config::snapshot::Shared;
+use super::{ConnCtx, ConnTracker, router};
+use crate::config::snapshot::{HttpChainStats, Shared};
 use crate::model::hcm::{Codec, HcmConfig};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -27,17 +27,22 @@ pub async fn serve<IO>(
     io: IO,
     conn: Conn,
     hcm: Arc<HcmConfig>,
-    stats: Arc<HttpStats>,
+    chain_stats: HttpChainStats,
     shared: Shared,
     drain: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let HttpChainStats {
+        http: stats,
+        fault: fault_stats,
+    } = chain_stats;
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
     let ctx = Arc::new(ConnCtx {
         hcm: hcm.clone(),
         stats: stats.clone(),
+        fault_stats,
         shared,
         remote: conn.remote,
         local: conn.local,

@@ -49,6 +49,8 @@ impl Activity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expired {
     Route,
+    /// The retry policy's `per_try_timeout` for the current try.
+    PerTry,
     /// The stream's maximum duration (`max_stream_duration`, or a client's grpc-timeout).
     Stream,
     Request,
@@ -58,6 +60,8 @@ pub enum Expired {
 #[derive(Clone, Copy)]
 pub struct Deadlines {
     pub route: Option<Instant>,
+    /// The current try's deadline (`per_try_timeout`).
+    pub per_try: Option<Instant>,
     pub stream: Option<Instant>,
     pub request: Option<Instant>,
     pub idle: Option<Duration>,
@@ -72,7 +76,7 @@ impl Deadlines {
             self.request
         };
         let idle = self.idle.map(|i| activity.last() + i);
-        [self.route, self.stream, request, idle]
+        [self.route, self.per_try, self.stream, request, idle]
             .into_iter()
             .flatten()
             .min()
@@ -85,6 +89,9 @@ impl Deadlines {
         }
         if self.route.is_some_and(|d| d <= now) {
             return Some(Expired::Route);
+        }
+        if self.per_try.is_some_and(|d| d <= now) {
+            return Some(Expired::PerTry);
         }
         if !activity.is_done() && self.request.is_some_and(|d| d <= now) {
             return Some(Expired::Request);

@@ -22,9 +22,11 @@ pub fn requested<B>(req: &Request<B>) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-/// Copies bytes both ways between the upgraded downstream and upstream until both close.
-pub fn splice(down: OnUpgrade, up: OnUpgrade) {
+/// Copies bytes both ways between the upgraded downstream and upstream until both close;
+/// `held` (the request's claim on its cluster) is released when the tunnel ends.
+pub fn splice<T: Send + 'static>(down: OnUpgrade, up: OnUpgrade, held: T) {
     tokio::spawn(async move {
+        let _held = held;
         let (Ok(down), Ok(up)) = (down.await, up.await) else {
             return;
         };

@@ -1,18 +1,24 @@
 //! Clusters: how endpoints are found (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST),
 //! how the proxy talks to them (HTTP/1.1, HTTP/2 or the downstream's protocol; connect
-//! timeout, idle timeout, TCP keepalive), and how one is picked (round robin for now).
+//! timeout, idle timeout, TCP keepalive, source address), how one is picked (round robin or
+//! least request), and the circuit breakers that bound connections, pending and active
+//! requests, and retries.
 
 use super::endpoint::{Endpoint, HostPort, endpoints};
 use super::{ConvertError, Result, duration, timeout, unpack};
 use envoy_types::pb::envoy::config::cluster::v3::{
-    Cluster, cluster::ClusterDiscoveryType, cluster::DiscoveryType, cluster::DnsLookupFamily,
-    cluster::LbPolicy,
+    CircuitBreakers as PbCircuitBreakers, Cluster, cluster::ClusterDiscoveryType,
+    cluster::DiscoveryType, cluster::DnsLookupFamily, cluster::LbConfig, cluster::LbPolicy,
 };
-use envoy_types::pb::envoy::config::core::v3::{Http2ProtocolOptions, HttpProtocolOptions};
+use envoy_types::pb::envoy::config::core::v3::{
+    BindConfig as PbBindConfig, Http2ProtocolOptions, HttpProtocolOptions, RoutingPriority,
+    SocketAddress, socket_address::PortSpecifier,
+};
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions as UpstreamHttpOptions, http_protocol_options::UpstreamProtocolOptions,
     http_protocol_options::explicit_http_config::ProtocolConfig,
 };
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use weft_yaml::FieldPath;
 
@@ -82,6 +88,82 @@ impl H2Settings {
     }
 }
 
+/// How an endpoint is picked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Balancer {
+    RoundRobin,
+    /// Envoy's least request: with equal weights, the least busy of `choice_count` random
+    /// picks; with unequal ones, an EDF schedule over `weight / (active + 1)^bias`.
+    LeastRequest {
+        choice_count: u32,
+        active_request_bias: f64,
+    },
+}
+
+/// One priority's circuit breaker limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub max_connections: u64,
+    pub max_pending_requests: u64,
+    pub max_requests: u64,
+    pub max_retries: u64,
+    /// Publish `remaining_*` gauges.
+    pub track_remaining: bool,
+}
+
+/// Envoy's limits when a cluster sets none.
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+            track_remaining: false,
+        }
+    }
+}
+
+/// `circuit_breakers`: limits for the DEFAULT and HIGH routing priorities. Routes always
+/// use DEFAULT (a route's `priority` is not supported, so no request can be HIGH); HIGH
+/// limits are read and kept, and apply to nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CircuitBreakers {
+    pub default: Thresholds,
+    pub high: Thresholds,
+}
+
+impl CircuitBreakers {
+    fn new(cb: &PbCircuitBreakers, path: &FieldPath) -> Result<Self> {
+        let mut out = CircuitBreakers::default();
+        for (i, t) in cb.thresholds.iter().enumerate() {
+            let p = path.field("thresholds").index(i);
+            let slot = match RoutingPriority::try_from(t.priority) {
+                Ok(RoutingPriority::Default) => &mut out.default,
+                Ok(RoutingPriority::High) => &mut out.high,
+                Err(_) => {
+                    return Err(ConvertError::new(
+                        &p.field("priority"),
+                        format!("unknown priority {}", t.priority),
+                    ));
+                }
+            };
+            let d = Thresholds::default();
+            let v = |v: Option<envoy_types::pb::google::protobuf::UInt32Value>, default: u64| {
+                v.map_or(default, |v| u64::from(v.value))
+            };
+            *slot = Thresholds {
+                max_connections: v(t.max_connections, d.max_connections),
+                max_pending_requests: v(t.max_pending_requests, d.max_pending_requests),
+                max_requests: v(t.max_requests, d.max_requests),
+                max_retries: v(t.max_retries, d.max_retries),
+                track_remaining: t.track_remaining,
+            };
+        }
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpKeepalive {
     pub probes: Option<u32>,
@@ -103,6 +185,11 @@ pub struct ClusterConfig {
     pub tcp_keepalive: Option<TcpKeepalive>,
     pub dns_family: DnsFamily,
     pub dns_refresh: Duration,
+    pub balancer: Balancer,
+    pub circuit_breakers: CircuitBreakers,
+    /// `upstream_bind_config`: the source addresses to bind (the first of the endpoint's
+    /// IP family is used, else the first).
+    pub source_addresses: Vec<SocketAddr>,
 }
 
 /// Envoy's defaults.
@@ -136,26 +223,56 @@ impl ClusterConfig {
                 format!("unknown policy {}", c.lb_policy),
             )
         })?;
-        match (lb, kind) {
-            (LbPolicy::RoundRobin, k) if k != DiscoveryType::OriginalDst => {}
-            (LbPolicy::ClusterProvided, DiscoveryType::OriginalDst) => {}
-            (_, DiscoveryType::OriginalDst) => {
+        let balancer = match (lb, kind) {
+            (LbPolicy::RoundRobin, k) if k != DiscoveryType::OriginalDst => Balancer::RoundRobin,
+            (LbPolicy::LeastRequest, k) if k != DiscoveryType::OriginalDst => {
+                least_request(c.lb_config.as_ref())?
+            }
+            (LbPolicy::ClusterProvided, DiscoveryType::OriginalDst) => Balancer::RoundRobin,
+            (other, DiscoveryType::OriginalDst) => {
                 return Err(ConvertError::new(
                     &root.field("lb_policy"),
-                    "cluster: LB policy ROUND_ROBIN is not valid for Cluster type ORIGINAL_DST. \
-                     Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+                    format!(
+                        "cluster: LB policy {} is not valid for Cluster type ORIGINAL_DST. \
+                         Only 'CLUSTER_PROVIDED' is allowed with cluster type 'ORIGINAL_DST'",
+                        other.as_str_name()
+                    ),
                 ));
             }
             (other, _) => {
                 return Err(ConvertError::new(
                     &root.field("lb_policy"),
                     format!(
-                        "{} is not supported by weft-proxy yet (only ROUND_ROBIN)",
+                        "{} is not supported by weft-proxy yet (only ROUND_ROBIN and \
+                         LEAST_REQUEST)",
                         other.as_str_name()
                     ),
                 ));
             }
+        };
+        if let Some(cfg) = &c.lb_config
+            && !matches!(
+                (cfg, balancer),
+                (
+                    LbConfig::LeastRequestLbConfig(_),
+                    Balancer::LeastRequest { .. }
+                )
+            )
+        {
+            return Err(ConvertError::new(
+                &root.field("lb_config"),
+                "an lb_config needs its own lb_policy (only least_request_lb_config with \
+                 LEAST_REQUEST is supported by weft-proxy)",
+            ));
         }
+        let circuit_breakers = match &c.circuit_breakers {
+            Some(cb) => CircuitBreakers::new(cb, &root.field("circuit_breakers"))?,
+            None => CircuitBreakers::default(),
+        };
+        let source_addresses = match &c.upstream_bind_config {
+            Some(b) => bind_addresses(b, &root.field("upstream_bind_config"))?,
+            None => Vec::new(),
+        };
         let assignment = || -> Result<Vec<Endpoint<HostPort>>> {
             match &c.load_assignment {
                 Some(cla) => endpoints(cla, &root.field("load_assignment")),
@@ -326,6 +443,9 @@ impl ClusterConfig {
             tcp_keepalive,
             dns_family,
             dns_refresh,
+            balancer,
+            circuit_breakers,
+            source_addresses,
         })
     }
 
@@ -336,6 +456,73 @@ impl ClusterConfig {
             _ => None,
         }
     }
+}
+
+/// `least_request_lb_config`, with Envoy's defaults (two choices, a bias of 1).
+fn least_request(cfg: Option<&LbConfig>) -> Result<Balancer> {
+    let path = FieldPath::root()
+        .field("lb_config")
+        .field("least_request_lb_config");
+    let lr = match cfg {
+        Some(LbConfig::LeastRequestLbConfig(lr)) => lr.clone(),
+        _ => Default::default(),
+    };
+    let choice_count = lr.choice_count.map_or(2, |v| v.value);
+    if choice_count < 2 {
+        return Err(ConvertError::new(
+            &path.field("choice_count"),
+            format!("must be at least 2 (is {choice_count})"),
+        ));
+    }
+    // Envoy logs and falls back to 1 for a negative or NaN bias.
+    let active_request_bias = lr
+        .active_request_bias
+        .map(|b| b.default_value)
+        .filter(|b| *b >= 0.0)
+        .unwrap_or(1.0);
+    Ok(Balancer::LeastRequest {
+        choice_count,
+        active_request_bias,
+    })
+}
+
+/// `upstream_bind_config`'s addresses: `source_address`, then `extra_source_addresses`.
+fn bind_addresses(b: &PbBindConfig, path: &FieldPath) -> Result<Vec<SocketAddr>> {
+    let one = |a: &SocketAddress, p: &FieldPath| -> Result<SocketAddr> {
+        let ip: IpAddr = a.address.parse().map_err(|_| {
+            ConvertError::new(
+                &p.field("address"),
+                format!("malformed IP address: {}", a.address),
+            )
+        })?;
+        let port = match a.port_specifier {
+            Some(PortSpecifier::PortValue(v)) => u16::try_from(v)
+                .map_err(|_| ConvertError::new(&p.field("port_value"), "must be at most 65535"))?,
+            Some(PortSpecifier::NamedPort(_)) => {
+                return Err(ConvertError::new(
+                    &p.field("named_port"),
+                    "named ports are not supported by weft-proxy",
+                ));
+            }
+            None => 0,
+        };
+        Ok(SocketAddr::new(ip, port))
+    };
+    let Some(source) = &b.source_address else {
+        return Err(ConvertError::new(
+            &path.field("source_address"),
+            "is required by weft-proxy",
+        ));
+    };
+    let mut out = vec![one(source, &path.field("source_address"))?];
+    for (i, e) in b.extra_source_addresses.iter().enumerate() {
+        let p = path.field("extra_source_addresses").index(i);
+        let Some(a) = &e.address else {
+            return Err(ConvertError::new(&p.field("address"), "is required"));
+        };
+        out.push(one(a, &p.field("address"))?);
+    }
+    Ok(out)
 }
 
 /// The upstream protocol, HTTP/2 settings and common HTTP options, from

@@ -3,6 +3,7 @@
 //! (`x-forwarded-for`, `x-request-id`, `via`, `server`, client certificate details).
 
 use super::cluster::H2Settings;
+use super::fault::{FAULT, FaultConfig};
 use super::listener::Cidr;
 use super::route::RouteConfig;
 use super::{ConvertError, Result, duration, timeout, type_name, unpack};
@@ -68,12 +69,23 @@ pub struct RouterConfig {
     pub respect_expected_rq_timeout: bool,
 }
 
-/// An HTTP filter in the chain. Only the router exists so far; every other filter plugs in
-/// here as another variant, run in order before it.
+/// An HTTP filter in the chain, run in order before the router (always the last).
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpFilter {
+    Fault(FaultFilter),
     Router(RouterConfig),
 }
+
+/// The fault filter as configured in the chain; routes override its configuration by the
+/// filter's `name` (`typed_per_filter_config`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultFilter {
+    pub name: String,
+    pub config: Arc<FaultConfig>,
+}
+
+/// Envoy's default `per_connection_buffer_limit_bytes`.
+pub const DEFAULT_BUFFER_LIMIT: u32 = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HcmConfig {
@@ -111,6 +123,9 @@ pub struct HcmConfig {
     pub h2: H2Settings,
     /// `None`: Envoy's default notion of internal (RFC 1918, loopback and similar).
     pub internal_cidrs: Option<Vec<Cidr>>,
+    /// The listener's `per_connection_buffer_limit_bytes`: the most of a request body kept
+    /// so that it can be sent again on a retry.
+    pub buffer_limit: u32,
 }
 
 /// Envoy's defaults.
@@ -367,7 +382,13 @@ impl HcmConfig {
                 None => H2Settings::default(),
             },
             internal_cidrs,
+            buffer_limit: DEFAULT_BUFFER_LIMIT,
         })
+    }
+
+    /// Whether any filter runs before the router.
+    pub fn has_filters(&self) -> bool {
+        self.filters.len() > 1
     }
 
     pub fn rds_name(&self) -> Option<&str> {
@@ -421,6 +442,13 @@ fn http_filters(
             }
         };
         match type_name(any) {
+            FAULT => {
+                let p = p.field("typed_config");
+                filters.push(HttpFilter::Fault(FaultFilter {
+                    name: f.name.clone(),
+                    config: Arc::new(FaultConfig::new(&unpack(any, FAULT, &p)?, &p)?),
+                }));
+            }
             ROUTER => {
                 let r: Router = unpack(any, ROUTER, &p.field("typed_config"))?;
                 let cfg = RouterConfig {

@@ -215,7 +215,7 @@ pub struct FilterChain {
 }
 
 impl FilterChain {
-    fn new(fc: &PbFilterChain, path: &FieldPath) -> Result<Self> {
+    fn new(fc: &PbFilterChain, buffer_limit: u32, path: &FieldPath) -> Result<Self> {
         if fc.transport_socket.is_some() {
             return Err(ConvertError::new(
                 &path.field("transport_socket"),
@@ -262,10 +262,11 @@ impl FilterChain {
         };
         let tpath = lpath.field("typed_config");
         let filter = match type_name(any) {
-            HCM => NetworkFilter::Http(Arc::new(HcmConfig::new(
-                &unpack(any, HCM, &tpath)?,
-                &tpath,
-            )?)),
+            HCM => {
+                let mut hcm = HcmConfig::new(&unpack(any, HCM, &tpath)?, &tpath)?;
+                hcm.buffer_limit = buffer_limit;
+                NetworkFilter::Http(Arc::new(hcm))
+            }
             TCP_PROXY => NetworkFilter::TcpProxy(TcpProxyConfig::new(
                 &unpack(any, TCP_PROXY, &tpath)?,
                 &tpath,
@@ -351,11 +352,16 @@ impl ListenerConfig {
             }
             listener_filters.push(kind);
         }
+        let buffer_limit = l
+            .per_connection_buffer_limit_bytes
+            .map_or(super::hcm::DEFAULT_BUFFER_LIMIT, |v| v.value);
         let chains = l
             .filter_chains
             .iter()
             .enumerate()
-            .map(|(i, fc)| FilterChain::new(fc, &root.field("filter_chains").index(i)))
+            .map(|(i, fc)| {
+                FilterChain::new(fc, buffer_limit, &root.field("filter_chains").index(i))
+            })
             .collect::<Result<Vec<_>>>()?;
         for (i, c) in chains.iter().enumerate() {
             if let Some(j) = chains[..i].iter().position(|o| o.matcher == c.matcher) {
@@ -372,7 +378,7 @@ impl ListenerConfig {
         let default_chain = l
             .default_filter_chain
             .as_ref()
-            .map(|fc| FilterChain::new(fc, &root.field("default_filter_chain")))
+            .map(|fc| FilterChain::new(fc, buffer_limit, &root.field("default_filter_chain")))
             .transpose()?;
         if chains.is_empty() && default_chain.is_none() {
             return Err(ConvertError::new(

@@ -9,10 +9,12 @@
 
 pub mod cluster;
 pub mod endpoint;
+pub mod fault;
 pub mod hcm;
 pub mod header_ops;
 pub mod listener;
 pub mod matcher;
+pub mod retry;
 pub mod route;
 pub mod route_action;
 pub mod support;

@@ -2,19 +2,58 @@
 //! (exact, longest `*suffix`, longest `prefix*`, then `*`), routes tried in order against
 //! the path, headers, query and gRPC-ness of a request, and header mutations per level.
 
+use super::fault::{FAULT, FaultConfig};
 use super::header_ops::HeaderOps;
 use super::matcher::{FullRegex, HeaderMatcher, Pseudo, QueryMatcher};
+use super::retry::RetryPolicy;
 use super::route_action::{Action, DEFAULT_MAX_DIRECT_BODY, Direct, Forward, Redirect};
-use super::{ConvertError, Result};
+use super::{ConvertError, Result, type_name, unpack};
 use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use envoy_types::pb::envoy::config::route::v3::{
     Route as PbRoute, RouteConfiguration, RouteMatch as PbRouteMatch, VirtualHost as PbVirtualHost,
     route::Action as PbAction, route_match::PathSpecifier,
 };
 use envoy_types::pb::envoy::r#type::v3::fractional_percent::DenominatorType;
+use envoy_types::pb::google::protobuf::Any;
 use http::HeaderMap;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use weft_yaml::FieldPath;
+
+/// `typed_per_filter_config` at one level: the overrides for HTTP filters, by the filter's
+/// name in the connection manager's chain. Only the fault filter takes per-route
+/// configuration so far.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PerFilter(Vec<(String, Arc<FaultConfig>)>);
+
+impl PerFilter {
+    fn new(map: &HashMap<String, Any>, path: &FieldPath) -> Result<Self> {
+        let mut out = Vec::with_capacity(map.len());
+        for (name, any) in map {
+            let p = path.key(name);
+            match type_name(any) {
+                FAULT => out.push((
+                    name.clone(),
+                    Arc::new(FaultConfig::new(&unpack(any, FAULT, &p)?, &p)?),
+                )),
+                other => {
+                    return Err(ConvertError::new(
+                        &p,
+                        format!(
+                            "per-route configuration of type `{other}` is not supported by                              weft-proxy (only the fault filter's)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(PerFilter(out))
+    }
+
+    /// The fault filter override for the filter named `name`.
+    pub fn fault(&self, name: &str) -> Option<&Arc<FaultConfig>> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum PathMatch {
@@ -190,16 +229,28 @@ pub struct Route {
     pub action: Action,
     pub request_ops: HeaderOps,
     pub response_ops: HeaderOps,
+    pub per_filter: PerFilter,
+    /// `per_request_buffer_limit_bytes`: caps what is kept of a request body for retries.
+    pub buffer_limit: Option<u32>,
 }
 
 impl Route {
-    fn new(r: &PbRoute, max_body: usize, path: &FieldPath) -> Result<Self> {
+    fn new(
+        r: &PbRoute,
+        max_body: usize,
+        vhost_retry: Option<&Arc<RetryPolicy>>,
+        path: &FieldPath,
+    ) -> Result<Self> {
         let Some(m) = &r.r#match else {
             return Err(ConvertError::new(&path.field("match"), "is required"));
         };
         let action = match &r.action {
             Some(PbAction::Route(a)) => {
-                Action::Forward(Box::new(Forward::new(a, &path.field("route"))?))
+                let mut f = Forward::new(a, &path.field("route"))?;
+                if f.retry.is_none() {
+                    f.retry = vhost_retry.cloned();
+                }
+                Action::Forward(Box::new(f))
             }
             Some(PbAction::Redirect(a)) => {
                 Action::Redirect(Box::new(Redirect::new(a, &path.field("redirect"))?))
@@ -236,6 +287,11 @@ impl Route {
                 &path.field("response_headers_to_add"),
                 &path.field("response_headers_to_remove"),
             )?,
+            per_filter: PerFilter::new(
+                &r.typed_per_filter_config,
+                &path.field("typed_per_filter_config"),
+            )?,
+            buffer_limit: r.per_request_buffer_limit_bytes.map(|v| v.value),
         })
     }
 }
@@ -246,19 +302,35 @@ pub struct VirtualHost {
     pub routes: Vec<Route>,
     pub request_ops: HeaderOps,
     pub response_ops: HeaderOps,
+    pub per_filter: PerFilter,
+    /// `x-envoy-attempt-count` goes upstream with every try.
+    pub attempt_count_in_request: bool,
+    /// `x-envoy-attempt-count` goes back to the client.
+    pub attempt_count_in_response: bool,
 }
 
 impl VirtualHost {
     fn new(v: &PbVirtualHost, max_body: usize, path: &FieldPath) -> Result<Self> {
+        let retry = v
+            .retry_policy
+            .as_ref()
+            .map(|r| RetryPolicy::new(r, &path.field("retry_policy")).map(Arc::new))
+            .transpose()?;
         let routes = v
             .routes
             .iter()
             .enumerate()
-            .map(|(i, r)| Route::new(r, max_body, &path.field("routes").index(i)))
+            .map(|(i, r)| Route::new(r, max_body, retry.as_ref(), &path.field("routes").index(i)))
             .collect::<Result<_>>()?;
         Ok(VirtualHost {
             name: v.name.clone(),
             routes,
+            per_filter: PerFilter::new(
+                &v.typed_per_filter_config,
+                &path.field("typed_per_filter_config"),
+            )?,
+            attempt_count_in_request: v.include_request_attempt_count,
+            attempt_count_in_response: v.include_attempt_count_in_response,
             request_ops: HeaderOps::new(
                 &v.request_headers_to_add,
                 &v.request_headers_to_remove,
@@ -297,6 +369,7 @@ pub struct RouteConfig {
     pub most_specific_header_mutations_wins: bool,
     /// Envoy checks that named clusters exist for static route tables unless told not to.
     pub validate_clusters: Option<bool>,
+    pub per_filter: PerFilter,
 }
 
 impl RouteConfig {
@@ -382,6 +455,10 @@ impl RouteConfig {
             )?,
             most_specific_header_mutations_wins: rc.most_specific_header_mutations_wins,
             validate_clusters: rc.validate_clusters.map(|b| b.value),
+            per_filter: PerFilter::new(
+                &rc.typed_per_filter_config,
+                &root.field("typed_per_filter_config"),
+            )?,
         })
     }
 

@@ -3,6 +3,7 @@
 
 use super::header_ops::HeaderOps;
 use super::matcher::FullRegex;
+use super::retry::RetryPolicy;
 use super::{ConvertError, Result, timeout};
 use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source::Specifier};
 use envoy_types::pb::envoy::config::route::v3::{
@@ -13,6 +14,7 @@ use envoy_types::pb::envoy::config::route::v3::{
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::RegexMatchAndSubstitute;
 use http::{HeaderName, HeaderValue, StatusCode};
+use std::sync::Arc;
 use std::time::Duration;
 use weft_yaml::FieldPath;
 
@@ -126,6 +128,8 @@ pub struct Forward {
     pub grpc_timeout_max: Option<Option<Duration>>,
     /// Per-route `upgrade_configs` overriding the connection manager's.
     pub upgrades: Vec<(String, bool)>,
+    /// The route's retry policy, else its virtual host's.
+    pub retry: Option<Arc<RetryPolicy>>,
 }
 
 impl Forward {
@@ -257,6 +261,11 @@ impl Forward {
             max_stream_duration_set: a.max_stream_duration.is_some(),
             grpc_timeout_max,
             upgrades,
+            retry: a
+                .retry_policy
+                .as_ref()
+                .map(|r| RetryPolicy::new(r, &path.field("retry_policy")).map(Arc::new))
+                .transpose()?,
         })
     }
 

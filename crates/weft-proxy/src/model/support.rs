@@ -107,6 +107,8 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "ads",
             "api_config_source",
             "resource_api_version",
+            // Not per source: every resource waits Envoy's default 15 s for its
+            // dependencies (store::WARMING_TIMEOUT), whatever this says.
             "initial_fetch_timeout",
         ],
     ),
@@ -149,9 +151,11 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "listener_filters_timeout",
             "continue_on_listener_filters_timeout",
             "bind_to_port",
+            // Only labels the listener for tracing and access logs, which weft-proxy does
+            // not have; routing and filter chains do not depend on it.
             "traffic_direction",
             "metadata",
-            // Streams are never buffered whole, so any limit is met by construction.
+            // Bounds what is kept of a request body for retries (nothing else is buffered).
             "per_connection_buffer_limit_bytes",
             "enable_reuse_port",
             "reuse_port",
@@ -276,6 +280,52 @@ const SUPPORTED: &[(&str, &[&str])] = &[
         &["unix_sockets", "cidr_ranges"],
     ),
     (
+        "envoy.extensions.filters.http.fault.v3.HTTPFault",
+        &[
+            "delay",
+            "abort",
+            "upstream_cluster",
+            "headers",
+            "downstream_nodes",
+            "max_active_faults",
+            // The runtime keys name overrides in Envoy's runtime layers; weft-proxy has no
+            // runtime, and with none Envoy uses the configured values, as the proxy does.
+            "delay_percent_runtime",
+            "abort_percent_runtime",
+            "delay_duration_runtime",
+            "abort_http_status_runtime",
+            "max_active_faults_runtime",
+            "abort_grpc_status_runtime",
+            // Only decide which statistics and dynamic metadata exist: per-downstream-cluster
+            // fault counters (which weft-proxy does not keep) and metadata for access logs
+            // and later filters (which it does not have).
+            "disable_downstream_cluster_stats",
+            "filter_metadata",
+        ],
+    ),
+    (
+        "envoy.extensions.filters.http.fault.v3.FaultAbort",
+        &[
+            "http_status",
+            "grpc_status",
+            "header_abort",
+            "percentage",
+            "response_body",
+        ],
+    ),
+    (
+        "envoy.extensions.filters.http.fault.v3.FaultAbort.HeaderAbort",
+        &[],
+    ),
+    (
+        "envoy.extensions.filters.common.fault.v3.FaultDelay",
+        &["fixed_delay", "header_delay", "percentage"],
+    ),
+    (
+        "envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay",
+        &[],
+    ),
+    (
         "envoy.extensions.filters.http.router.v3.Router",
         &[
             "dynamic_stats",
@@ -324,6 +374,7 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "request_headers_to_remove",
             "most_specific_header_mutations_wins",
             "validate_clusters",
+            "typed_per_filter_config",
             "max_direct_response_body_size_bytes",
             "ignore_port_in_host_matching",
         ],
@@ -341,6 +392,8 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "include_request_attempt_count",
             "include_attempt_count_in_response",
             "metadata",
+            "typed_per_filter_config",
+            "retry_policy",
         ],
     ),
     (
@@ -360,6 +413,7 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "response_headers_to_remove",
             "per_request_buffer_limit_bytes",
             "stat_prefix",
+            "typed_per_filter_config",
         ],
     ),
     (
@@ -440,7 +494,34 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "idle_timeout",
             "upgrade_configs",
             "max_stream_duration",
+            "retry_policy",
         ],
+    ),
+    (
+        "envoy.config.route.v3.RetryPolicy",
+        &[
+            "retry_on",
+            "num_retries",
+            "per_try_timeout",
+            "retry_host_predicate",
+            "host_selection_retry_max_attempts",
+            "retriable_status_codes",
+            "retry_back_off",
+            "retriable_headers",
+            "retriable_request_headers",
+        ],
+    ),
+    (
+        "envoy.config.route.v3.RetryPolicy.RetryHostPredicate",
+        &["name", "typed_config"],
+    ),
+    (
+        "envoy.config.route.v3.RetryPolicy.RetryBackOff",
+        &["base_interval", "max_interval"],
+    ),
+    (
+        "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+        &[],
     ),
     (
         "envoy.config.route.v3.RouteAction.UpgradeConfig",
@@ -514,8 +595,40 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "track_timeout_budgets",
             "close_connections_on_host_health_failure",
             "wait_for_warm_on_init",
+            "circuit_breakers",
+            "upstream_bind_config",
+            "least_request_lb_config",
         ],
     ),
+    ("envoy.config.cluster.v3.CircuitBreakers", &["thresholds"]),
+    (
+        "envoy.config.cluster.v3.CircuitBreakers.Thresholds",
+        &[
+            // HIGH thresholds only bind requests of HIGH-priority routes; route `priority`
+            // is not supported, so every request is DEFAULT and HIGH limits bind nothing.
+            "priority",
+            "max_connections",
+            "max_pending_requests",
+            "max_requests",
+            "max_retries",
+            "track_remaining",
+        ],
+    ),
+    (
+        "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig",
+        &["choice_count", "active_request_bias"],
+    ),
+    (
+        // Runtime keys name overrides in Envoy's runtime layers; weft-proxy has none, and
+        // without them Envoy uses the default value, as the proxy does.
+        "envoy.config.core.v3.RuntimeDouble",
+        &["default_value", "runtime_key"],
+    ),
+    (
+        "envoy.config.core.v3.BindConfig",
+        &["source_address", "extra_source_addresses"],
+    ),
+    ("envoy.config.core.v3.ExtraSourceAddress", &["address"]),
     (
         "envoy.config.cluster.v3.Cluster.EdsClusterConfig",
         &["eds_config", "service_name"],

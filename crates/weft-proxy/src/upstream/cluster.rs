@@ -3,8 +3,9 @@
 //! workers never contend for upstream connections.
 
 use super::connector::Connector;
-use super::endpoints::{EndpointSet, Host, hosts_of};
+use super::endpoints::{EndpointSet, Host, carry_over, hosts_of};
 use super::pool::Pool;
+use super::resources::Resources;
 use crate::model::cluster::{ClusterConfig, Discovery, UpstreamProtocol};
 use crate::stats_struct;
 use crate::worker;
@@ -21,7 +22,17 @@ stats_struct!(
             upstream_cx_connect_timeout,
             upstream_cx_destroy,
             upstream_cx_none_healthy,
+            upstream_cx_overflow,
             upstream_rq_total,
+            upstream_rq_pending_total,
+            upstream_rq_pending_overflow,
+            upstream_rq_retry,
+            upstream_rq_retry_success,
+            upstream_rq_retry_overflow,
+            upstream_rq_retry_limit_exceeded,
+            upstream_rq_retry_backoff_exponential,
+            upstream_rq_per_try_timeout,
+            retry_or_shadow_abandoned,
             upstream_rq_completed,
             upstream_rq_timeout,
             upstream_rq_rx_reset,
@@ -37,6 +48,7 @@ stats_struct!(
         gauges: [
             upstream_cx_active,
             upstream_rq_active,
+            upstream_rq_pending_active,
             membership_healthy,
             membership_total,
         ],
@@ -67,6 +79,8 @@ pub struct Cluster {
     pub raw: PbCluster,
     pub endpoints: ArcSwap<EndpointSet>,
     pub stats: Arc<ClusterStats>,
+    /// The circuit breakers' counts.
+    pub resources: Arc<Resources>,
     pub connector: Connector,
     pools: Box<[OnceLock<Arc<Pool>>]>,
     /// Set once the first endpoint set arrived (EDS, DNS) or was given (STATIC).
@@ -75,16 +89,20 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(config: ClusterConfig, raw: PbCluster, stats: Arc<ClusterStats>) -> Self {
+        let resources = Arc::new(Resources::new(&config.circuit_breakers));
         let connector = Connector {
             connect_timeout: config.connect_timeout,
             keepalive: config.tcp_keepalive.clone(),
             stats: stats.clone(),
+            resources: resources.clone(),
+            source: config.source_addresses.clone().into(),
         };
         let c = Cluster {
+            endpoints: ArcSwap::from_pointee(EndpointSet::new(Vec::new(), config.balancer)),
+            resources,
             pools: (0..=worker::count()).map(|_| OnceLock::new()).collect(),
             config,
             raw,
-            endpoints: ArcSwap::from_pointee(EndpointSet::default()),
             stats,
             connector,
             warmed: OnceLock::new(),
@@ -115,7 +133,8 @@ impl Cluster {
             self.stats.update_empty.inc();
         }
         self.stats.membership_total.set(hosts.len() as i64);
-        let set = EndpointSet::new(hosts);
+        let hosts = carry_over(&self.endpoints.load(), hosts);
+        let set = EndpointSet::new(hosts, self.config.balancer);
         self.stats
             .membership_healthy
             .set(set.healthy_count() as i64);

@@ -1,8 +1,11 @@
-//! Opening upstream TCP connections: connect timeout, `TCP_NODELAY`, keepalive, and the
-//! cluster's connection statistics. The error says whether the connect was refused or timed
-//! out, because Envoy's 503 body and response flags differ between the two.
+//! Opening upstream TCP connections: connect timeout, `TCP_NODELAY`, keepalive, the source
+//! address (`upstream_bind_config`), and the cluster's connection statistics and circuit
+//! breaker count (a connection holds its slot from the connect until it closes). The error
+//! says whether the connect was refused or timed out, because Envoy's 503 body and response
+//! flags differ between the two.
 
 use super::cluster::ClusterStats;
+use super::resources::{Count, Held, Resources};
 use crate::model::cluster::TcpKeepalive;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
@@ -37,11 +40,25 @@ pub struct Connector {
     pub connect_timeout: Duration,
     pub keepalive: Option<TcpKeepalive>,
     pub stats: Arc<ClusterStats>,
+    pub resources: Arc<Resources>,
+    /// Source addresses to bind, from `upstream_bind_config`.
+    pub source: Arc<[SocketAddr]>,
 }
 
 impl Connector {
+    /// The source address for `dst`: the first of its IP family, else the first (which then
+    /// fails to bind, as in Envoy).
+    fn source_for(&self, dst: SocketAddr) -> Option<SocketAddr> {
+        self.source
+            .iter()
+            .find(|s| s.is_ipv4() == dst.is_ipv4())
+            .or(self.source.first())
+            .copied()
+    }
+
     pub async fn connect(&self, addr: SocketAddr) -> Result<Counted, ConnectError> {
         self.stats.upstream_cx_total.inc();
+        let slot = Held::take(&self.resources, Count::Connection);
         let attempt = async {
             let socket = if addr.is_ipv4() {
                 TcpSocket::new_v4()?
@@ -49,6 +66,9 @@ impl Connector {
                 TcpSocket::new_v6()?
             };
             socket.set_nodelay(true)?;
+            if let Some(src) = self.source_for(addr) {
+                socket.bind(src)?;
+            }
             if let Some(k) = &self.keepalive {
                 let mut ka = socket2::TcpKeepalive::new();
                 if let Some(t) = k.time {
@@ -70,6 +90,7 @@ impl Connector {
                 Ok(Counted {
                     io: TokioIo::new(s),
                     stats: self.stats.clone(),
+                    _slot: slot,
                 })
             }
             Ok(Err(e)) => {
@@ -85,10 +106,12 @@ impl Connector {
     }
 }
 
-/// An upstream connection that keeps `upstream_cx_active` right when it closes.
+/// An upstream connection that keeps `upstream_cx_active` (and the circuit breaker's count
+/// of connections) right when it closes.
 pub struct Counted {
     io: TokioIo<TcpStream>,
     stats: Arc<ClusterStats>,
+    _slot: Held,
 }
 
 impl Drop for Counted {

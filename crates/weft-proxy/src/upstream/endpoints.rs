@@ -1,9 +1,16 @@
-//! The hosts of a cluster at one moment, and round-robin picking over the healthy ones.
-//! A set is immutable once built; membership changes build a new set and swap it in, so a
-//! pick is one atomic increment and an index.
+//! The hosts of a cluster at one moment, and picking one of the healthy ones: round robin
+//! (smoothly weighted), or Envoy's least request — the least busy of `choice_count` random
+//! picks when the weights are equal, an earliest-deadline-first schedule over
+//! `weight / (active + 1)^bias` when they are not. A set is immutable once built (only the
+//! pick state moves); membership changes build a new set and swap it in.
 
-use crate::stats::Counter;
+use crate::model::cluster::Balancer;
+use crate::stats::{Counter, Gauge};
+use parking_lot::Mutex;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug)]
@@ -15,6 +22,8 @@ pub struct Host {
     pub weight: u32,
     pub rq_total: Counter,
     pub rq_error: Counter,
+    /// Requests in flight to this host (what least request compares).
+    pub rq_active: Gauge,
 }
 
 impl Host {
@@ -26,7 +35,17 @@ impl Host {
             weight,
             rq_total: Counter::default(),
             rq_error: Counter::default(),
+            rq_active: Gauge::default(),
         }
+    }
+
+    /// The same endpoint as `other`: a membership update keeps this host (and its
+    /// counters, which least request reads) rather than starting a new one.
+    fn same_as(&self, other: &Host) -> bool {
+        self.addr == other.addr
+            && self.hostname == other.hostname
+            && self.healthy == other.healthy
+            && self.weight == other.weight
     }
 }
 
@@ -47,52 +66,239 @@ pub fn hosts_of(
         .collect()
 }
 
-#[derive(Debug, Default)]
-pub struct EndpointSet {
-    pub hosts: Vec<Host>,
+/// `hosts` as shared hosts, reusing those of `previous` that did not change.
+pub fn carry_over(previous: &EndpointSet, hosts: Vec<Host>) -> Vec<Arc<Host>> {
+    let by_addr: HashMap<SocketAddr, &Arc<Host>> =
+        previous.hosts.iter().map(|h| (h.addr, h)).collect();
+    hosts
+        .into_iter()
+        .map(|h| match by_addr.get(&h.addr) {
+            Some(old) if old.same_as(&h) => Arc::clone(old),
+            _ => Arc::new(h),
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+enum Picker {
     /// Indices into `hosts` in round-robin order; a host of weight 3 appears three times,
     /// spread out (smooth weighted round robin), so equal weights are plain round robin.
-    schedule: Vec<usize>,
-    next: AtomicUsize,
+    RoundRobin {
+        schedule: Vec<usize>,
+        next: AtomicUsize,
+    },
+    LeastRequest {
+        choice_count: u32,
+        bias: f64,
+        /// Present when the healthy hosts' weights differ.
+        edf: Option<Mutex<Edf>>,
+    },
+}
+
+#[derive(Debug)]
+pub struct EndpointSet {
+    pub hosts: Vec<Arc<Host>>,
+    /// Indices of the healthy hosts.
+    healthy: Vec<usize>,
+    picker: Picker,
+}
+
+impl Default for EndpointSet {
+    fn default() -> Self {
+        EndpointSet::new(Vec::new(), Balancer::RoundRobin)
+    }
 }
 
 /// Longest schedule built for weighted hosts; beyond it weights are scaled down.
 const MAX_SCHEDULE: u64 = 4096;
 
 impl EndpointSet {
-    pub fn new(hosts: Vec<Host>) -> Self {
+    pub fn new(hosts: Vec<Arc<Host>>, balancer: Balancer) -> Self {
         let healthy: Vec<usize> = (0..hosts.len()).filter(|i| hosts[*i].healthy).collect();
-        let schedule = if healthy
+        let equal = healthy
             .iter()
-            .all(|i| hosts[*i].weight == hosts[healthy[0]].weight)
-        {
-            healthy
-        } else {
-            smooth_weighted(&healthy, &hosts)
+            .all(|i| hosts[*i].weight == hosts[healthy[0]].weight);
+        let picker = match balancer {
+            Balancer::RoundRobin => Picker::RoundRobin {
+                schedule: if equal {
+                    healthy.clone()
+                } else {
+                    smooth_weighted(&healthy, &hosts)
+                },
+                // Start each set at a random place so that many proxies don't all hit
+                // host 0.
+                next: AtomicUsize::new(fastrand::usize(..1024)),
+            },
+            Balancer::LeastRequest {
+                choice_count,
+                active_request_bias,
+            } => Picker::LeastRequest {
+                choice_count,
+                bias: active_request_bias,
+                edf: (!equal).then(|| {
+                    Mutex::new(Edf::new(&healthy, |i| {
+                        dynamic_weight(&hosts[i], active_request_bias)
+                    }))
+                }),
+            },
         };
         EndpointSet {
             hosts,
-            schedule,
-            // Start each set at a random place so that many proxies don't all hit host 0.
-            next: AtomicUsize::new(fastrand::usize(..1024)),
+            healthy,
+            picker,
         }
     }
 
     pub fn healthy_count(&self) -> usize {
-        self.hosts.iter().filter(|h| h.healthy).count()
+        self.healthy.len()
     }
 
-    /// The next host in round-robin order, or `None` when no host is healthy.
-    pub fn pick(&self) -> Option<&Host> {
-        if self.schedule.is_empty() {
+    /// The next host, or `None` when no host is healthy.
+    pub fn pick(&self) -> Option<&Arc<Host>> {
+        if self.healthy.is_empty() {
             return None;
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Some(&self.hosts[self.schedule[n % self.schedule.len()]])
+        let i = match &self.picker {
+            Picker::RoundRobin { schedule, next } => {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                schedule[n % schedule.len()]
+            }
+            Picker::LeastRequest {
+                edf: Some(edf),
+                bias,
+                ..
+            } => edf
+                .lock()
+                .pick_and_add(|i| dynamic_weight(&self.hosts[i], *bias))?,
+            Picker::LeastRequest {
+                choice_count,
+                edf: None,
+                ..
+            } => self.least_of_random(*choice_count),
+        };
+        self.hosts.get(i)
+    }
+
+    /// Envoy's N choices: `choice_count` random healthy hosts (with replacement), keeping
+    /// the first of those with the fewest active requests.
+    fn least_of_random(&self, choice_count: u32) -> usize {
+        let mut best = self.healthy[fastrand::usize(..self.healthy.len())];
+        for _ in 1..choice_count {
+            let other = self.healthy[fastrand::usize(..self.healthy.len())];
+            if self.hosts[other].rq_active.get() < self.hosts[best].rq_active.get() {
+                best = other;
+            }
+        }
+        best
+    }
+
+    /// A pick for a retry: up to `extra` more picks while the host is one already `tried`
+    /// (the `previous_hosts` predicate); the last pick stands if every one was tried.
+    pub fn pick_avoiding(&self, tried: &[SocketAddr], extra: u32) -> Option<&Arc<Host>> {
+        let mut host = self.pick()?;
+        for _ in 0..extra {
+            if !tried.contains(&host.addr) {
+                break;
+            }
+            host = self.pick()?;
+        }
+        Some(host)
     }
 }
 
-fn smooth_weighted(healthy: &[usize], hosts: &[Host]) -> Vec<usize> {
+/// Least request's weight for a host with unequal weights: `weight / (active + 1)^bias`.
+fn dynamic_weight(h: &Host, bias: f64) -> f64 {
+    let active = h.rq_active.get().max(0) as f64 + 1.0;
+    let weight = f64::from(h.weight);
+    if bias == 1.0 {
+        weight / active
+    } else if bias == 0.0 {
+        weight
+    } else {
+        weight / active.powf(bias)
+    }
+}
+
+/// Envoy's earliest-deadline-first scheduler: each host is due `1 / weight` after the
+/// current time; the earliest is picked and queued again with its weight at that moment.
+#[derive(Debug)]
+struct Edf {
+    now: f64,
+    order: u64,
+    queue: BinaryHeap<Due>,
+}
+
+#[derive(Debug)]
+struct Due {
+    deadline: f64,
+    order: u64,
+    host: usize,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    /// Reversed, so the heap's top is the earliest deadline (then the earliest queued).
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other
+            .deadline
+            .total_cmp(&self.deadline)
+            .then(other.order.cmp(&self.order))
+    }
+}
+
+impl Edf {
+    fn new(hosts: &[usize], weight: impl Fn(usize) -> f64) -> Self {
+        let mut edf = Edf {
+            now: 0.0,
+            order: 0,
+            queue: BinaryHeap::with_capacity(hosts.len()),
+        };
+        for &h in hosts {
+            edf.add(h, weight(h));
+        }
+        // A random number of picks first, as Envoy does, so that proxies started together
+        // do not all begin with the same host.
+        if !hosts.is_empty() {
+            for _ in 0..fastrand::usize(..hosts.len()) {
+                edf.pick_and_add(&weight);
+            }
+        }
+        edf
+    }
+
+    fn add(&mut self, host: usize, weight: f64) {
+        let weight = if weight > 0.0 {
+            weight
+        } else {
+            f64::MIN_POSITIVE
+        };
+        self.queue.push(Due {
+            deadline: self.now + 1.0 / weight,
+            order: self.order,
+            host,
+        });
+        self.order += 1;
+    }
+
+    fn pick_and_add(&mut self, weight: impl Fn(usize) -> f64) -> Option<usize> {
+        let due = self.queue.pop()?;
+        self.now = due.deadline;
+        self.add(due.host, weight(due.host));
+        Some(due.host)
+    }
+}
+
+fn smooth_weighted(healthy: &[usize], hosts: &[Arc<Host>]) -> Vec<usize> {
     let total: u64 = healthy.iter().map(|i| u64::from(hosts[*i].weight)).sum();
     let scale = total.div_ceil(MAX_SCHEDULE).max(1);
     let weights: Vec<i64> = healthy
@@ -121,33 +327,119 @@ fn smooth_weighted(healthy: &[usize], hosts: &[Host]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn host(port: u16, weight: u32, healthy: bool) -> Host {
-        Host::new(
+    fn host(port: u16, weight: u32, healthy: bool) -> Arc<Host> {
+        Arc::new(Host::new(
             SocketAddr::from(([127, 0, 0, 1], port)),
             None,
             healthy,
             weight,
-        )
+        ))
+    }
+
+    fn least_request(choice_count: u32) -> Balancer {
+        Balancer::LeastRequest {
+            choice_count,
+            active_request_bias: 1.0,
+        }
     }
 
     #[test]
     fn round_robin_skips_unhealthy_hosts() {
-        let set = EndpointSet::new(vec![host(1, 1, true), host(2, 1, false), host(3, 1, true)]);
+        let set = EndpointSet::new(
+            vec![host(1, 1, true), host(2, 1, false), host(3, 1, true)],
+            Balancer::RoundRobin,
+        );
         let picks: Vec<u16> = (0..4)
             .map(|_| set.pick().expect("healthy").addr.port())
             .collect();
         assert_eq!(picks.iter().filter(|p| **p == 2).count(), 0);
         assert_eq!(picks.iter().filter(|p| **p == 1).count(), 2);
-        assert!(EndpointSet::new(vec![host(1, 1, false)]).pick().is_none());
+        assert!(
+            EndpointSet::new(vec![host(1, 1, false)], Balancer::RoundRobin)
+                .pick()
+                .is_none()
+        );
     }
 
     #[test]
     fn weights_are_honoured_and_spread() {
-        let set = EndpointSet::new(vec![host(1, 3, true), host(2, 1, true)]);
+        let set = EndpointSet::new(
+            vec![host(1, 3, true), host(2, 1, true)],
+            Balancer::RoundRobin,
+        );
         let picks: Vec<u16> = (0..8)
             .map(|_| set.pick().expect("healthy").addr.port())
             .collect();
         assert_eq!(picks.iter().filter(|p| **p == 1).count(), 6);
         assert!(picks.windows(2).all(|w| w != [2, 2]), "{picks:?}");
+    }
+
+    #[test]
+    fn least_request_prefers_the_idle_host() {
+        let busy = host(1, 1, true);
+        busy.rq_active.inc();
+        let set = EndpointSet::new(vec![busy, host(2, 1, true)], least_request(64));
+        // 64 random choices among two hosts miss the idle one with probability 2^-64.
+        assert!((0..100).all(|_| set.pick().expect("healthy").addr.port() == 2));
+        // With two choices the idle host wins unless both picks land on the busy one.
+        let set = EndpointSet::new(set.hosts.clone(), least_request(2));
+        let idle = (0..4000)
+            .filter(|_| set.pick().expect("healthy").addr.port() == 2)
+            .count();
+        // p = 3/4 over 4000 picks: the standard deviation is 27; this allows 7 of them.
+        assert!((2810..=3190).contains(&idle), "{idle}");
+    }
+
+    #[test]
+    fn weighted_least_request_follows_weight_over_active_requests() {
+        let heavy = host(1, 3, true);
+        let light = host(2, 1, true);
+        let set = EndpointSet::new(vec![heavy.clone(), light], least_request(2));
+        let count = |set: &EndpointSet, n| {
+            (0..n)
+                .filter(|_| set.pick().expect("healthy").addr.port() == 1)
+                .count()
+        };
+        let idle = count(&set, 4000);
+        assert!(
+            (2998..=3002).contains(&idle),
+            "idle hosts go 3:1, got {idle}"
+        );
+        // Three requests in flight on the heavy host make its weight 3/4 against 1.
+        for _ in 0..3 {
+            heavy.rq_active.inc();
+        }
+        let share = count(&set, 7000);
+        assert!((2900..=3100).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn retries_avoid_hosts_already_tried() {
+        let set = EndpointSet::new(vec![host(1, 1, true), host(2, 1, true)], least_request(2));
+        let tried = [SocketAddr::from(([127, 0, 0, 1], 1))];
+        assert!(
+            (0..100).all(|_| { set.pick_avoiding(&tried, 64).expect("healthy").addr.port() == 2 })
+        );
+    }
+
+    #[test]
+    fn unchanged_hosts_carry_over() {
+        let old = EndpointSet::new(
+            vec![host(1, 1, true), host(2, 1, true)],
+            Balancer::RoundRobin,
+        );
+        old.hosts[0].rq_active.inc();
+        let new = carry_over(
+            &old,
+            vec![
+                Host::new(SocketAddr::from(([127, 0, 0, 1], 1)), None, true, 1),
+                Host::new(SocketAddr::from(([127, 0, 0, 1], 2)), None, true, 5),
+            ],
+        );
+        assert!(Arc::ptr_eq(&new[0], &old.hosts[0]));
+        assert!(
+            !Arc::ptr_eq(&new[1], &old.hosts[1]),
+            "a new weight is a new host"
+        );
     }
 }

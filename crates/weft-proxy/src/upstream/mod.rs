@@ -1,8 +1,9 @@
-//! Upstream side: live clusters, their endpoints and load balancing, connection pools and
-//! DNS resolution.
+//! Upstream side: live clusters, their endpoints and load balancing, circuit breakers,
+//! connection pools and DNS resolution.
 
 pub mod cluster;
 pub mod connector;
 pub mod dns;
 pub mod endpoints;
 pub mod pool;
+pub mod resources;

@@ -5,17 +5,31 @@
 //! `x-echo-reflect-a`, ..., for answers whose body is not the JSON account, such as gRPC),
 //! `x-echo-chunks` (send the body in that many pieces of unknown total
 //! length, so HTTP/1.1 carries it chunked). Every answer says which request of its connection
-//! it was (`x-echo-connection-request`, from 1) and the client port it came from
-//! (`x-echo-client-port`), so a test can see whether a proxy reuses upstream connections.
+//! it was (`x-echo-connection-request`, from 1) and the client address and port it came
+//! from (`x-echo-client-address`, `x-echo-client-port`), so a test can see whether a proxy
+//! reuses upstream connections and which source address it binds.
 //! An HTTP/1.1 `upgrade` request is answered 101 and its bytes are echoed (see [`upgrade`]).
+//!
+//! Failing on purpose, for retry tests: the first `x-echo-fail-first: N` requests carrying
+//! `x-echo-fail-key: K` — counted across every echo backend of the process, so a retry to
+//! another backend sees the same count — fail, the rest are answered normally. A failure is
+//! `x-echo-fail-status` (default 503, body `echo failure`), or with
+//! `x-echo-fail-grpc-status: G` a trailers-only gRPC answer with that status, or with
+//! `x-echo-fail-reset: true` the connection (HTTP/2: the stream) dropped without an answer,
+//! or with `x-echo-fail-delay-ms: D` an answer that is only late by D ms. Tests put the port
+//! of their proxy in K so runs never share a count.
 //!
 //! [`upgrade`]: super::upgrade
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -47,7 +61,68 @@ pub(super) struct Ctx {
 struct Conn {
     requests: AtomicU64,
     client_port: u16,
+    client_ip: IpAddr,
 }
+
+/// Requests seen so far per `x-echo-fail-key`, across all echo backends of the process.
+static FAIL_COUNTS: LazyLock<Mutex<HashMap<String, u64>>> = LazyLock::new(Default::default);
+
+/// How a request chosen to fail fails.
+enum Failure {
+    Status(StatusCode),
+    Grpc(u32),
+    Reset,
+    Late(Duration),
+}
+
+/// Whether this request is one of the first `x-echo-fail-first` with its key, and how it
+/// fails then.
+fn failure(h: &HeaderMap) -> Result<Option<Failure>, String> {
+    let Some(key) = h.get("x-echo-fail-key") else {
+        return Ok(None);
+    };
+    let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
+    let first = number(h, "x-echo-fail-first")?.unwrap_or(1);
+    let seen = {
+        let mut counts = FAIL_COUNTS.lock();
+        let n = counts.entry(key).or_default();
+        *n += 1;
+        *n
+    };
+    if seen > first {
+        return Ok(None);
+    }
+    if h.get("x-echo-fail-reset").is_some_and(|v| v == "true") {
+        return Ok(Some(Failure::Reset));
+    }
+    if let Some(ms) = number(h, "x-echo-fail-delay-ms")? {
+        return Ok(Some(Failure::Late(Duration::from_millis(
+            ms.min(MAX_DELAY_MS),
+        ))));
+    }
+    if let Some(g) = number(h, "x-echo-fail-grpc-status")? {
+        return Ok(Some(Failure::Grpc(u32::try_from(g).unwrap_or(u32::MAX))));
+    }
+    let status = number(h, "x-echo-fail-status")?.unwrap_or(503);
+    u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .map(|s| Some(Failure::Status(s)))
+        .ok_or_else(|| format!("x-echo-fail-status {status} is not a status code"))
+}
+
+/// The error a deliberately dropped request returns, which makes hyper drop the
+/// connection (HTTP/1.1) or reset the stream (HTTP/2) without answering.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dropped on request (x-echo-fail-reset)")
+    }
+}
+
+impl std::error::Error for Dropped {}
 
 pub(super) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
     let mut conns = JoinSet::new();
@@ -56,7 +131,11 @@ pub(super) async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let ctx = ctx.clone();
-                let conn = Arc::new(Conn { requests: AtomicU64::new(0), client_port: peer.port() });
+                let conn = Arc::new(Conn {
+                    requests: AtomicU64::new(0),
+                    client_port: peer.port(),
+                    client_ip: peer.ip(),
+                });
                 conns.spawn(async move {
                     let svc = service_fn(move |req| handle(req, ctx.clone(), conn.clone()));
                     // A connection error is the peer's business (e.g. a proxy resetting a
@@ -75,11 +154,37 @@ async fn handle(
     req: Request<Incoming>,
     ctx: Arc<Ctx>,
     conn: Arc<Conn>,
-) -> Result<Response<EchoBody>, Infallible> {
+) -> Result<Response<EchoBody>, Dropped> {
     ctx.served.fetch_add(1, Ordering::Relaxed);
     let nth = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let reflected = reflect(req.headers());
-    let mut resp = answer(req, &ctx).await;
+    let mut resp = match failure(req.headers()) {
+        Ok(None) => answer(req, &ctx).await,
+        Ok(Some(Failure::Reset)) => return Err(Dropped),
+        Ok(Some(Failure::Late(d))) => {
+            tokio::time::sleep(d).await;
+            answer(req, &ctx).await
+        }
+        // The request is read in full first, so the proxy always sees a complete exchange.
+        Ok(Some(Failure::Status(s))) => {
+            let _ = Limited::new(req.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await;
+            plain(s, "echo failure".to_string())
+        }
+        Ok(Some(Failure::Grpc(g))) => {
+            let _ = Limited::new(req.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await;
+            let mut resp = Response::new(Full::new(Bytes::new()).boxed_unsync());
+            resp.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/grpc"));
+            resp.headers_mut()
+                .insert("grpc-status", HeaderValue::from(g));
+            resp
+        }
+        Err(e) => plain(StatusCode::BAD_REQUEST, e),
+    };
     for (name, value) in reflected {
         resp.headers_mut().append(name, value);
     }
@@ -87,6 +192,9 @@ async fn handle(
         .insert("x-echo-connection-request", HeaderValue::from(nth));
     resp.headers_mut()
         .insert("x-echo-client-port", HeaderValue::from(conn.client_port));
+    if let Ok(ip) = HeaderValue::from_str(&conn.client_ip.to_string()) {
+        resp.headers_mut().insert("x-echo-client-address", ip);
+    }
     Ok(resp)
 }
 
