@@ -168,9 +168,8 @@ async fn serve_connection(
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let filters = &receiving.config.listener_filters;
-    let wants_dst =
-        receiving.config.use_original_dst || filters.contains(&ListenerFilter::OriginalDst);
+    let wants_dst = receiving.config.use_original_dst
+        || receiving.config.runs(ListenerFilter::OriginalDst, local);
     let dst = if wants_dst {
         original_dst(&stream, local)
     } else {
@@ -191,22 +190,9 @@ async fn serve_connection(
     stats.downstream_cx_total.inc();
     stats.downstream_cx_active.inc();
     let mut io = Rewind::new(stream);
-    let tls = listener
-        .config
-        .listener_filters
-        .contains(&ListenerFilter::TlsInspector)
-        || receiving
-            .config
-            .listener_filters
-            .contains(&ListenerFilter::TlsInspector);
-    let http = listener
-        .config
-        .listener_filters
-        .contains(&ListenerFilter::HttpInspector)
-        || receiving
-            .config
-            .listener_filters
-            .contains(&ListenerFilter::HttpInspector);
+    let runs = |kind| listener.config.runs(kind, dst) || receiving.config.runs(kind, dst);
+    let tls = runs(ListenerFilter::TlsInspector);
+    let http = runs(ListenerFilter::HttpInspector);
     let mut inspection = inspect::Inspection {
         transport: "raw_buffer",
         ..Default::default()

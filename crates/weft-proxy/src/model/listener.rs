@@ -29,6 +29,82 @@ pub enum ListenerFilter {
     OriginalDst,
 }
 
+/// One listener filter and when it stands aside (`filter_disabled`): Istio turns the HTTP
+/// inspector off for ports whose protocol is declared, so a server-first protocol is not
+/// kept waiting for client bytes that never come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerFilterConfig {
+    pub kind: ListenerFilter,
+    pub disabled: Option<FilterPredicate>,
+}
+
+/// Envoy's `ListenerFilterChainMatchPredicate`, on the connection's destination.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterPredicate {
+    Any,
+    Not(Box<FilterPredicate>),
+    And(Vec<FilterPredicate>),
+    Or(Vec<FilterPredicate>),
+    /// Destination ports `start..end` (end exclusive, as Envoy's Int32Range).
+    DestinationPorts {
+        start: i64,
+        end: i64,
+    },
+}
+
+impl FilterPredicate {
+    pub fn matches(&self, destination: std::net::SocketAddr) -> bool {
+        match self {
+            FilterPredicate::Any => true,
+            FilterPredicate::Not(p) => !p.matches(destination),
+            FilterPredicate::And(ps) => ps.iter().all(|p| p.matches(destination)),
+            FilterPredicate::Or(ps) => ps.iter().any(|p| p.matches(destination)),
+            FilterPredicate::DestinationPorts { start, end } => {
+                let port = i64::from(destination.port());
+                *start <= port && port < *end
+            }
+        }
+    }
+
+    fn from_proto(
+        p: &envoy_types::pb::envoy::config::listener::v3::ListenerFilterChainMatchPredicate,
+        path: &FieldPath,
+    ) -> Result<Self> {
+        use envoy_types::pb::envoy::config::listener::v3::listener_filter_chain_match_predicate::Rule;
+        let set = |rules: &[envoy_types::pb::envoy::config::listener::v3::ListenerFilterChainMatchPredicate],
+                   field: &str| {
+            if rules.len() < 2 {
+                return Err(ConvertError::new(
+                    &path.field(field).field("rules"),
+                    "needs at least 2 rules",
+                ));
+            }
+            rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Self::from_proto(r, &path.field(field).field("rules").index(i)))
+                .collect::<Result<Vec<_>>>()
+        };
+        match &p.rule {
+            Some(Rule::AnyMatch(true)) => Ok(FilterPredicate::Any),
+            Some(Rule::NotMatch(inner)) => Ok(FilterPredicate::Not(Box::new(Self::from_proto(
+                inner,
+                &path.field("not_match"),
+            )?))),
+            Some(Rule::AndMatch(m)) => Ok(FilterPredicate::And(set(&m.rules, "and_match")?)),
+            Some(Rule::OrMatch(m)) => Ok(FilterPredicate::Or(set(&m.rules, "or_match")?)),
+            Some(Rule::DestinationPortRange(r)) => Ok(FilterPredicate::DestinationPorts {
+                start: i64::from(r.start),
+                end: i64::from(r.end),
+            }),
+            Some(Rule::AnyMatch(false)) | None => Err(ConvertError::new(
+                path,
+                "a rule is required (any_match must be true)",
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetworkFilter {
     TcpProxy(TcpProxyConfig),
@@ -293,7 +369,7 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     pub bind_to_port: bool,
     pub use_original_dst: bool,
-    pub listener_filters: Vec<ListenerFilter>,
+    pub listener_filters: Vec<ListenerFilterConfig>,
     pub listener_filters_timeout: Option<Duration>,
     pub continue_on_listener_filters_timeout: bool,
     pub chains: Vec<FilterChain>,
@@ -304,7 +380,32 @@ pub struct ListenerConfig {
 /// Envoy's default `listener_filters_timeout`.
 const DEFAULT_LISTENER_FILTERS_TIMEOUT: Duration = Duration::from_secs(15);
 
+#[cfg(test)]
+mod filter_predicate_tests {
+    use super::FilterPredicate::*;
+
+    #[test]
+    fn predicates_follow_envoys_rules_on_the_destination_port() {
+        let at = |port: u16| std::net::SocketAddr::from(([10, 0, 0, 1], port));
+        let ports = |start, end| DestinationPorts { start, end };
+        assert!(ports(9080, 9081).matches(at(9080)));
+        assert!(!ports(9080, 9081).matches(at(9081)), "end is exclusive");
+        let either = Or(vec![ports(80, 81), ports(443, 444)]);
+        assert!(either.matches(at(443)) && !either.matches(at(8080)));
+        assert!(Not(Box::new(either.clone())).matches(at(8080)));
+        assert!(!And(vec![either, ports(0, 100)]).matches(at(443)));
+        assert!(Any.matches(at(1)));
+    }
+}
+
 impl ListenerConfig {
+    /// Whether a filter of `kind` runs for a connection to `destination`.
+    pub fn runs(&self, kind: ListenerFilter, destination: std::net::SocketAddr) -> bool {
+        self.listener_filters
+            .iter()
+            .any(|f| f.kind == kind && !f.disabled.as_ref().is_some_and(|p| p.matches(destination)))
+    }
+
     pub fn new(l: &Listener) -> Result<Self> {
         let root = FieldPath::root();
         if l.name.is_empty() {
@@ -344,13 +445,12 @@ impl ListenerConfig {
                     ));
                 }
             };
-            if f.filter_disabled.is_some() {
-                return Err(ConvertError::new(
-                    &p.field("filter_disabled"),
-                    "is not supported by weft-proxy",
-                ));
-            }
-            listener_filters.push(kind);
+            let disabled = f
+                .filter_disabled
+                .as_ref()
+                .map(|d| FilterPredicate::from_proto(d, &p.field("filter_disabled")))
+                .transpose()?;
+            listener_filters.push(ListenerFilterConfig { kind, disabled });
         }
         let buffer_limit = l
             .per_connection_buffer_limit_bytes

@@ -34,6 +34,7 @@ const OPAQUE: &[&str] = &[
     "envoy.config.core.v3.RuntimeFractionalPercent",
     "envoy.config.core.v3.CidrRange",
     "envoy.type.v3.Int64Range",
+    "envoy.type.v3.Int32Range",
     "envoy.config.core.v3.DataSource",
     "envoy.config.core.v3.HeaderValue",
     "envoy.config.core.v3.TcpKeepalive",
@@ -186,7 +187,21 @@ const SUPPORTED: &[(&str, &[&str])] = &[
     ("envoy.config.listener.v3.Filter", &["name", "typed_config"]),
     (
         "envoy.config.listener.v3.ListenerFilter",
-        &["name", "typed_config"],
+        &["name", "typed_config", "filter_disabled"],
+    ),
+    (
+        "envoy.config.listener.v3.ListenerFilterChainMatchPredicate",
+        &[
+            "or_match",
+            "and_match",
+            "not_match",
+            "any_match",
+            "destination_port_range",
+        ],
+    ),
+    (
+        "envoy.config.listener.v3.ListenerFilterChainMatchPredicate.MatchSet",
+        &["rules"],
     ),
     (
         "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",

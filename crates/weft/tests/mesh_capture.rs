@@ -1,12 +1,16 @@
-//! Traffic through real Envoy 1.40 configured only by `weft control`, with Istio's capture:
-//! inside a private network namespace iptables sends the app's connections for the mesh's
-//! addresses to Envoy's 15001 (sparing Envoy's own group 1337), Envoy gets its listeners,
-//! routes, clusters and endpoints over ADS from an in-process control plane reading a
-//! directory of Kubernetes and Istio YAML, and requests to the service's ClusterIP must go
-//! where the VirtualService says: a header match to v2, an 80/20 split otherwise, an
-//! injected abort. Then an edit of the split must take effect without a restart.
+//! Traffic through a sidecar configured only by `weft control`, with Istio's capture, run
+//! on real Envoy 1.40 and on `weft proxy` alike: inside a private network namespace
+//! iptables sends the app's connections for the mesh's addresses to the proxy's 15001
+//! (sparing the proxy's own group 1337), the proxy gets its listeners, routes, clusters
+//! and endpoints over ADS from an in-process control plane reading a directory of
+//! Kubernetes and Istio YAML, and requests to the service's ClusterIP must go where the
+//! VirtualService says: a header match to v2, an 80/20 split otherwise, an injected abort.
+//! Then an edit of the split must take effect without a restart. The inbound side is
+//! checked the same way on 15006.
 //!
-//! Needs root (network namespaces, iptables), like `weft`'s proxy_capture tests.
+//! Needs root (network namespaces, iptables), like proxy_capture.
+//! Run both proxies: `cargo test -p weft --test mesh_capture`
+//! Only one:         `WEFT_CONFORMANCE_ONLY=envoy|weft cargo test -p weft --test mesh_capture`
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +20,7 @@ use std::time::Duration;
 use weft_control::control::{Options, start};
 use weft_testkit::ads::AdsProxy;
 use weft_testkit::netns::{Backend, Capture, GroupProxy, NetNs, PROXY_GID};
-use weft_testkit::{EchoSeen, Error, HttpRequest, ProxyBinary, client};
+use weft_testkit::{EchoSeen, Error, HttpRequest, ProxyBinary, client, conformance};
 use weft_xds::server::AdsServer;
 use weft_xds::type_url;
 
@@ -210,13 +214,25 @@ async fn routes_acked_after(server: &weft_xds::server::AdsServer, after: u64) ->
         .map_err(|e| Error::Conformance(e.to_string()))
 }
 
+/// The proxies to run: real Envoy and this build's `weft proxy`, or one of them.
+fn peers() -> Vec<ProxyBinary> {
+    let only = std::env::var("WEFT_CONFORMANCE_ONLY").ok();
+    conformance::peers(only.as_deref(), Path::new(env!("CARGO_BIN_EXE_weft")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
-fn envoy_routes_captured_traffic_as_the_virtual_service_says() {
+fn sidecars_route_captured_traffic_as_the_virtual_service_says() {
+    for peer in peers() {
+        routes_captured_traffic(&peer);
+    }
+}
+
+fn routes_captured_traffic(peer: &ProxyBinary) {
     let dir = tempfile::tempdir().expect("temp dir");
     write(dir.path(), "registry.yaml", REGISTRY);
     write(dir.path(), "routing.yaml", &routing(20));
-    let envoy =
-        GroupProxy::new(&ProxyBinary::envoy().expect("envoy"), PROXY_GID).expect("group proxy");
+    let proxy_bin = GroupProxy::new(peer, PROXY_GID).expect("group proxy");
     let ns = NetNs::create(&["10.99.0.2/24", "10.99.0.3/24"]).expect("netns");
     ns.capture(&Capture::outbound(&["10.99.0.0/24"]))
         .expect("capture");
@@ -230,7 +246,8 @@ fn envoy_routes_captured_traffic_as_the_virtual_service_says() {
             .await
             .map_err(|e| Error::Conformance(e.to_string()))?;
         let serving = tokio::spawn(serve);
-        let mut proxy = AdsProxy::start(envoy.binary(), &bootstrap(running.xds_address)).await?;
+        let mut proxy =
+            AdsProxy::start(proxy_bin.binary(), &bootstrap(running.xds_address)).await?;
         let outcome = async {
             all_acked(&running.server, NODE).await?;
             proxy.wait_ready().await?;
@@ -283,8 +300,15 @@ fn envoy_routes_captured_traffic_as_the_virtual_service_says() {
             Ok::<_, Error>(())
         }
         .await;
-        let outcome = outcome
-            .map_err(|e| Error::Conformance(format!("{e}\nEnvoy log:\n{}", proxy.log_tail())));
+        let outcome = outcome.map_err(|e| {
+            Error::Conformance(format!(
+                "{}: {e}
+proxy log:
+{}",
+                peer.kind,
+                proxy.log_tail()
+            ))
+        });
         serving.abort();
         outcome
     });
@@ -298,12 +322,17 @@ fn envoy_routes_captured_traffic_as_the_virtual_service_says() {
 /// takes that port's chain (an HTTP connection manager to `inbound|PORT||`, which rewrites
 /// `server` to istio-envoy); a port no Service declares is passed through, still as HTTP.
 #[test]
-fn envoy_serves_captured_inbound_traffic_by_port() {
+fn sidecars_serve_captured_inbound_traffic_by_port() {
+    for peer in peers() {
+        serves_inbound(&peer);
+    }
+}
+
+fn serves_inbound(peer: &ProxyBinary) {
     const SERVER_NODE: &str = "sidecar~10.99.0.3~reviews-v1-0.default~default.svc.cluster.local";
     let dir = tempfile::tempdir().expect("temp dir");
     write(dir.path(), "registry.yaml", REGISTRY);
-    let envoy =
-        GroupProxy::new(&ProxyBinary::envoy().expect("envoy"), PROXY_GID).expect("group proxy");
+    let proxy_bin = GroupProxy::new(peer, PROXY_GID).expect("group proxy");
     let ns = NetNs::create(&["10.99.0.2/24", "10.99.0.3/24"]).expect("netns");
     ns.capture(&Capture {
         redirect_port: 15006,
@@ -326,7 +355,7 @@ fn envoy_serves_captured_inbound_traffic_by_port() {
             "{ app: reviews, version: v1 }",
             running.xds_address,
         );
-        let mut proxy = AdsProxy::start(envoy.binary(), &node_bootstrap).await?;
+        let mut proxy = AdsProxy::start(proxy_bin.binary(), &node_bootstrap).await?;
         let outcome = async {
             all_acked(&running.server, SERVER_NODE).await?;
             proxy.wait_ready().await?;
@@ -351,8 +380,15 @@ fn envoy_serves_captured_inbound_traffic_by_port() {
             Ok::<_, Error>(())
         }
         .await;
-        let outcome = outcome
-            .map_err(|e| Error::Conformance(format!("{e}\nEnvoy log:\n{}", proxy.log_tail())));
+        let outcome = outcome.map_err(|e| {
+            Error::Conformance(format!(
+                "{}: {e}
+proxy log:
+{}",
+                peer.kind,
+                proxy.log_tail()
+            ))
+        });
         serving.abort();
         outcome
     });
