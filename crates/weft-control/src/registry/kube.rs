@@ -3,6 +3,7 @@
 //! accounts, and — when a directory describes a fleet without listing endpoints — the
 //! endpoints Kubernetes' endpoints controller would derive from the selector.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{self as core, Pod};
@@ -18,19 +19,97 @@ use super::{
 /// The label an EndpointSlice names its service by.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
+/// The Kubernetes objects a registry build looks up, indexed once per build so a mesh of
+/// thousands of services and pods is read in linear time.
+pub(super) struct Index<'a> {
+    pods_by_name: HashMap<(&'a str, &'a str), &'a Pod>,
+    pods_by_ip: HashMap<(&'a str, &'a str), &'a Pod>,
+    /// Pods per namespace, for selectors.
+    pods_in: HashMap<&'a str, Vec<&'a Pod>>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    endpoints: HashMap<(&'a str, &'a str), &'a core::Endpoints>,
+}
+
+impl<'a> Index<'a> {
+    fn new(resources: &[&'a Resource]) -> Self {
+        let mut index = Index {
+            pods_by_name: HashMap::new(),
+            pods_by_ip: HashMap::new(),
+            pods_in: HashMap::new(),
+            slices: HashMap::new(),
+            endpoints: HashMap::new(),
+        };
+        for r in resources {
+            match r {
+                Resource::Pod(p) => {
+                    let ns = namespace_of(&p.metadata);
+                    if let Some(name) = p.metadata.name.as_deref() {
+                        index.pods_by_name.insert((ns, name), p);
+                    }
+                    if let Some(status) = &p.status {
+                        for ip in status
+                            .pod_ip
+                            .iter()
+                            .chain(status.pod_ips.iter().flatten().map(|i| &i.ip))
+                        {
+                            index.pods_by_ip.entry((ns, ip.as_str())).or_insert(p);
+                        }
+                    }
+                    index.pods_in.entry(ns).or_default().push(p);
+                }
+                Resource::EndpointSlice(s) => {
+                    if let Some(svc) = s
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    {
+                        index
+                            .slices
+                            .entry((namespace_of(&s.metadata), svc.as_str()))
+                            .or_default()
+                            .push(s);
+                    }
+                }
+                Resource::Endpoints(e) => {
+                    if let Some(name) = e.metadata.name.as_deref() {
+                        index.endpoints.insert((namespace_of(&e.metadata), name), e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+
+    fn pod_by_name(&self, namespace: &str, name: &str) -> Option<&'a Pod> {
+        self.pods_by_name.get(&(namespace, name)).copied()
+    }
+
+    fn pod_by_ip(&self, namespace: &str, ip: &str) -> Option<&'a Pod> {
+        self.pods_by_ip.get(&(namespace, ip)).copied()
+    }
+
+    fn pods_in(&self, namespace: &str) -> &[&'a Pod] {
+        self.pods_in.get(namespace).map_or(&[], Vec::as_slice)
+    }
+}
+
 pub(super) fn add(
     registry: &mut Registry,
     resources: &[&Resource],
     workloads: &[Workload],
     domain: &str,
 ) {
-    let pods: Vec<&Pod> = resources
-        .iter()
-        .filter_map(|r| match r {
-            Resource::Pod(p) => Some(&**p),
-            _ => None,
-        })
-        .collect();
+    let index = Index::new(resources);
+    // Connected workloads by namespace, so each service looks only at its own.
+    let mut workloads_in: HashMap<&str, Vec<&Workload>> = HashMap::new();
+    for w in workloads {
+        workloads_in
+            .entry(w.namespace.as_str())
+            .or_default()
+            .push(w);
+    }
     for r in resources {
         let Resource::Service(svc) = r else { continue };
         let Some(service) = service(svc, domain) else {
@@ -45,40 +124,22 @@ pub(super) fn add(
             .as_ref()
             .and_then(|s| s.ports.clone())
             .unwrap_or_default();
-        let slices: Vec<&EndpointSlice> = resources
-            .iter()
-            .filter_map(|r| match r {
-                Resource::EndpointSlice(s)
-                    if namespace_of(&s.metadata) == service.namespace
-                        && s.metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                            == Some(&service.name) =>
-                {
-                    Some(&**s)
-                }
-                _ => None,
-            })
-            .collect();
-        let endpoints_obj = resources.iter().find_map(|r| match r {
-            Resource::Endpoints(e)
-                if namespace_of(&e.metadata) == service.namespace
-                    && e.metadata.name.as_deref() == Some(service.name.as_str()) =>
-            {
-                Some(&**e)
-            }
-            _ => None,
-        });
+        let ns = service.namespace.as_str();
+        let slices: &[&EndpointSlice] = index
+            .slices
+            .get(&(ns, service.name.as_str()))
+            .map_or(&[], Vec::as_slice);
+        let endpoints_obj = index.endpoints.get(&(ns, service.name.as_str())).copied();
+        let local_workloads = workloads_in.get(ns).map_or(&[][..], Vec::as_slice);
         for (sp, spec_port) in service.ports.iter().zip(&spec_ports) {
             let mut eps = if !slices.is_empty() {
-                from_slices(&slices, sp, &pods, &service.namespace)
+                from_slices(slices, sp, &index, ns)
             } else if let Some(e) = endpoints_obj {
-                from_endpoints(e, sp, &pods, &service.namespace)
+                from_endpoints(e, sp, &index, ns)
             } else {
-                from_selector(&service, spec_port, &pods)
+                from_selector(&service, spec_port, &index)
             };
-            add_workloads(&mut eps, &service, spec_port, workloads);
+            add_workloads(&mut eps, &service, spec_port, local_workloads);
             registry.endpoints.insert((key.clone(), sp.port), eps);
         }
         registry.services.insert(key, service);
@@ -146,21 +207,6 @@ fn service(svc: &core::Service, domain: &str) -> Option<Service> {
     })
 }
 
-fn pod_by_ip<'a>(pods: &[&'a Pod], namespace: &str, ip: &str) -> Option<&'a Pod> {
-    pods.iter().copied().find(|p| {
-        namespace_of(&p.metadata) == namespace
-            && p.status.as_ref().is_some_and(|s| {
-                s.pod_ip.as_deref() == Some(ip) || s.pod_ips.iter().flatten().any(|i| i.ip == ip)
-            })
-    })
-}
-
-fn pod_by_name<'a>(pods: &[&'a Pod], namespace: &str, name: &str) -> Option<&'a Pod> {
-    pods.iter().copied().find(|p| {
-        namespace_of(&p.metadata) == namespace && p.metadata.name.as_deref() == Some(name)
-    })
-}
-
 fn endpoint(
     ip: IpAddr,
     port: u16,
@@ -210,7 +256,7 @@ fn port_named<T>(
 fn from_slices(
     slices: &[&EndpointSlice],
     sp: &ServicePort,
-    pods: &[&Pod],
+    index: &Index<'_>,
     ns: &str,
 ) -> Vec<Endpoint> {
     let mut out = Vec::new();
@@ -225,10 +271,10 @@ fn from_slices(
                 .target_ref
                 .as_ref()
                 .filter(|t| t.kind.as_deref() == Some("Pod"))
-                .and_then(|t| pod_by_name(pods, ns, t.name.as_deref()?));
+                .and_then(|t| index.pod_by_name(ns, t.name.as_deref()?));
             for addr in &e.addresses {
                 let Ok(ip) = addr.parse() else { continue };
-                let pod = pod.or_else(|| pod_by_ip(pods, ns, addr));
+                let pod = pod.or_else(|| index.pod_by_ip(ns, addr));
                 out.push(endpoint(ip, port, pod, ready, e.zone.as_deref()));
             }
         }
@@ -236,7 +282,12 @@ fn from_slices(
     out
 }
 
-fn from_endpoints(e: &core::Endpoints, sp: &ServicePort, pods: &[&Pod], ns: &str) -> Vec<Endpoint> {
+fn from_endpoints(
+    e: &core::Endpoints,
+    sp: &ServicePort,
+    index: &Index<'_>,
+    ns: &str,
+) -> Vec<Endpoint> {
     let mut out = Vec::new();
     for subset in e.subsets.iter().flatten() {
         let ports = subset.ports.clone().unwrap_or_default();
@@ -254,8 +305,8 @@ fn from_endpoints(e: &core::Endpoints, sp: &ServicePort, pods: &[&Pod], ns: &str
             let pod = a
                 .target_ref
                 .as_ref()
-                .and_then(|t| pod_by_name(pods, ns, t.name.as_deref()?))
-                .or_else(|| pod_by_ip(pods, ns, &a.ip));
+                .and_then(|t| index.pod_by_name(ns, t.name.as_deref()?))
+                .or_else(|| index.pod_by_ip(ns, &a.ip));
             out.push(endpoint(ip, port, pod, healthy, None));
         }
     }
@@ -281,17 +332,22 @@ fn target_port(spec_port: &core::ServicePort, pod: Option<&Pod>) -> Option<u16> 
 }
 
 /// What the endpoints controller derives: running pods the selector matches.
-fn from_selector(service: &Service, spec_port: &core::ServicePort, pods: &[&Pod]) -> Vec<Endpoint> {
+fn from_selector(
+    service: &Service,
+    spec_port: &core::ServicePort,
+    index: &Index<'_>,
+) -> Vec<Endpoint> {
     let Some(selector) = &service.selector else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for pod in pods {
-        if namespace_of(&pod.metadata) != service.namespace {
-            continue;
-        }
-        let labels = pod.metadata.labels.clone().unwrap_or_default();
-        if !selects(selector, &labels) {
+    for pod in index.pods_in(&service.namespace) {
+        let matches = pod
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| selects(selector, l));
+        if !matches {
             continue;
         }
         let Some(status) = &pod.status else { continue };
@@ -315,7 +371,7 @@ fn add_workloads(
     eps: &mut Vec<Endpoint>,
     service: &Service,
     spec_port: &core::ServicePort,
-    workloads: &[Workload],
+    workloads: &[&Workload],
 ) {
     let Some(selector) = &service.selector else {
         return;

@@ -248,13 +248,26 @@ fn push_unique(eps: &mut Vec<Endpoint>, ep: Endpoint) {
 }
 
 pub(super) fn add(registry: &mut Registry, resources: &[&Resource], workloads: &[Workload]) {
-    let mut instances: Vec<Instance> = Vec::new();
     let mut entries = Vec::new();
+    let mut workload_entries = false;
+    for r in resources {
+        match r {
+            Resource::ServiceEntry(o) => entries.push(&**o),
+            Resource::WorkloadEntry(_) => workload_entries = true,
+            _ => {}
+        }
+    }
+    // Pods and proxies matter here only as what ServiceEntries select, and WorkloadEntries
+    // only as extra endpoints: without either kind there is nothing to do (and a fleet of
+    // pods is not walked again on every build).
+    if entries.is_empty() && !workload_entries {
+        return;
+    }
+    let mut instances: Vec<Instance> = Vec::new();
     for r in resources {
         match r {
             Resource::WorkloadEntry(o) => instances.extend(workload_entry(o)),
-            Resource::Pod(p) => instances.extend(pod(p)),
-            Resource::ServiceEntry(o) => entries.push(&**o),
+            Resource::Pod(p) if !entries.is_empty() => instances.extend(pod(p)),
             _ => {}
         }
     }
