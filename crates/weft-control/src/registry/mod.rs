@@ -131,6 +131,9 @@ pub struct Registry {
     pub services: BTreeMap<ServiceKey, Service>,
     /// Per service and service port number.
     pub endpoints: BTreeMap<(ServiceKey, u16), Vec<Endpoint>>,
+    /// Endpoint address to (service, service port) keys, built with the registry so each
+    /// proxy's inbound side is found without walking every endpoint.
+    by_address: std::collections::HashMap<IpAddr, Vec<(ServiceKey, u16)>>,
 }
 
 impl Registry {
@@ -145,6 +148,14 @@ impl Registry {
         // After the Kubernetes services: they take precedence over ServiceEntries for the
         // same host, and WorkloadEntries join the ones whose selector matches them.
         service_entry::add(&mut registry, resources, workloads);
+        for ((key, port), eps) in &registry.endpoints {
+            for e in eps {
+                let keys = registry.by_address.entry(e.address).or_default();
+                if !keys.iter().any(|(k, p)| k == key && p == port) {
+                    keys.push((key.clone(), *port));
+                }
+            }
+        }
         registry
     }
 
@@ -158,10 +169,39 @@ impl Registry {
     /// The endpoints behind `port` of every service named `hostname` (a host defined in
     /// several namespaces is one cluster).
     pub fn endpoints_of(&self, hostname: &str, port: u16) -> Vec<&Endpoint> {
+        // Keys order by host name first, so one host's entries are one contiguous range.
+        let from = (
+            ServiceKey {
+                hostname: hostname.to_string(),
+                namespace: String::new(),
+            },
+            0,
+        );
         self.endpoints
-            .iter()
-            .filter(|((k, p), _)| k.hostname == hostname && *p == port)
+            .range(from..)
+            .take_while(|((k, _), _)| k.hostname == hostname)
+            .filter(|((_, p), _)| *p == port)
             .flat_map(|(_, eps)| eps.iter())
+            .collect()
+    }
+
+    /// Every (service, service port, endpoint) served at `address`: what a workload at that
+    /// address serves, for its sidecar's inbound side.
+    pub fn served_at(&self, address: IpAddr) -> Vec<(&Service, u16, &Endpoint)> {
+        let Some(keys) = self.by_address.get(&address) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|(key, port)| {
+                let svc = self.services.get(key)?;
+                let eps = self.endpoints.get(&(key.clone(), *port))?;
+                Some(
+                    eps.iter()
+                        .filter(|e| e.address == address)
+                        .map(move |e| (svc, *port, e)),
+                )
+            })
+            .flatten()
             .collect()
     }
 

@@ -54,23 +54,19 @@ struct ServedPort {
 /// The ports this proxy's workload serves, by target port (first service wins a port).
 fn served_ports(proxy: &Proxy, view: &MeshView) -> BTreeMap<u16, ServedPort> {
     let mut out = BTreeMap::new();
-    for svc in view.registry.services.values() {
-        if svc.namespace != proxy.namespace {
-            continue;
-        }
-        for sp in &svc.ports {
-            if sp.protocol == Protocol::Udp {
+    for ip in &proxy.ips {
+        for (svc, service_port, ep) in view.registry.served_at(*ip) {
+            let Some(sp) = svc.port(service_port) else {
+                continue;
+            };
+            if svc.namespace != proxy.namespace || sp.protocol == Protocol::Udp {
                 continue;
             }
-            for ep in view.registry.endpoints_of(&svc.hostname, sp.port) {
-                if proxy.ips.contains(&ep.address) {
-                    out.entry(ep.port).or_insert_with(|| ServedPort {
-                        protocol: sp.protocol,
-                        hostname: svc.hostname.clone(),
-                        service_port: sp.port,
-                    });
-                }
-            }
+            out.entry(ep.port).or_insert_with(|| ServedPort {
+                protocol: sp.protocol,
+                hostname: svc.hostname.clone(),
+                service_port,
+            });
         }
     }
     out
