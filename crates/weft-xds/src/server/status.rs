@@ -141,7 +141,11 @@ impl Recorder {
                     .types
                     .entry(type_url.to_string())
                     .or_insert_with(|| TypeStatus::new(subscription.clone()));
-                t.subscription = subscription.clone();
+                // Compared before cloned: an ACK names the same thousands of resources the
+                // previous request did.
+                if t.subscription != *subscription {
+                    t.subscription = subscription.clone();
+                }
                 f(t);
             }
         });
