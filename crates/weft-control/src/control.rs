@@ -141,13 +141,31 @@ pub async fn start(
                 // polling every file of a large fleet directory four times a second cost a
                 // third of a core. Polling remains the fallback and a slow safety net.
                 let (tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
-                let watcher = notify::recommended_watcher(move |_event| {
-                    let _ = tx.send(());
-                })
-                .and_then(|mut w| {
-                    notify::Watcher::watch(&mut w, store.dir(), notify::RecursiveMode::Recursive)?;
-                    Ok(w)
-                });
+                let watcher =
+                    notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                        // Reads (our own scans among them) raise access events; only a change
+                        // to what is in the directory calls for a scan.
+                        let relevant = event.map_or(true, |e| {
+                            matches!(
+                                e.kind,
+                                notify::EventKind::Create(_)
+                                    | notify::EventKind::Modify(_)
+                                    | notify::EventKind::Remove(_)
+                                    | notify::EventKind::Any
+                            )
+                        });
+                        if relevant {
+                            let _ = tx.send(());
+                        }
+                    })
+                    .and_then(|mut w| {
+                        notify::Watcher::watch(
+                            &mut w,
+                            store.dir(),
+                            notify::RecursiveMode::Recursive,
+                        )?;
+                        Ok(w)
+                    });
                 let poll = match &watcher {
                     Ok(_) => interval * 40,
                     Err(e) => {

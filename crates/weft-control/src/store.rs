@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use weft_config::{Finding, Loaded, Loader, Resource, Severity};
+use weft_config::mesh::mesh_config::MeshConfig;
+use weft_config::{Finding, Loader, Resource, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,7 +28,11 @@ struct FileEntry {
     stamp: Option<(SystemTime, u64)>,
     hash: u64,
     /// The resources of the last version that validated (empty if none ever did).
-    good: Arc<Vec<Loaded>>,
+    /// Only the decoded objects are kept: their positioned YAML trees served validation
+    /// and would otherwise cost several times the objects themselves.
+    good: Arc<Vec<Resource>>,
+    /// The MeshConfig of an `istio` ConfigMap in this file, if it holds one.
+    mesh: Option<Arc<MeshConfig>>,
     /// Errors of the current version, when it is rejected.
     rejected: Vec<Finding>,
 }
@@ -68,7 +73,8 @@ impl ConfigStore {
             })?;
         let mut scan = Scan::default();
         let before = self.files.len();
-        self.files.retain(|p, _| paths.contains(p));
+        let present: std::collections::HashSet<&PathBuf> = paths.iter().collect();
+        self.files.retain(|p, _| present.contains(p));
         scan.changed |= self.files.len() != before;
         for path in paths {
             let stamp = std::fs::metadata(&path)
@@ -96,6 +102,7 @@ impl ConfigStore {
                 stamp: None,
                 hash: hash.wrapping_add(1),
                 good: Arc::new(Vec::new()),
+                mesh: None,
                 rejected: Vec::new(),
             });
             entry.stamp = stamp;
@@ -113,7 +120,11 @@ impl ConfigStore {
                 .filter(|f| f.severity == Severity::Error)
                 .collect();
             if errors.is_empty() {
-                entry.good = Arc::new(result.resources);
+                entry.mesh = result
+                    .resources
+                    .iter()
+                    .find_map(|l| l.embedded_mesh.as_ref().map(|m| Arc::new(m.config.clone())));
+                entry.good = Arc::new(result.resources.into_iter().map(|l| l.resource).collect());
                 entry.rejected.clear();
                 scan.changed = true;
                 tracing::info!(file = %name, "configuration file applied");
@@ -131,21 +142,12 @@ impl ConfigStore {
 
     /// Every served resource, file by file in name order.
     pub fn resources(&self) -> Vec<&Resource> {
-        self.files
-            .values()
-            .flat_map(|f| f.good.iter().map(|l| &l.resource))
-            .collect()
+        self.files.values().flat_map(|f| f.good.iter()).collect()
     }
 
     /// The MeshConfig of the directory's `istio` ConfigMap (`data.mesh`), if there is one.
-    pub fn mesh_config(&self) -> Option<&weft_config::mesh::mesh_config::MeshConfig> {
-        self.loaded()
-            .find_map(|l| l.embedded_mesh.as_ref().map(|m| &m.config))
-    }
-
-    /// The loaded objects with their source files (for `describe`).
-    pub fn loaded(&self) -> impl Iterator<Item = &Loaded> {
-        self.files.values().flat_map(|f| f.good.iter())
+    pub fn mesh_config(&self) -> Option<&MeshConfig> {
+        self.files.values().find_map(|f| f.mesh.as_deref())
     }
 }
 
