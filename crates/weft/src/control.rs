@@ -30,7 +30,7 @@ pub fn run(args: &ControlArgs) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let (running, serve) = match start(&options).await {
             Ok(started) => started,
             Err(e) => {
@@ -70,5 +70,9 @@ pub fn run(args: &ControlArgs) -> i32 {
             _ = sigterm.recv() => 0,
             _ = tokio::signal::ctrl_c() => 0,
         }
-    })
+    });
+    // Streams, the debug server and the directory watcher hold tasks that would keep a
+    // plain drop waiting; a signal means stop now.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
