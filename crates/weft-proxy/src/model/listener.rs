@@ -298,6 +298,12 @@ impl FilterChain {
                 "TLS on listeners is not supported by weft-proxy yet",
             ));
         }
+        // Bounds the transport socket's handshake. A chain without a transport socket is
+        // plaintext, whose "handshake" completes on accept, so the bound can never fire;
+        // istiod sets it on every gateway chain, so it is checked, not refused.
+        if let Some(t) = &fc.transport_socket_connect_timeout {
+            duration(t, &path.field("transport_socket_connect_timeout"))?;
+        }
         let matcher = ChainMatch::new(
             &fc.filter_chain_match.clone().unwrap_or_default(),
             &path.field("filter_chain_match"),
@@ -768,6 +774,45 @@ mod tests {
         ];
         assert_eq!(pick(&chains, 443, None, "raw_buffer", &[]), None);
         assert_eq!(pick(&chains, 80, None, "raw_buffer", &[]), Some("raw"));
+    }
+
+    fn tcp_chain(connect_timeout_s: Option<i64>) -> PbFilterChain {
+        use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+            TcpProxy, tcp_proxy::ClusterSpecifier,
+        };
+        use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration};
+        use prost::Message;
+        let tcp = TcpProxy {
+            stat_prefix: "t".into(),
+            cluster_specifier: Some(ClusterSpecifier::Cluster("c".into())),
+            ..Default::default()
+        };
+        PbFilterChain {
+            filters: vec![envoy_types::pb::envoy::config::listener::v3::Filter {
+                name: "envoy.filters.network.tcp_proxy".into(),
+                config_type: Some(filter::ConfigType::TypedConfig(Any {
+                    type_url: format!("type.googleapis.com/{TCP_PROXY}"),
+                    value: tcp.encode_to_vec(),
+                })),
+            }],
+            transport_socket_connect_timeout: connect_timeout_s.map(|s| PbDuration {
+                seconds: s,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_transport_socket_connect_timeout_is_checked_on_plaintext_chains() {
+        let root = FieldPath::root();
+        assert!(FilterChain::new(&tcp_chain(Some(10)), 1 << 20, &root).is_ok());
+        let err =
+            FilterChain::new(&tcp_chain(Some(-1)), 1 << 20, &root).expect_err("negative timeout");
+        assert!(
+            err.to_string().contains("transport_socket_connect_timeout"),
+            "{err}"
+        );
     }
 
     #[test]

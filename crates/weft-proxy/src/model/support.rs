@@ -168,7 +168,13 @@ const SUPPORTED: &[(&str, &[&str])] = &[
     ),
     (
         "envoy.config.listener.v3.FilterChain",
-        &["filter_chain_match", "filters", "name", "metadata"],
+        &[
+            "filter_chain_match",
+            "filters",
+            "name",
+            "metadata",
+            "transport_socket_connect_timeout",
+        ],
     ),
     (
         "envoy.config.listener.v3.FilterChainMatch",
