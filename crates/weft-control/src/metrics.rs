@@ -239,8 +239,8 @@ mod tests {
     fn status(stream_id: u64, responses: u64, nacks: u64) -> ServerStatus {
         let mut types = BTreeMap::new();
         let t = TypeStatus {
-            subscription: Subscription::Wildcard,
-            first_request_names: Vec::new(),
+            subscription: Subscription::Wildcard.into(),
+            first_request_names: Default::default(),
             initial_resource_versions: BTreeMap::new(),
             sent_version: Some("1".into()),
             sent_nonce: "1".into(),

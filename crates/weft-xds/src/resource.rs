@@ -23,7 +23,7 @@ pub struct Resource {
 }
 
 /// Which resources of one type a client asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Subscription {
     /// Everything the server has of this type (Envoy does this for LDS and CDS).
     Wildcard,

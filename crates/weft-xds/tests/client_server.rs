@@ -55,7 +55,7 @@ async fn ack_nack_and_subscriptions(mode: Mode) -> anyhow::Result<()> {
         type_status(&status, &node_id, type_url::CLUSTER)
             .unwrap()
             .subscription,
-        Subscription::Wildcard
+        Subscription::Wildcard.into()
     );
 
     // A named subscription gets exactly the named resource.
@@ -69,7 +69,7 @@ async fn ack_nack_and_subscriptions(mode: Mode) -> anyhow::Result<()> {
         type_status(&status, &node_id, type_url::CLUSTER_LOAD_ASSIGNMENT)
             .unwrap()
             .subscription,
-        Subscription::names(["a"])
+        Subscription::names(["a"]).into()
     );
 
     // Changing it swaps the resource; the server sees the new names.
@@ -79,7 +79,7 @@ async fn ack_nack_and_subscriptions(mode: Mode) -> anyhow::Result<()> {
     server
         .wait_for("EDS subscription to b", WAIT, |s| {
             type_status(s, &node_id, type_url::CLUSTER_LOAD_ASSIGNMENT)
-                .is_some_and(|t| t.subscription == Subscription::names(["b"]))
+                .is_some_and(|t| *t.subscription == Subscription::names(["b"]))
         })
         .await?;
 
@@ -202,7 +202,7 @@ async fn server_restart(mode: Mode) -> anyhow::Result<()> {
     assert_eq!((&cds.changed, &cds.removed), (&names(["c"]), &names(["b"])));
     let eds = type_status(&status, &node_id, type_url::CLUSTER_LOAD_ASSIGNMENT)
         .expect("EDS re-subscribed after the restart");
-    assert_eq!(eds.subscription, Subscription::names(["a"]));
+    assert_eq!(*eds.subscription, Subscription::names(["a"]));
     let cds_status = type_status(&status, &node_id, type_url::CLUSTER).unwrap();
     match mode {
         Mode::StateOfTheWorld => {

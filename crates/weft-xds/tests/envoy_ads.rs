@@ -329,7 +329,7 @@ async fn envoy_round_trip(
             server.wait_for_ack(node, t, "v1", WAIT).await?;
         }
         let status = server.status();
-        let sub = |t| type_status(&status, node, t).map(|s| s.subscription.clone());
+        let sub = |t| type_status(&status, node, t).map(|s| (*s.subscription).clone());
         assert_eq!(sub(type_url::CLUSTER), Some(Subscription::Wildcard));
         assert_eq!(sub(type_url::LISTENER), Some(Subscription::Wildcard));
         assert_eq!(

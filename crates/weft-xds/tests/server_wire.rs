@@ -139,7 +139,7 @@ async fn sotw_ignores_stale_nonces_records_nacks_and_serves_named_subsets() -> a
     let status = server.status();
     let cds = type_status(&status, "wire-sotw", type_url::CLUSTER).unwrap();
     assert_eq!(cds.acked_version.as_deref(), Some("v2"));
-    assert_eq!(cds.first_request_names, Vec::<String>::new());
+    assert!(cds.first_request_names.is_empty());
     drop(tx);
     running.stop().await
 }

@@ -183,8 +183,8 @@ mod tests {
 
     fn type_status(sent: Option<&str>, acked: Option<&str>, nack: Option<&str>) -> TypeStatus {
         TypeStatus {
-            subscription: Subscription::Wildcard,
-            first_request_names: Vec::new(),
+            subscription: Subscription::Wildcard.into(),
+            first_request_names: Default::default(),
             initial_resource_versions: BTreeMap::new(),
             sent_version: sent.map(str::to_string),
             sent_nonce: if sent.is_some() {

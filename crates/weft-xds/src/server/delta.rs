@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 use tonic::Status;
 
+use super::grpc::Encoded;
 use super::status::Nack;
 use super::stream::Protocol;
 use super::{Snapshot, node_id};
@@ -28,6 +29,8 @@ pub(super) struct TypeState {
     answered: bool,
     sent_version: Option<String>,
     nonce: String,
+    /// `wildcard` and `names` as the status shows them, shared with equal ones elsewhere.
+    subscription: Arc<Subscription>,
 }
 
 impl TypeState {
@@ -35,7 +38,7 @@ impl TypeState {
         self.wildcard || self.names.contains(name)
     }
 
-    fn subscription(&self) -> Subscription {
+    fn current(&self) -> Subscription {
         if self.wildcard {
             Subscription::Wildcard
         } else {
@@ -44,7 +47,7 @@ impl TypeState {
     }
 }
 
-type Stream = super::stream::Stream<TypeState, DeltaDiscoveryResponse>;
+type Stream = super::stream::Stream<TypeState>;
 
 impl Protocol for Stream {
     type Request = DeltaDiscoveryRequest;
@@ -83,6 +86,7 @@ impl Protocol for Stream {
                 answered: false,
                 sent_version: None,
                 nonce: String::new(),
+                subscription: Arc::new(Subscription::Wildcard),
             });
         for name in &request.resource_names_subscribe {
             if name == "*" {
@@ -105,11 +109,20 @@ impl Protocol for Stream {
                 .known
                 .retain(|name, _| wildcard || names.contains(name));
         }
-        let subscription = state.subscription();
+        let resubscribed = !request.resource_names_subscribe.is_empty()
+            || !request.resource_names_unsubscribe.is_empty();
+        if is_new || resubscribed {
+            state.subscription = self.shared.subscriptions.intern(state.current());
+        }
+        let subscription = state.subscription.clone();
         if is_new {
             let initial = state.known.clone();
+            let names = self
+                .shared
+                .name_lists
+                .intern(request.resource_names_subscribe.clone());
             self.recorder.with_type(&type_url, &subscription, |t| {
-                t.first_request_names = request.resource_names_subscribe.clone();
+                t.first_request_names = names;
                 t.initial_resource_versions = initial;
             });
         } else {
@@ -118,8 +131,6 @@ impl Protocol for Stream {
         if !request.response_nonce.is_empty() {
             self.record_reply(&type_url, &subscription, &request);
         }
-        let resubscribed = !request.resource_names_subscribe.is_empty()
-            || !request.resource_names_unsubscribe.is_empty();
         if (is_new || resubscribed)
             && let Some(snapshot) = snapshot
         {
@@ -144,7 +155,7 @@ impl Stream {
     fn record_reply(
         &self,
         type_url: &str,
-        subscription: &Subscription,
+        subscription: &Arc<Subscription>,
         request: &DeltaDiscoveryRequest,
     ) {
         let state = &self.types[type_url];
@@ -219,7 +230,7 @@ impl Stream {
         state.answered = true;
         let nonce = self.shared.nonce();
         state.nonce = nonce.clone();
-        let subscription = state.subscription();
+        let subscription = state.subscription.clone();
         let response = DeltaDiscoveryResponse {
             system_version_info: snapshot.type_version(type_url).to_string(),
             resources,
@@ -233,7 +244,7 @@ impl Stream {
             t.sent_nonce = nonce;
             t.responses += 1;
         });
-        if self.tx.send(Ok(response)).await.is_err() {
+        if self.tx.send(Ok(Encoded::message(&response))).await.is_err() {
             self.gone = true;
         }
     }

@@ -4,6 +4,8 @@
 //! was sent, ACKed and NACKed ([`ServerStatus`]) for debug pages and tests.
 
 mod delta;
+mod grpc;
+mod intern;
 mod snapshot;
 mod sotw;
 mod status;
@@ -15,18 +17,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
+use tonic::Status;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status, Streaming};
 
+use crate::resource::Subscription;
+use intern::Interner;
+
+pub use grpc::AdsService;
 pub use snapshot::{Entry, Layer, Snapshot};
 pub use status::{Nack, NodeStatus, ServerStatus, TypeStatus};
 
@@ -81,6 +80,9 @@ pub(crate) struct Shared {
     close: watch::Sender<u64>,
     next_stream: AtomicU64,
     next_nonce: AtomicU64,
+    /// Subscriptions and first-request name lists, one copy per distinct value.
+    subscriptions: Interner<Subscription>,
+    name_lists: Interner<Vec<String>>,
 }
 
 impl Shared {
@@ -131,6 +133,8 @@ impl AdsServer {
                 close: watch::Sender::new(0),
                 next_stream: AtomicU64::new(1),
                 next_nonce: AtomicU64::new(1),
+                subscriptions: Interner::default(),
+                name_lists: Interner::default(),
             }),
         }
     }
@@ -145,12 +149,11 @@ impl AdsServer {
         self.shared.snapshot.borrow().clone()
     }
 
-    /// The tonic service, for callers that build their own gRPC server.
-    pub fn service(&self) -> AggregatedDiscoveryServiceServer<AdsService> {
-        AggregatedDiscoveryServiceServer::new(AdsService {
+    /// The gRPC service, for callers that build their own tonic server.
+    pub fn service(&self) -> AdsService {
+        AdsService {
             shared: self.shared.clone(),
-        })
-        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        }
     }
 
     /// Serves ADS on `listener` (plaintext HTTP/2) until `shutdown` resolves, then ends
@@ -254,48 +257,6 @@ pub fn type_status<'a>(
     type_url: &str,
 ) -> Option<&'a TypeStatus> {
     status.nodes.get(node)?.types.get(type_url)
-}
-
-/// The tonic service behind [`AdsServer::service`]: one task per stream.
-#[derive(Clone, Debug)]
-pub struct AdsService {
-    shared: Arc<Shared>,
-}
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for AdsService {
-    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
-    type DeltaAggregatedResourcesStream = ReceiverStream<Result<DeltaDiscoveryResponse, Status>>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(stream::run::<sotw::TypeState, _>(
-            self.shared.clone(),
-            stream_id,
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(stream::run::<delta::TypeState, _>(
-            self.shared.clone(),
-            stream_id,
-            request.into_inner(),
-            tx,
-        ));
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
 }
 
 /// The node id of a stream's first request, which must carry the node.

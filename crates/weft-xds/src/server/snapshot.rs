@@ -3,11 +3,12 @@
 //! reconnecting delta client's `initial_resource_versions` can be honoured.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::{Bytes, BytesMut};
 use envoy_types::pb::google::protobuf::Any;
 
-use crate::resource::{ResourceError, content_version, resource_name};
+use crate::resource::{ResourceError, Subscription, content_version, resource_name};
 
 /// One resource in a snapshot.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,10 +20,34 @@ pub struct Entry {
 
 /// Resources of one type that many snapshots can share (a control plane computes the
 /// clusters of a namespace once and hands the same set to every proxy there), so a fleet
-/// of per-proxy snapshots costs one copy of each shared set, not one per proxy.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// of per-proxy snapshots costs one copy of each shared set, not one per proxy — and,
+/// encoded once for state-of-the-world responses, one encoding of it.
+#[derive(Clone, Default)]
 pub struct Layer {
     entries: BTreeMap<String, Entry>,
+    /// Every entry as `DiscoveryResponse.resources` fields, in name order; built on first use.
+    sotw: OnceLock<Bytes>,
+}
+
+impl PartialEq for Layer {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layer")
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `DiscoveryResponse.resources` is field 2.
+const RESOURCES_FIELD: u32 = 2;
+
+fn encode_resource(body: &Any, out: &mut BytesMut) {
+    prost::encoding::message::encode(RESOURCES_FIELD, body, out);
 }
 
 impl Layer {
@@ -41,6 +66,21 @@ impl Layer {
     pub fn insert_named(&mut self, name: impl Into<String>, body: Any) {
         let version = content_version(&body);
         self.entries.insert(name.into(), Entry { body, version });
+        self.sotw = OnceLock::new();
+    }
+
+    /// The whole layer as `DiscoveryResponse.resources` fields, encoded once and shared by
+    /// every response that carries all of it.
+    fn sotw_encoded(&self) -> Bytes {
+        self.sotw
+            .get_or_init(|| {
+                let mut out = BytesMut::new();
+                for entry in self.entries.values() {
+                    encode_resource(&entry.body, &mut out);
+                }
+                out.freeze()
+            })
+            .clone()
     }
 
     pub fn len(&self) -> usize {
@@ -164,6 +204,41 @@ impl Snapshot {
         self.types.get(type_url).into_iter().flat_map(TypeSet::iter)
     }
 
+    /// The resources of one type that `subscription` covers, encoded as the `resources`
+    /// fields of a state-of-the-world `DiscoveryResponse` (the same set [`Snapshot::iter`]
+    /// yields). A shared layer the response carries whole is its one shared encoding; the
+    /// rest is encoded into one buffer for this response.
+    pub fn sotw_resources(&self, type_url: &str, subscription: &Subscription) -> Vec<Bytes> {
+        let Some(set) = self.types.get(type_url) else {
+            return Vec::new();
+        };
+        let mut parts = Vec::new();
+        let mut rest = BytesMut::new();
+        for (i, layer) in set.shared.iter().enumerate() {
+            let later = &set.shared[i + 1..];
+            let sent = |name: &str| {
+                subscription.includes(name)
+                    && !set.own.entries.contains_key(name)
+                    && !later.iter().any(|l| l.entries.contains_key(name))
+            };
+            if !layer.is_empty() && layer.entries.keys().all(|name| sent(name)) {
+                parts.push(layer.sotw_encoded());
+            } else {
+                for (_, entry) in layer.entries.iter().filter(|(name, _)| sent(name)) {
+                    encode_resource(&entry.body, &mut rest);
+                }
+            }
+        }
+        for (name, entry) in &set.own.entries {
+            if subscription.includes(name) {
+                encode_resource(&entry.body, &mut rest);
+            }
+        }
+        parts.push(rest.freeze());
+        parts.retain(|p| !p.is_empty());
+        parts
+    }
+
     /// How many resources of one type the snapshot holds.
     pub fn count(&self, type_url: &str) -> usize {
         self.iter(type_url).count()
@@ -214,6 +289,68 @@ mod tests {
         s.set_type_version(type_url::CLUSTER, "c7");
         assert_eq!(s.type_version(type_url::CLUSTER), "c7");
         assert_eq!(s.type_version(type_url::LISTENER), "v1");
+    }
+
+    /// Decodes `sotw_resources` back to (name, body) pairs, sorted by name.
+    fn decoded(parts: &[Bytes]) -> Vec<(String, Any)> {
+        use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
+        use prost::Message;
+        let r = DiscoveryResponse::decode(&parts.concat()[..]).expect("decodes");
+        let mut out: Vec<(String, Any)> = r
+            .resources
+            .into_iter()
+            .map(|a| (resource_name(&a).expect("named"), a))
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    }
+
+    #[test]
+    fn sotw_encoding_matches_the_entries_and_shares_whole_layers() {
+        let named = |n: &str, t: u32| {
+            pack_any(Cluster {
+                name: n.into(),
+                per_connection_buffer_limit_bytes: Some(
+                    envoy_types::pb::google::protobuf::UInt32Value { value: t },
+                ),
+                ..Default::default()
+            })
+        };
+        let mut whole = Layer::new();
+        whole.insert(named("a", 1)).unwrap();
+        whole.insert(named("b", 1)).unwrap();
+        let whole = Arc::new(whole);
+        let mut shadowed = Layer::new();
+        shadowed.insert(named("c", 1)).unwrap();
+        shadowed.insert(named("d", 1)).unwrap();
+        let shadowed = Arc::new(shadowed);
+        let mut s = Snapshot::new("v1");
+        s.add_layer(type_url::CLUSTER, whole.clone());
+        s.add_layer(type_url::CLUSTER, shadowed.clone());
+        s.insert(named("d", 2)).unwrap();
+        s.insert(named("e", 2)).unwrap();
+        let expected = |sub: &Subscription| {
+            let mut v: Vec<(String, Any)> = s
+                .iter(type_url::CLUSTER)
+                .filter(|(n, _)| sub.includes(n))
+                .map(|(n, e)| (n.clone(), e.body.clone()))
+                .collect();
+            v.sort_by(|x, y| x.0.cmp(&y.0));
+            v
+        };
+        for sub in [
+            Subscription::Wildcard,
+            Subscription::names(["a", "b", "d"]),
+            Subscription::names(["b", "c", "e", "zz"]),
+            Subscription::names(Vec::<String>::new()),
+        ] {
+            let parts = s.sotw_resources(type_url::CLUSTER, &sub);
+            assert_eq!(decoded(&parts), expected(&sub), "{sub:?}");
+        }
+        // A layer sent whole is its one shared encoding, not a copy.
+        let parts = s.sotw_resources(type_url::CLUSTER, &Subscription::Wildcard);
+        assert_eq!(parts[0].as_ptr(), whole.sotw_encoded().as_ptr());
+        assert!(s.sotw_resources(type_url::LISTENER, &Subscription::Wildcard).is_empty());
     }
 
     #[test]

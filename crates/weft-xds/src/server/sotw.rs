@@ -9,6 +9,7 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use tonic::Status;
 
+use super::grpc::Encoded;
 use super::status::Nack;
 use super::stream::Protocol;
 use super::{Snapshot, node_id};
@@ -16,12 +17,12 @@ use crate::resource::{Mode, Subscription};
 use crate::type_url;
 
 pub(super) struct TypeState {
-    subscription: Subscription,
+    subscription: Arc<Subscription>,
     sent_version: Option<String>,
     nonce: String,
 }
 
-type Stream = super::stream::Stream<TypeState, DiscoveryResponse>;
+type Stream = super::stream::Stream<TypeState>;
 
 impl Protocol for Stream {
     type Request = DiscoveryRequest;
@@ -45,7 +46,12 @@ impl Protocol for Stream {
         }
         let existing = self.types.get(&type_url);
         let requested =
-            requested_subscription(&request.resource_names, existing.map(|s| &s.subscription));
+            requested_subscription(&request.resource_names, existing.map(|s| &*s.subscription));
+        // The stream, its status and every other stream asking alike share one copy.
+        let requested = match existing {
+            Some(s) if *s.subscription == requested => s.subscription.clone(),
+            _ => self.shared.subscriptions.intern(requested),
+        };
         if !request.response_nonce.is_empty() {
             let Some(state) = existing else {
                 // A nonce for a type this stream never answered: from another stream.
@@ -87,8 +93,9 @@ impl Protocol for Stream {
         }
         let respond = match self.types.get_mut(&type_url) {
             None => {
+                let names = self.shared.name_lists.intern(request.resource_names);
                 self.recorder.with_type(&type_url, &requested, |t| {
-                    t.first_request_names = request.resource_names.clone();
+                    t.first_request_names = names;
                 });
                 self.types.insert(
                     type_url.clone(),
@@ -103,7 +110,7 @@ impl Protocol for Stream {
             Some(state) => {
                 // A request without a nonce asks afresh; a changed name list asks for more
                 // or fewer resources. A bare ACK or NACK needs no answer.
-                let changed = state.subscription != requested;
+                let changed = !Arc::ptr_eq(&state.subscription, &requested);
                 state.subscription = requested.clone();
                 if changed {
                     self.recorder.with_type(&type_url, &requested, |_| {});
@@ -136,18 +143,14 @@ impl Stream {
         let Some(state) = self.types.get_mut(type_url) else {
             return;
         };
-        let resources = snapshot
-            .iter(type_url)
-            .filter(|(name, _)| state.subscription.includes(name))
-            .map(|(_, entry)| entry.body.clone())
-            .collect();
-        let response = DiscoveryResponse {
+        let head = DiscoveryResponse {
             version_info: snapshot.type_version(type_url).to_string(),
-            resources,
             type_url: type_url.to_string(),
             nonce: nonce.clone(),
             ..Default::default()
         };
+        let response =
+            Encoded::from_parts(&head, snapshot.sotw_resources(type_url, &state.subscription));
         state.sent_version = Some(snapshot.type_version(type_url).to_string());
         state.nonce = nonce.clone();
         self.recorder.with_type(type_url, &state.subscription, |t| {

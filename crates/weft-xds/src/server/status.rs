@@ -27,13 +27,14 @@ pub struct NodeStatus {
     pub types: BTreeMap<String, TypeStatus>,
 }
 
-/// One type on one node's stream.
+/// One type on one node's stream. Subscriptions and name lists are shared with every
+/// stream that holds an equal one (see `intern`): sidecars of a namespace ask alike.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypeStatus {
-    pub subscription: Subscription,
+    pub subscription: Arc<Subscription>,
     /// The names the client listed in its first request for this type (state-of-the-world:
     /// `resource_names`; delta: `resource_names_subscribe`).
-    pub first_request_names: Vec<String>,
+    pub first_request_names: Arc<Vec<String>>,
     /// Delta: `initial_resource_versions` of the first request (what the client held).
     pub initial_resource_versions: BTreeMap<String, String>,
     /// Version of the last response sent.
@@ -66,10 +67,10 @@ pub struct Nack {
 }
 
 impl TypeStatus {
-    fn new(subscription: Subscription) -> Self {
+    fn new(subscription: Arc<Subscription>) -> Self {
         Self {
             subscription,
-            first_request_names: Vec::new(),
+            first_request_names: Arc::default(),
             initial_resource_versions: BTreeMap::new(),
             sent_version: None,
             sent_nonce: String::new(),
@@ -127,7 +128,7 @@ impl Recorder {
     pub fn with_type(
         &self,
         type_url: &str,
-        subscription: &Subscription,
+        subscription: &Arc<Subscription>,
         f: impl FnOnce(&mut TypeStatus),
     ) {
         let Some(node) = &self.node else { return };
@@ -141,9 +142,7 @@ impl Recorder {
                     .types
                     .entry(type_url.to_string())
                     .or_insert_with(|| TypeStatus::new(subscription.clone()));
-                // Compared before cloned: an ACK names the same thousands of resources the
-                // previous request did.
-                if t.subscription != *subscription {
+                if !Arc::ptr_eq(&t.subscription, subscription) {
                     t.subscription = subscription.clone();
                 }
                 f(t);

@@ -10,14 +10,15 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
+use super::grpc::Outgoing;
 use super::status::Recorder;
 use super::{Shared, Snapshot};
 
-/// One client's stream: `T` is the per-type state, `R` the response message.
-pub(super) struct Stream<T, R> {
+/// One client's stream: `T` is the per-type state.
+pub(super) struct Stream<T> {
     pub shared: Arc<Shared>,
     pub recorder: Recorder,
-    pub tx: mpsc::Sender<Result<R, Status>>,
+    pub tx: mpsc::Sender<Outgoing>,
     pub types: BTreeMap<String, T>,
     /// The client stopped reading; end the stream.
     pub gone: bool,
@@ -39,14 +40,13 @@ pub(super) trait Protocol {
     fn on_snapshot(&mut self, snapshot: &Snapshot) -> impl Future<Output = ()> + Send;
 }
 
-pub(super) async fn run<T, R>(
+pub(super) async fn run<T>(
     shared: Arc<Shared>,
     stream_id: u64,
-    mut inbound: Streaming<<Stream<T, R> as Protocol>::Request>,
-    tx: mpsc::Sender<Result<R, Status>>,
+    mut inbound: Streaming<<Stream<T> as Protocol>::Request>,
+    tx: mpsc::Sender<Outgoing>,
 ) where
-    Stream<T, R>: Protocol + Send,
-    R: Send,
+    Stream<T>: Protocol + Send,
 {
     // Known once the first request names the node.
     let mut snapshots: Option<super::SnapshotReceiver> = None;
@@ -64,7 +64,7 @@ pub(super) async fn run<T, R>(
             message = inbound.message() => match message {
                 Ok(Some(request)) => {
                     if snapshots.is_none() {
-                        match stream.shared.connect(Stream::<T, R>::node(&request), stream_id) {
+                        match stream.shared.connect(Stream::<T>::node(&request), stream_id) {
                             Ok(rx) => snapshots = Some(rx),
                             Err(status) => {
                                 let _ = stream.tx.send(Err(status)).await;
