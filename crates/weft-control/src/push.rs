@@ -35,25 +35,55 @@ fn by_type(g: &Generated) -> [&Vec<(String, envoy_types::pb::google::protobuf::A
     [&g.listeners, &g.routes, &g.clusters, &g.endpoints]
 }
 
-/// What every proxy of one [`GroupKey`] shares within one push: the resources and, per
-/// type, one [`Layer`] all their snapshots point to, with its content digest.
+/// What every proxy of one [`GroupKey`] shares within one push: per type, one [`Layer`]
+/// all their snapshots point to, with its content digest.
 struct GroupOut {
-    generated: Arc<Generated>,
     layers: [(Arc<Layer>, u64); 4],
 }
 
 impl GroupOut {
-    fn new(generated: Generated) -> Self {
-        let layers = by_type(&generated).map(|entries| {
-            let mut layer = Layer::new();
-            for (name, body) in entries {
-                layer.insert_named(name.clone(), body.clone());
-            }
-            (Arc::new(layer), digest(entries))
+    /// Groups whose resources of a type are equal (every namespace sees the same endpoints,
+    /// typically) get the same layer from `seen`, so it is held and encoded once.
+    fn new(generated: Generated, seen: &mut HashMap<u64, Arc<Layer>>) -> Self {
+        let digests = by_type(&generated).map(|entries| digest(entries));
+        let Generated {
+            listeners,
+            routes,
+            clusters,
+            endpoints,
+        } = generated;
+        let mut i = 0;
+        let layers = [listeners, routes, clusters, endpoints].map(|entries| {
+            let d = digests[i];
+            i += 1;
+            let layer = seen
+                .entry(d)
+                .or_insert_with(|| {
+                    let mut layer = Layer::new();
+                    for (name, body) in entries {
+                        layer.insert_named(name, body);
+                    }
+                    Arc::new(layer)
+                })
+                .clone();
+            (layer, d)
         });
-        Self {
-            generated: Arc::new(generated),
-            layers,
+        Self { layers }
+    }
+
+    /// The group's resources, by type in name order.
+    fn generated(&self) -> Generated {
+        let [l, r, c, e] = self.layers.each_ref().map(|(layer, _)| {
+            layer
+                .iter()
+                .map(|(name, entry)| (name.clone(), entry.body.clone()))
+                .collect::<Vec<_>>()
+        });
+        Generated {
+            listeners: l,
+            routes: r,
+            clusters: c,
+            endpoints: e,
         }
     }
 }
@@ -84,13 +114,17 @@ struct Connected {
     /// Per type: content digest and the version it was sent under.
     versions: BTreeMap<&'static str, (u64, String)>,
     /// What it was last sent: its group's share and its own part.
-    shared: Arc<Generated>,
+    group: Option<Arc<GroupOut>>,
     own: Generated,
 }
 
 impl Connected {
     fn generated(&self) -> Generated {
-        let mut g = (*self.shared).clone();
+        let mut g = self
+            .group
+            .as_ref()
+            .map(|g| g.generated())
+            .unwrap_or_default();
         g.extend(self.own.clone());
         g
     }
@@ -105,6 +139,8 @@ struct State {
     label_keys: Arc<BTreeSet<String>>,
     /// The current view's per-group resources, computed on first use.
     groups: HashMap<GroupKey, Arc<GroupOut>>,
+    /// The current view's layers by content digest, shared by groups that compute alike.
+    layers: HashMap<u64, Arc<Layer>>,
     proxies: BTreeMap<String, Connected>,
 }
 
@@ -162,6 +198,7 @@ impl ControlPlane {
                 }),
                 label_keys: Arc::default(),
                 groups: HashMap::new(),
+                layers: HashMap::new(),
                 proxies: BTreeMap::new(),
             }),
             base_mesh: mesh,
@@ -273,6 +310,7 @@ impl ControlPlane {
         state.label_keys = Arc::new(translate::label_keys(&view));
         state.view = Arc::new(view);
         state.groups.clear();
+        state.layers.clear();
     }
 
     /// Recomputes one proxy's resources — its group's share computed once per push, its own
@@ -281,13 +319,14 @@ impl ControlPlane {
         view: &MeshView,
         label_keys: &BTreeSet<String>,
         groups: &mut HashMap<GroupKey, Arc<GroupOut>>,
+        layers: &mut HashMap<u64, Arc<Layer>>,
         c: &mut Connected,
         push: u64,
     ) -> bool {
         let key = GroupKey::of(&c.proxy, label_keys);
         let group = groups
             .entry(key)
-            .or_insert_with(|| Arc::new(GroupOut::new(translate::shared(&c.proxy, view))))
+            .or_insert_with(|| Arc::new(GroupOut::new(translate::shared(&c.proxy, view), layers)))
             .clone();
         let own = translate::own(&c.proxy, view);
         let mut changed = c.tx.borrow().is_none();
@@ -314,7 +353,7 @@ impl ControlPlane {
                 snapshot.insert_named(name.clone(), body.clone());
             }
         }
-        c.shared = group.generated.clone();
+        c.group = Some(group);
         c.own = own;
         if changed {
             c.tx.send_replace(Some(Arc::new(snapshot)));
@@ -336,10 +375,13 @@ impl ControlPlane {
         let view = state.view.clone();
         let label_keys = state.label_keys.clone();
         let State {
-            groups, proxies, ..
+            groups,
+            layers,
+            proxies,
+            ..
         } = &mut *state;
         for c in proxies.values_mut() {
-            if Self::update(&view, &label_keys, groups, c, push)
+            if Self::update(&view, &label_keys, groups, layers, c, push)
                 && let Some(since) = since
             {
                 self.metrics.converged(since.elapsed());
@@ -403,7 +445,7 @@ impl SnapshotSource for Source {
                 gone_since: None,
                 tx: watch::Sender::new(None),
                 versions: BTreeMap::new(),
-                shared: Arc::default(),
+                group: None,
                 own: Generated::default(),
             });
         entry.proxy = proxy.clone();
@@ -420,10 +462,13 @@ impl SnapshotSource for Source {
         let label_keys = state.label_keys.clone();
         let push = cp.push_count.load(Ordering::Relaxed);
         let State {
-            groups, proxies, ..
+            groups,
+            layers,
+            proxies,
+            ..
         } = &mut *state;
         if let Some(c) = proxies.get_mut(&proxy.id) {
-            ControlPlane::update(&view, &label_keys, groups, c, push);
+            ControlPlane::update(&view, &label_keys, groups, layers, c, push);
         }
         tracing::info!(node = %proxy.id, stream_id, "proxy connected");
         Ok(rx)

@@ -344,12 +344,14 @@ async fn debug_pages_follow_envoy_and_a_nacking_client() -> anyhow::Result<()> {
             .iter()
             .map(|c| c.name.clone())
             .collect::<Vec<_>>(),
+        // The namespace's shared clusters in name order (as they are sent), then the
+        // proxy's own inbound ones.
         names(vec![
-            "outbound|9090||ratings.default.svc.cluster.local",
-            "outbound|9080||reviews.default.svc.cluster.local",
-            "outbound|9080|v1|reviews.default.svc.cluster.local",
             "BlackHoleCluster",
             "PassthroughCluster",
+            "outbound|9080|v1|reviews.default.svc.cluster.local",
+            "outbound|9080||reviews.default.svc.cluster.local",
+            "outbound|9090||ratings.default.svc.cluster.local",
             "InboundPassthroughClusterIpv4",
         ])
     );
