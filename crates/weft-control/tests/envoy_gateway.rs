@@ -347,15 +347,19 @@ async fn envoy_gateway_routes_by_gateway_servers_and_bound_virtual_services() ->
         // istiod's names: one listener per selected server port (not the egress Gateway's,
         // not the TLS-terminating server's), RDS `http.PORT`, no PassthroughCluster.
         let (_, generated) = running.control.generated(NODE).expect("node known");
-        let names = |v: &[(String, _)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        assert_eq!(
-            names(&generated.listeners),
-            [
-                format!("0.0.0.0_{}", p.http),
-                format!("0.0.0.0_{}", p.tls),
-                format!("0.0.0.0_{}", p.tcp),
-            ]
-        );
+        // Sorted: a group's resources are kept (and sent) in name order.
+        let names = |v: &[(String, _)]| {
+            let mut names = v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            names.sort();
+            names
+        };
+        let mut expected = [
+            format!("0.0.0.0_{}", p.http),
+            format!("0.0.0.0_{}", p.tls),
+            format!("0.0.0.0_{}", p.tcp),
+        ];
+        expected.sort();
+        assert_eq!(names(&generated.listeners), expected);
         assert_eq!(names(&generated.routes), [format!("http.{}", p.http)]);
         let clusters = names(&generated.clusters);
         for c in [

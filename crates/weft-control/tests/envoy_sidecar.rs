@@ -214,15 +214,16 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
     let names = |v: &Vec<(String, _)>| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(
         names(&generated.clusters),
+        // The namespace's shared part in name order, then the proxy's own (inbound) part.
         [
-            "outbound|443||api.example.com",
-            "outbound|9090||ratings.default.svc.cluster.local",
-            "outbound|5432||ratings.default.svc.cluster.local",
-            "outbound|9080||reviews.default.svc.cluster.local",
-            "outbound|9080|v1|reviews.default.svc.cluster.local",
-            "outbound|9080|v2|reviews.default.svc.cluster.local",
             "BlackHoleCluster",
             "PassthroughCluster",
+            "outbound|443||api.example.com",
+            "outbound|5432||ratings.default.svc.cluster.local",
+            "outbound|9080|v1|reviews.default.svc.cluster.local",
+            "outbound|9080|v2|reviews.default.svc.cluster.local",
+            "outbound|9080||reviews.default.svc.cluster.local",
+            "outbound|9090||ratings.default.svc.cluster.local",
             "InboundPassthroughClusterIpv4",
         ]
     );
@@ -239,7 +240,7 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
     // 5432 is named `db`: not a protocol, so it is sniffed and gets a route of its own.
     assert_eq!(
         names(&generated.routes),
-        ["9090", "ratings.default.svc.cluster.local:5432", "9080"]
+        ["9080", "9090", "ratings.default.svc.cluster.local:5432"]
     );
     let (_, config_dump) = envoy
         .admin_get("/config_dump?resource=dynamic_active_clusters")

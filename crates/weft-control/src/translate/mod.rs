@@ -7,6 +7,7 @@ mod cluster;
 mod endpoints;
 mod gateway;
 mod grpc;
+mod host_index;
 mod inbound;
 mod listener;
 mod names;

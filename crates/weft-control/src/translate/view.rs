@@ -9,6 +9,8 @@ use weft_config::networking::gateway::Gateway;
 use weft_config::networking::sidecar::Sidecar;
 use weft_config::networking::virtual_service::VirtualService;
 
+use super::host_index::HostIndex;
+use super::names::resolve_host;
 use crate::registry::Registry;
 
 /// `outboundTrafficPolicy.mode`.
@@ -98,6 +100,9 @@ pub struct MeshView {
     /// Istio `Gateway`s, which a router's listeners come from.
     pub gateways: Vec<Named<Gateway>>,
     pub mesh: MeshSettings,
+    /// `virtual_services` and `destination_rules` by resolved host (built by `new`).
+    pub(crate) vs_hosts: HostIndex,
+    pub(crate) dr_hosts: HostIndex,
 }
 
 impl MeshView {
@@ -142,6 +147,19 @@ impl MeshView {
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         view.gateways
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let domain = &view.mesh.domain;
+        view.vs_hosts = HostIndex::new(view.virtual_services.iter().map(|vs| {
+            vs.spec
+                .hosts
+                .iter()
+                .map(|h| resolve_host(h, &vs.namespace, domain))
+                .collect()
+        }));
+        view.dr_hosts = HostIndex::new(
+            view.destination_rules
+                .iter()
+                .map(|dr| vec![resolve_host(&dr.spec.host, &dr.namespace, domain)]),
+        );
         view
     }
 
@@ -175,27 +193,25 @@ impl MeshView {
         namespace: &str,
         host_namespace: &str,
     ) -> Option<&Named<DestinationRule>> {
-        let domain = &self.mesh.domain;
-        let candidates: Vec<&Named<DestinationRule>> = self
-            .destination_rules
-            .iter()
-            .filter(|dr| {
-                super::names::host_matches(
-                    &super::names::resolve_host(&dr.spec.host, &dr.namespace, domain),
-                    host,
-                ) && Self::exported(&dr.spec.export_to, &dr.namespace, namespace)
+        let candidates: Vec<(usize, &Named<DestinationRule>)> = self
+            .dr_hosts
+            .matching(host)
+            .into_iter()
+            .map(|i| (i, &self.destination_rules[i]))
+            .filter(|(_, dr)| {
+                Self::exported(&dr.spec.export_to, &dr.namespace, namespace)
                     && dr.spec.workload_selector.is_none()
             })
             .collect();
         let exact_first = |ns: &str| {
-            let in_ns = candidates.iter().filter(|d| d.namespace == ns);
+            let in_ns = candidates.iter().filter(|(_, d)| d.namespace == ns);
             let exact = in_ns
                 .clone()
-                .find(|d| super::names::resolve_host(&d.spec.host, &d.namespace, domain) == host);
-            exact.or_else(|| in_ns.clone().next()).copied()
+                .find(|(i, _)| self.dr_hosts.hosts(*i).first().map(String::as_str) == Some(host));
+            exact.or_else(|| in_ns.clone().next()).map(|(_, d)| *d)
         };
         exact_first(namespace)
             .or_else(|| exact_first(host_namespace))
-            .or_else(|| candidates.first().copied())
+            .or_else(|| candidates.first().map(|(_, d)| *d))
     }
 }

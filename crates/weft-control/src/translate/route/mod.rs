@@ -36,20 +36,24 @@ fn virtual_service<'a>(
     view: &'a MeshView,
     svc: &Service,
 ) -> Option<&'a Named<VirtualService>> {
-    let domain = &view.mesh.domain;
     let scope = super::scope::Scope::of(proxy, view);
-    let applies = |vs: &&Named<VirtualService>| {
+    let applies = |i: &usize| {
+        let vs = &view.virtual_services[*i];
         vs.spec.applies_to_mesh()
             && !vs.spec.is_delegate()
             && MeshView::exported(&vs.spec.export_to, &vs.namespace, &proxy.namespace)
-            && vs.spec.hosts.iter().any(|h| {
-                let host = resolve_host(h, &vs.namespace, domain);
-                host_matches(&host, &svc.hostname)
-                    && scope.imports(&vs.namespace, &host, &proxy.namespace)
+            && view.vs_hosts.hosts(*i).iter().any(|host| {
+                host_matches(host, &svc.hostname)
+                    && scope.imports(&vs.namespace, host, &proxy.namespace)
             })
     };
-    let mut matching: Vec<&Named<VirtualService>> =
-        view.virtual_services.iter().filter(applies).collect();
+    let mut matching: Vec<&Named<VirtualService>> = view
+        .vs_hosts
+        .matching(&svc.hostname)
+        .into_iter()
+        .filter(applies)
+        .map(|i| &view.virtual_services[i])
+        .collect();
     matching.sort_by_key(|vs| vs.namespace != proxy.namespace);
     matching.into_iter().next()
 }
