@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use tokio::sync::mpsc;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
-use super::grpc::Outgoing;
+use super::grpc::{Outgoing, Requests};
 use super::status::Recorder;
 use super::{Shared, Snapshot};
 
@@ -26,7 +26,7 @@ pub(super) struct Stream<T> {
 
 /// What a protocol does with a request and with a new snapshot.
 pub(super) trait Protocol {
-    type Request: Send + 'static;
+    type Request: prost::Message + Default + Send + 'static;
 
     /// The node a request names (the first request on a stream must).
     fn node(request: &Self::Request) -> Option<&Node>;
@@ -43,7 +43,7 @@ pub(super) trait Protocol {
 pub(super) async fn run<T>(
     shared: Arc<Shared>,
     stream_id: u64,
-    mut inbound: Streaming<<Stream<T> as Protocol>::Request>,
+    mut inbound: Requests<<Stream<T> as Protocol>::Request>,
     tx: mpsc::Sender<Outgoing>,
 ) where
     Stream<T>: Protocol + Send,
