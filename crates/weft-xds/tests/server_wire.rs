@@ -144,6 +144,95 @@ async fn sotw_ignores_stale_nonces_records_nacks_and_serves_named_subsets() -> a
     running.stop().await
 }
 
+/// EDS and RDS responses need not be complete in state of the world (absence is not
+/// removal), so a new snapshot sends a client only the assignments that changed, and none
+/// when none did; a request still gets the whole subscribed set, and CDS is always whole.
+#[tokio::test]
+async fn sotw_sends_only_changed_endpoints_on_a_new_snapshot() -> anyhow::Result<()> {
+    let server = AdsServer::new();
+    let snapshot = |v: &str, c: &str, a: u32, b: u32| -> anyhow::Result<Snapshot> {
+        Ok(Snapshot::new(v)
+            .with(cluster("c", c))?
+            .with(cluster("d", "1"))?
+            .with(load_assignment_at("a", a))?
+            .with(load_assignment_at("b", b))?
+            .with(load_assignment_at("x", 0))?)
+    };
+    server.set_snapshot(snapshot("v1", "1", 1, 1)?);
+    let running = Running::start(&server, None).await?;
+    let mut client = AggregatedDiscoveryServiceClient::connect(running.endpoint()).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tx.send(DiscoveryRequest {
+        node: Some(node("wire-sotw-eds")),
+        type_url: type_url::CLUSTER.into(),
+        ..Default::default()
+    })?;
+    tx.send(DiscoveryRequest {
+        type_url: type_url::CLUSTER_LOAD_ASSIGNMENT.into(),
+        resource_names: vec!["a".into(), "b".into()],
+        ..Default::default()
+    })?;
+    let mut inbound = client
+        .stream_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let cds = next(&mut inbound).await?;
+    assert_eq!(sotw_names(&cds), names(["c", "d"]));
+    let eds = next(&mut inbound).await?;
+    assert_eq!(sotw_names(&eds), names(["a", "b"]));
+
+    // Cluster c and assignment a change: CDS whole, EDS only a.
+    server.set_snapshot(snapshot("v2", "2", 2, 1)?);
+    let cds = next(&mut inbound).await?;
+    assert_eq!(
+        (cds.version_info.as_str(), sotw_names(&cds)),
+        ("v2", names(["c", "d"]))
+    );
+    let eds = next(&mut inbound).await?;
+    assert_eq!(
+        (eds.version_info.as_str(), sotw_names(&eds)),
+        ("v2", names(["a"]))
+    );
+
+    // Only a cluster changes: no EDS response at all (the next one seen is v4's).
+    server.set_snapshot(snapshot("v3", "3", 2, 1)?);
+    let cds = next(&mut inbound).await?;
+    assert_eq!(cds.version_info, "v3");
+    // An assignment nobody here subscribed to changes: still no EDS response.
+    server.set_snapshot(
+        Snapshot::new("v3x")
+            .with(cluster("c", "3"))?
+            .with(cluster("d", "1"))?
+            .with(load_assignment_at("a", 2))?
+            .with(load_assignment_at("b", 1))?
+            .with(load_assignment_at("x", 9))?,
+    );
+    let cds = next(&mut inbound).await?;
+    assert_eq!(cds.version_info, "v3x");
+    server.set_snapshot(snapshot("v4", "3", 2, 4)?);
+    let cds = next(&mut inbound).await?;
+    assert_eq!(cds.version_info, "v4");
+    let eds = next(&mut inbound).await?;
+    assert_eq!(eds.type_url, type_url::CLUSTER_LOAD_ASSIGNMENT);
+    assert_eq!(
+        (eds.version_info.as_str(), sotw_names(&eds)),
+        ("v4", names(["b"]))
+    );
+
+    // Asking again (a changed name list) gets the whole subscribed set.
+    tx.send(DiscoveryRequest {
+        version_info: "v4".into(),
+        type_url: type_url::CLUSTER_LOAD_ASSIGNMENT.into(),
+        resource_names: vec!["a".into(), "b".into(), "x".into()],
+        response_nonce: eds.nonce.clone(),
+        ..Default::default()
+    })?;
+    let eds = next(&mut inbound).await?;
+    assert_eq!(sotw_names(&eds), names(["a", "b", "x"]));
+    drop(tx);
+    running.stop().await
+}
+
 #[tokio::test]
 async fn delta_sends_only_what_the_client_lacks() -> anyhow::Result<()> {
     let server = AdsServer::new();
@@ -420,7 +509,7 @@ async fn a_source_serves_each_node_its_own_snapshot_and_only_the_types_that_chan
     // An endpoint-only change: EDS goes out, CDS (same type version) does not.
     let mut second = Snapshot::new("2")
         .with(cluster("a", "1"))?
-        .with(load_assignment("a"))?;
+        .with(load_assignment_at("a", 1))?;
     second.set_type_version(type_url::CLUSTER, "c1");
     second.set_type_version(type_url::CLUSTER_LOAD_ASSIGNMENT, "e2");
     source.set("one", second);

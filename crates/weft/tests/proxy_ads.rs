@@ -55,7 +55,12 @@ fn fail(message: impl Into<String>) -> Error {
 /// every type at the new version, a delta server only what changed.
 fn answered(mode: AdsMode, changed: &[&'static str]) -> Vec<&'static str> {
     match mode {
-        AdsMode::Sotw => ALL.to_vec(),
+        // CDS and LDS responses are complete, so every version is sent; EDS and RDS go out
+        // only when what the proxy holds changes.
+        AdsMode::Sotw => {
+            let more = changed.iter().filter(|t| ![CLUSTER, LISTENER].contains(t));
+            [CLUSTER, LISTENER].into_iter().chain(more.copied()).collect()
+        }
         AdsMode::Delta => changed.to_vec(),
     }
 }
@@ -343,9 +348,8 @@ async fn nack(rig: &mut AdsRig, t: &mut Transcript) -> Result<(), Error> {
     )?);
     let n = rig.control()?.nacked(&node, LISTENER).await?;
     if mode == AdsMode::Sotw {
-        for ty in [CLUSTER, CLUSTER_LOAD_ASSIGNMENT, ROUTE_CONFIGURATION] {
-            rig.control()?.acked(&node, ty, "v2").await?;
-        }
+        // CDS is sent whole at every version; EDS and RDS did not change, so are not sent.
+        rig.control()?.acked(&node, CLUSTER, "v2").await?;
     }
     t.record(
         "LDS NACK: version_info, rejected, code",
@@ -383,10 +387,8 @@ async fn nack(rig: &mut AdsRig, t: &mut Transcript) -> Result<(), Error> {
     t.note("RDS NACK error_detail", n.message.clone());
     let status = rig.control()?.status();
     t.record("acked after the RDS NACK", acked(&status, &node));
-    let kept = match mode {
-        AdsMode::Sotw => "v2",
-        AdsMode::Delta => "v1",
-    };
+    // Routes last changed (and were last sent) at v1, in both modes.
+    let kept = "v1";
     if n.message.is_empty()
         || type_status(&status, &node, ROUTE_CONFIGURATION).and_then(|s| s.acked_version.as_deref())
             != Some(kept)

@@ -139,7 +139,7 @@ impl Protocol for Stream {
         Ok(())
     }
 
-    async fn on_snapshot(&mut self, snapshot: &Snapshot) {
+    async fn on_snapshot(&mut self, snapshot: &Arc<Snapshot>) {
         let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
             .into_iter()
             .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.type_version(t)))

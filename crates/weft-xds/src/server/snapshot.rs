@@ -2,8 +2,10 @@
 //! gets a content version so delta streams send only what changed between snapshots and a
 //! reconnecting delta client's `initial_resource_versions` can be honoured.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
 
 use bytes::{Bytes, BytesMut};
 use envoy_types::pb::google::protobuf::Any;
@@ -22,11 +24,31 @@ pub struct Entry {
 /// clusters of a namespace once and hands the same set to every proxy there), so a fleet
 /// of per-proxy snapshots costs one copy of each shared set, not one per proxy — and,
 /// encoded once for state-of-the-world responses, one encoding of it.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Layer {
     entries: BTreeMap<String, Entry>,
     /// Every entry as `DiscoveryResponse.resources` fields, in name order; built on first use.
     sotw: OnceLock<Bytes>,
+    /// What changed since an earlier layer, by that layer: every stream that last sent the
+    /// same earlier layer asks the same question, so it is answered once.
+    changes: Mutex<Vec<Changes>>,
+}
+
+/// Names changed since the layer the weak reference points to.
+type Changes = (Weak<Layer>, Arc<Vec<String>>);
+
+/// How many earlier layers a layer remembers its changes from (streams a push or two
+/// behind ask about one of the last few).
+const CHANGES_KEPT: usize = 4;
+
+impl Clone for Layer {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries.clone(),
+            sotw: self.sotw.clone(),
+            changes: Mutex::default(),
+        }
+    }
 }
 
 impl PartialEq for Layer {
@@ -67,6 +89,33 @@ impl Layer {
         let version = content_version(&body);
         self.entries.insert(name.into(), Entry { body, version });
         self.sotw = OnceLock::new();
+        self.changes.get_mut().clear();
+    }
+
+    /// Names whose entry is new or different here compared with `earlier`.
+    fn changed_since(&self, earlier: &Arc<Layer>) -> Arc<Vec<String>> {
+        let mut memo = self.changes.lock();
+        memo.retain(|(w, _)| w.strong_count() > 0);
+        if let Some((_, names)) = memo
+            .iter()
+            .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(earlier)))
+        {
+            return names.clone();
+        }
+        let names: Arc<Vec<String>> = Arc::new(
+            self.entries
+                .iter()
+                .filter(|(name, e)| {
+                    earlier.entries.get(*name).map(|o| &o.version) != Some(&e.version)
+                })
+                .map(|(name, _)| name.clone())
+                .collect(),
+        );
+        if memo.len() >= CHANGES_KEPT {
+            memo.remove(0);
+        }
+        memo.push((Arc::downgrade(earlier), names.clone()));
+        names
     }
 
     /// The whole layer as `DiscoveryResponse.resources` fields, encoded once and shared by
@@ -239,6 +288,55 @@ impl Snapshot {
         parts
     }
 
+    /// The resources of one type that `subscription` covers and that are new or different
+    /// compared with `earlier`, encoded as [`Snapshot::sotw_resources`] does: what a
+    /// state-of-the-world response of a type whose responses need not be complete (EDS,
+    /// RDS) must carry for a client that holds `earlier`. `None` when the two are not
+    /// built alike (a different number of shared layers), so only a full set will do.
+    pub fn sotw_changes(
+        &self,
+        earlier: &Snapshot,
+        type_url: &str,
+        subscription: &Subscription,
+    ) -> Option<Vec<Bytes>> {
+        let empty = TypeSet::default();
+        let new = self.types.get(type_url).unwrap_or(&empty);
+        let old = earlier.types.get(type_url).unwrap_or(&empty);
+        if new.shared.len() != old.shared.len() {
+            return None;
+        }
+        let mut candidates: BTreeSet<String> = BTreeSet::new();
+        for (n, o) in new.shared.iter().zip(&old.shared) {
+            if !Arc::ptr_eq(n, o) {
+                candidates.extend(n.changed_since(o).iter().cloned());
+            }
+        }
+        for (name, e) in &new.own.entries {
+            if old.own.entries.get(name).map(|o| &o.version) != Some(&e.version) {
+                candidates.insert(name.clone());
+            }
+        }
+        // An own entry gone may uncover a shared one of the same name.
+        for name in old.own.entries.keys() {
+            if !new.own.entries.contains_key(name) {
+                candidates.insert(name.clone());
+            }
+        }
+        let mut out = BytesMut::new();
+        for name in candidates.iter().filter(|n| subscription.includes(n)) {
+            if let Some(e) = new.get(name)
+                && old.get(name).map(|o| &o.version) != Some(&e.version)
+            {
+                encode_resource(&e.body, &mut out);
+            }
+        }
+        Some(if out.is_empty() {
+            Vec::new()
+        } else {
+            vec![out.freeze()]
+        })
+    }
+
     /// How many resources of one type the snapshot holds.
     pub fn count(&self, type_url: &str) -> usize {
         self.iter(type_url).count()
@@ -350,7 +448,66 @@ mod tests {
         // A layer sent whole is its one shared encoding, not a copy.
         let parts = s.sotw_resources(type_url::CLUSTER, &Subscription::Wildcard);
         assert_eq!(parts[0].as_ptr(), whole.sotw_encoded().as_ptr());
-        assert!(s.sotw_resources(type_url::LISTENER, &Subscription::Wildcard).is_empty());
+        assert!(
+            s.sotw_resources(type_url::LISTENER, &Subscription::Wildcard)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn changes_since_an_earlier_snapshot_are_computed_once_per_layer_pair() {
+        let cla = |n: &str, p: u32| {
+            use envoy_types::pb::envoy::config::endpoint::v3::{
+                ClusterLoadAssignment, LocalityLbEndpoints,
+            };
+            pack_any(ClusterLoadAssignment {
+                cluster_name: n.into(),
+                endpoints: vec![LocalityLbEndpoints {
+                    priority: p,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        };
+        let t = type_url::CLUSTER_LOAD_ASSIGNMENT;
+        let layer = |a: u32, b: u32| {
+            let mut l = Layer::new();
+            l.insert(cla("a", a)).unwrap();
+            l.insert(cla("b", b)).unwrap();
+            l.insert(cla("s", 1)).unwrap();
+            Arc::new(l)
+        };
+        let (l1, l2) = (layer(1, 1), layer(2, 1));
+        let mut earlier = Snapshot::new("1");
+        earlier.add_layer(t, l1.clone());
+        earlier.insert(cla("z", 1)).unwrap();
+        earlier.insert(cla("s", 5)).unwrap();
+        let mut now = Snapshot::new("2");
+        now.add_layer(t, l2.clone());
+        now.insert(cla("z", 2)).unwrap();
+        now.insert(cla("y", 1)).unwrap();
+        let sent = |sub: &Subscription| {
+            let parts = now.sotw_changes(&earlier, t, sub).expect("alike");
+            decoded(&parts)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        };
+        // a changed in the layer, z changed and y is new among the own entries, and s
+        // is uncovered (its own entry is gone, the layer's differs); b is as it was.
+        assert_eq!(sent(&Subscription::Wildcard), ["a", "s", "y", "z"]);
+        assert_eq!(sent(&Subscription::names(["b", "z"])), ["z"]);
+        assert!(sent(&Subscription::names(["b"])).is_empty());
+        let first = l2.changed_since(&l1);
+        assert!(Arc::ptr_eq(&first, &l2.changed_since(&l1)));
+        // Built unlike (another layer count): only a full set will do.
+        let mut other = Snapshot::new("3");
+        other.insert(cla("a", 1)).unwrap();
+        assert!(
+            other
+                .sotw_changes(&earlier, t, &Subscription::Wildcard)
+                .is_none()
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub(super) struct TypeState {
     subscription: Arc<Subscription>,
     sent_version: Option<String>,
     nonce: String,
+    /// The snapshot and subscription the client's copy of this type reflects.
+    sent: Option<(Arc<Snapshot>, Arc<Subscription>)>,
 }
 
 type Stream = super::stream::Stream<TypeState>;
@@ -103,6 +105,7 @@ impl Protocol for Stream {
                         subscription: requested,
                         sent_version: None,
                         nonce: String::new(),
+                        sent: None,
                     },
                 );
                 true
@@ -119,38 +122,60 @@ impl Protocol for Stream {
             }
         };
         if respond && let Some(snapshot) = snapshot {
-            self.push(&type_url, &snapshot).await;
+            self.push(&type_url, &snapshot, true).await;
         }
         Ok(())
     }
 
     /// Pushes every subscribed type, in Envoy's order, that has not seen this version.
-    async fn on_snapshot(&mut self, snapshot: &Snapshot) {
+    async fn on_snapshot(&mut self, snapshot: &Arc<Snapshot>) {
         let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
             .into_iter()
             .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.type_version(t)))
             .map(str::to_string)
             .collect();
         for type_url in pending {
-            self.push(&type_url, snapshot).await;
+            self.push(&type_url, snapshot, false).await;
         }
     }
 }
 
 impl Stream {
-    async fn push(&mut self, type_url: &str, snapshot: &Snapshot) {
-        let nonce = self.shared.nonce();
+    /// Sends the type at the snapshot's version. A request gets the whole subscribed set; a
+    /// new snapshot gets, for types whose responses need not be complete (EDS, RDS: absence
+    /// is not removal), only what differs from what the client holds, and nothing at all
+    /// when that is nothing — an endpoint change is a few assignments, not thousands.
+    async fn push(&mut self, type_url: &str, snapshot: &Arc<Snapshot>, full: bool) {
         let Some(state) = self.types.get_mut(type_url) else {
             return;
         };
+        let incremental = !full && !type_url::sotw_response_is_complete(type_url);
+        let changes = match &state.sent {
+            Some((earlier, subscription))
+                if incremental && Arc::ptr_eq(subscription, &state.subscription) =>
+            {
+                snapshot.sotw_changes(earlier, type_url, &state.subscription)
+            }
+            _ => None,
+        };
+        state.sent = Some((snapshot.clone(), state.subscription.clone()));
+        let resources = match changes {
+            Some(parts) if parts.is_empty() => {
+                // The client's copy is already this version's.
+                state.sent_version = Some(snapshot.type_version(type_url).to_string());
+                return;
+            }
+            Some(parts) => parts,
+            None => snapshot.sotw_resources(type_url, &state.subscription),
+        };
+        let nonce = self.shared.nonce();
         let head = DiscoveryResponse {
             version_info: snapshot.type_version(type_url).to_string(),
             type_url: type_url.to_string(),
             nonce: nonce.clone(),
             ..Default::default()
         };
-        let response =
-            Encoded::from_parts(&head, snapshot.sotw_resources(type_url, &state.subscription));
+        let response = Encoded::from_parts(&head, resources);
         state.sent_version = Some(snapshot.type_version(type_url).to_string());
         state.nonce = nonce.clone();
         self.recorder.with_type(type_url, &state.subscription, |t| {

@@ -37,7 +37,7 @@ pub(super) trait Protocol {
         snapshot: Option<Arc<Snapshot>>,
     ) -> impl Future<Output = Result<(), Status>> + Send;
 
-    fn on_snapshot(&mut self, snapshot: &Snapshot) -> impl Future<Output = ()> + Send;
+    fn on_snapshot(&mut self, snapshot: &Arc<Snapshot>) -> impl Future<Output = ()> + Send;
 }
 
 pub(super) async fn run<T>(

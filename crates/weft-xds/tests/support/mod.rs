@@ -164,6 +164,19 @@ pub fn load_assignment(name: &str) -> Any {
     })
 }
 
+/// A named assignment; `priority` varies its content without changing its name.
+pub fn load_assignment_at(name: &str, priority: u32) -> Any {
+    use weft_xds::envoy_types::pb::envoy::config::endpoint::v3::LocalityLbEndpoints;
+    pack_any(ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        endpoints: vec![LocalityLbEndpoints {
+            priority,
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
 pub fn listener(name: &str, tag: &str) -> Any {
     pack_any(Listener {
         name: name.to_string(),
