@@ -87,10 +87,7 @@ pub async fn start(
     let mut store = ConfigStore::new(&options.config_dir);
     store.scan()?;
     let control = ControlPlane::new(options.mesh.clone(), options.debounce, options.grace);
-    control.set_config(
-        store.resources().into_iter().cloned().collect(),
-        store.mesh_config(),
-    );
+    control.set_config(store.shared_resources(), store.mesh_config());
     control.push_all();
     let listener = TcpListener::bind(options.xds_address)
         .await
@@ -188,10 +185,7 @@ pub async fn start(
                     }
                     match store.scan() {
                         Ok(scan) if scan.changed => {
-                            control.set_config(
-                                store.resources().into_iter().cloned().collect(),
-                                store.mesh_config(),
-                            );
+                            control.set_config(store.shared_resources(), store.mesh_config());
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!("{e}"),

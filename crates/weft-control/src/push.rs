@@ -43,8 +43,14 @@ struct GroupOut {
 
 impl GroupOut {
     /// Groups whose resources of a type are equal (every namespace sees the same endpoints,
-    /// typically) get the same layer from `seen`, so it is held and encoded once.
-    fn new(generated: Generated, seen: &mut HashMap<u64, Arc<Layer>>) -> Self {
+    /// typically) get the same layer from `seen`, so it is held and encoded once; a layer
+    /// equal to one of the previous view (`earlier`) is that one, so what proxies and
+    /// streams still hold of it is not a second copy, and streams see it unchanged.
+    fn new(
+        generated: Generated,
+        seen: &mut HashMap<u64, Arc<Layer>>,
+        earlier: &HashMap<u64, Arc<Layer>>,
+    ) -> Self {
         let digests = by_type(&generated).map(|entries| digest(entries));
         let Generated {
             listeners,
@@ -59,11 +65,13 @@ impl GroupOut {
             let layer = seen
                 .entry(d)
                 .or_insert_with(|| {
-                    let mut layer = Layer::new();
-                    for (name, body) in entries {
-                        layer.insert_named(name, body);
-                    }
-                    Arc::new(layer)
+                    earlier.get(&d).cloned().unwrap_or_else(|| {
+                        let mut layer = Layer::new();
+                        for (name, body) in entries {
+                            layer.insert_named(name, body);
+                        }
+                        Arc::new(layer)
+                    })
                 })
                 .clone();
             (layer, d)
@@ -113,9 +121,8 @@ struct Connected {
     tx: watch::Sender<Option<Arc<Snapshot>>>,
     /// Per type: content digest and the version it was sent under.
     versions: BTreeMap<&'static str, (u64, String)>,
-    /// What it was last sent: its group's share and its own part.
+    /// Its group's share of what it was last sent (its own part is in the snapshot).
     group: Option<Arc<GroupOut>>,
-    own: Generated,
 }
 
 impl Connected {
@@ -125,13 +132,27 @@ impl Connected {
             .as_ref()
             .map(|g| g.generated())
             .unwrap_or_default();
-        g.extend(self.own.clone());
+        if let Some(snapshot) = self.tx.borrow().as_ref() {
+            let own = |t: &str| -> Vec<(String, envoy_types::pb::google::protobuf::Any)> {
+                snapshot
+                    .own(t)
+                    .map(|(name, e)| (name.clone(), e.body.clone()))
+                    .collect()
+            };
+            g.extend(Generated {
+                listeners: own(type_url::LISTENER),
+                routes: own(type_url::ROUTE_CONFIGURATION),
+                clusters: own(type_url::CLUSTER),
+                endpoints: own(type_url::CLUSTER_LOAD_ASSIGNMENT),
+            });
+        }
         g
     }
 }
 
 struct State {
-    resources: Vec<weft_config::Resource>,
+    /// The served resources, as the config store's per-file lists (shared, not copied).
+    resources: Vec<Arc<Vec<weft_config::Resource>>>,
     /// The flags' settings with the directory's MeshConfig applied.
     mesh: MeshSettings,
     view: Arc<MeshView>,
@@ -141,6 +162,8 @@ struct State {
     groups: HashMap<GroupKey, Arc<GroupOut>>,
     /// The current view's layers by content digest, shared by groups that compute alike.
     layers: HashMap<u64, Arc<Layer>>,
+    /// The previous view's, while a push replaces them (see `GroupOut::new`).
+    earlier_layers: HashMap<u64, Arc<Layer>>,
     proxies: BTreeMap<String, Connected>,
 }
 
@@ -199,6 +222,7 @@ impl ControlPlane {
                 label_keys: Arc::default(),
                 groups: HashMap::new(),
                 layers: HashMap::new(),
+                earlier_layers: HashMap::new(),
                 proxies: BTreeMap::new(),
             }),
             base_mesh: mesh,
@@ -213,14 +237,14 @@ impl ControlPlane {
 
     /// Replaces the served configuration; the push follows after the debounce.
     pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
-        self.set_config(resources, None);
+        self.set_config(vec![Arc::new(resources)], None);
     }
 
     /// Replaces the served configuration and the MeshConfig (the `istio` ConfigMap's
     /// `data.mesh`; `None` keeps Istio's defaults under the flags' settings).
     pub fn set_config(
         &self,
-        resources: Vec<weft_config::Resource>,
+        resources: Vec<Arc<Vec<weft_config::Resource>>>,
         mesh_config: Option<&weft_config::mesh::mesh_config::MeshConfig>,
     ) {
         let mut mesh = self.base_mesh.clone();
@@ -304,13 +328,14 @@ impl ControlPlane {
     }
 
     fn rebuild_view(&self, state: &mut State) {
-        let refs: Vec<&weft_config::Resource> = state.resources.iter().collect();
+        let refs: Vec<&weft_config::Resource> =
+            state.resources.iter().flat_map(|f| f.iter()).collect();
         let registry = Registry::build(&refs, &Self::workloads(&state.proxies), &state.mesh.domain);
         let view = MeshView::new(&refs, registry, state.mesh.clone());
         state.label_keys = Arc::new(translate::label_keys(&view));
         state.view = Arc::new(view);
         state.groups.clear();
-        state.layers.clear();
+        state.earlier_layers = std::mem::take(&mut state.layers);
     }
 
     /// Recomputes one proxy's resources — its group's share computed once per push, its own
@@ -320,23 +345,40 @@ impl ControlPlane {
         label_keys: &BTreeSet<String>,
         groups: &mut HashMap<GroupKey, Arc<GroupOut>>,
         layers: &mut HashMap<u64, Arc<Layer>>,
+        earlier: &HashMap<u64, Arc<Layer>>,
         c: &mut Connected,
         push: u64,
     ) -> bool {
         let key = GroupKey::of(&c.proxy, label_keys);
         let group = groups
             .entry(key)
-            .or_insert_with(|| Arc::new(GroupOut::new(translate::shared(&c.proxy, view), layers)))
+            .or_insert_with(|| {
+                Arc::new(GroupOut::new(
+                    translate::shared(&c.proxy, view),
+                    layers,
+                    earlier,
+                ))
+            })
             .clone();
         let own = translate::own(&c.proxy, view);
+        let own_digests = by_type(&own).map(|entries| digest(entries));
+        let Generated {
+            listeners,
+            routes,
+            clusters,
+            endpoints,
+        } = own;
         let mut changed = c.tx.borrow().is_none();
         let mut snapshot = Snapshot::new(push.to_string());
-        for ((type_url, (layer, shared_digest)), own_entries) in
-            TYPES.iter().zip(&group.layers).zip(by_type(&own))
+        for (((type_url, (layer, shared_digest)), own_digest), own_entries) in TYPES
+            .iter()
+            .zip(&group.layers)
+            .zip(own_digests)
+            .zip([listeners, routes, clusters, endpoints])
         {
             let mut h = DefaultHasher::new();
             shared_digest.hash(&mut h);
-            digest(own_entries).hash(&mut h);
+            own_digest.hash(&mut h);
             let d = h.finish();
             let version = match c.versions.get(type_url) {
                 Some((old, v)) if *old == d => v.clone(),
@@ -350,11 +392,10 @@ impl ControlPlane {
             snapshot.set_type_version(*type_url, version);
             snapshot.add_layer(*type_url, layer.clone());
             for (name, body) in own_entries {
-                snapshot.insert_named(name.clone(), body.clone());
+                snapshot.insert_named(name, body);
             }
         }
         c.group = Some(group);
-        c.own = own;
         if changed {
             c.tx.send_replace(Some(Arc::new(snapshot)));
         }
@@ -377,16 +418,18 @@ impl ControlPlane {
         let State {
             groups,
             layers,
+            earlier_layers,
             proxies,
             ..
         } = &mut *state;
         for c in proxies.values_mut() {
-            if Self::update(&view, &label_keys, groups, layers, c, push)
+            if Self::update(&view, &label_keys, groups, layers, earlier_layers, c, push)
                 && let Some(since) = since
             {
                 self.metrics.converged(since.elapsed());
             }
         }
+        state.earlier_layers.clear();
         tracing::debug!(push, proxies = state.proxies.len(), "pushed");
     }
 
@@ -446,7 +489,6 @@ impl SnapshotSource for Source {
                 tx: watch::Sender::new(None),
                 versions: BTreeMap::new(),
                 group: None,
-                own: Generated::default(),
             });
         entry.proxy = proxy.clone();
         entry.streams.insert(stream_id);
@@ -464,11 +506,12 @@ impl SnapshotSource for Source {
         let State {
             groups,
             layers,
+            earlier_layers,
             proxies,
             ..
         } = &mut *state;
         if let Some(c) = proxies.get_mut(&proxy.id) {
-            ControlPlane::update(&view, &label_keys, groups, layers, c, push);
+            ControlPlane::update(&view, &label_keys, groups, layers, earlier_layers, c, push);
         }
         tracing::info!(node = %proxy.id, stream_id, "proxy connected");
         Ok(rx)

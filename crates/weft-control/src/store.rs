@@ -145,6 +145,16 @@ impl ConfigStore {
         self.files.values().flat_map(|f| f.good.iter()).collect()
     }
 
+    /// Every served resource as the files' shared lists, in file name order: what the
+    /// control plane keeps, so a resource is held once however many keep it.
+    pub fn shared_resources(&self) -> Vec<Arc<Vec<Resource>>> {
+        self.files
+            .values()
+            .filter(|f| !f.good.is_empty())
+            .map(|f| f.good.clone())
+            .collect()
+    }
+
     /// The MeshConfig of the directory's `istio` ConfigMap (`data.mesh`), if there is one.
     pub fn mesh_config(&self) -> Option<&MeshConfig> {
         self.files.values().find_map(|f| f.mesh.as_deref())

@@ -337,6 +337,14 @@ impl Snapshot {
         })
     }
 
+    /// The snapshot's own resources of one type (not those of its shared layers).
+    pub fn own(&self, type_url: &str) -> impl Iterator<Item = (&String, &Entry)> {
+        self.types
+            .get(type_url)
+            .into_iter()
+            .flat_map(|t| t.own.entries.iter())
+    }
+
     /// How many resources of one type the snapshot holds.
     pub fn count(&self, type_url: &str) -> usize {
         self.iter(type_url).count()

@@ -129,6 +129,15 @@ impl Protocol for Stream {
 
     /// Pushes every subscribed type, in Envoy's order, that has not seen this version.
     async fn on_snapshot(&mut self, snapshot: &Arc<Snapshot>) {
+        // A type at an unchanged version has unchanged content: the client's copy reflects
+        // this snapshot as well, and the older one need not be kept alive for it.
+        for (t, state) in &mut self.types {
+            if let Some((sent, _)) = &mut state.sent
+                && state.sent_version.as_deref() == Some(snapshot.type_version(t))
+            {
+                *sent = snapshot.clone();
+            }
+        }
         let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
             .into_iter()
             .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.type_version(t)))
