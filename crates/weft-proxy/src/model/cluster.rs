@@ -27,7 +27,8 @@ const UPSTREAM_HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProt
 #[derive(Debug, Clone, PartialEq)]
 pub enum Discovery {
     Static(Vec<Endpoint<HostPort>>),
-    /// Every address of every name is an endpoint; re-resolved every `refresh`.
+    /// Every address of every name is an endpoint; each name is re-resolved every
+    /// `dns_refresh`, or when its answer's TTL runs out (`respect_dns_ttl`).
     StrictDns(Vec<Endpoint<HostPort>>),
     /// One name; connections go to its first address.
     LogicalDns(Endpoint<HostPort>),
@@ -185,6 +186,10 @@ pub struct ClusterConfig {
     pub tcp_keepalive: Option<TcpKeepalive>,
     pub dns_family: DnsFamily,
     pub dns_refresh: Duration,
+    /// `respect_dns_ttl`: after an answer with addresses, a DNS cluster asks again when the
+    /// answer's shortest TTL runs out instead of after `dns_refresh` (which still applies to
+    /// a TTL of zero, an empty answer and a failure). Other kinds of cluster ignore it.
+    pub respect_dns_ttl: bool,
     pub balancer: Balancer,
     pub circuit_breakers: CircuitBreakers,
     /// `upstream_bind_config`: the source addresses to bind (the first of the endpoint's
@@ -395,13 +400,6 @@ impl ClusterConfig {
                 ));
             }
         };
-        if c.respect_dns_ttl {
-            // Names are resolved through the system resolver, which does not report TTLs.
-            return Err(ConvertError::new(
-                &root.field("respect_dns_ttl"),
-                "is not supported by weft-proxy (names are re-resolved every dns_refresh_rate)",
-            ));
-        }
         let dns_refresh = match &c.dns_refresh_rate {
             None => DEFAULT_DNS_REFRESH,
             Some(d) => {
@@ -443,6 +441,7 @@ impl ClusterConfig {
             tcp_keepalive,
             dns_family,
             dns_refresh,
+            respect_dns_ttl: c.respect_dns_ttl,
             balancer,
             circuit_breakers,
             source_addresses,
@@ -638,6 +637,57 @@ mod tests {
             )]
             .into(),
             ..Default::default()
+        }
+    }
+
+    fn dns_cluster(kind: DiscoveryType, respect_dns_ttl: bool) -> Cluster {
+        use envoy_types::pb::envoy::config::core::v3::{Address, address};
+        use envoy_types::pb::envoy::config::endpoint::v3::{
+            ClusterLoadAssignment, Endpoint as PbEndpoint, LbEndpoint, LocalityLbEndpoints,
+            lb_endpoint::HostIdentifier,
+        };
+        let address = Address {
+            address: Some(address::Address::SocketAddress(SocketAddress {
+                address: "svc.example.internal".into(),
+                port_specifier: Some(PortSpecifier::PortValue(8080)),
+                ..Default::default()
+            })),
+        };
+        Cluster {
+            name: "dns".into(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(kind as i32)),
+            respect_dns_ttl,
+            dns_refresh_rate: Some(envoy_types::pb::google::protobuf::Duration {
+                seconds: 30,
+                nanos: 0,
+            }),
+            load_assignment: Some(ClusterLoadAssignment {
+                cluster_name: "dns".into(),
+                endpoints: vec![LocalityLbEndpoints {
+                    lb_endpoints: vec![LbEndpoint {
+                        host_identifier: Some(HostIdentifier::Endpoint(PbEndpoint {
+                            address: Some(address),
+                            ..Default::default()
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn respect_dns_ttl_is_accepted_on_dns_clusters_and_kept() {
+        for kind in [DiscoveryType::StrictDns, DiscoveryType::LogicalDns] {
+            let c = ClusterConfig::new(&dns_cluster(kind, true))
+                .unwrap_or_else(|e| panic!("{kind:?} with respect_dns_ttl: {e}"));
+            assert!(c.respect_dns_ttl, "{kind:?}");
+            assert_eq!(c.dns_refresh, Duration::from_secs(30), "{kind:?}");
+            let c = ClusterConfig::new(&dns_cluster(kind, false)).expect("without respect_dns_ttl");
+            assert!(!c.respect_dns_ttl, "{kind:?}");
         }
     }
 
