@@ -240,7 +240,13 @@ fn merge<'a>(proxy: &Proxy, view: &'a MeshView) -> Vec<MergedPort<'a>> {
                 continue;
             }
             let hosts = sanitize(&server.hosts, &gw.namespace);
-            let bind = server.bind.clone();
+            // An explicit wildcard bind is the default one: the same listener, so servers
+            // bound either way merge (two unmatched chains on one listener are refused).
+            let bind = if server.bind == WILDCARD {
+                String::new()
+            } else {
+                server.bind.clone()
+            };
             let route_name = rds_name(protocol, number, &bind);
             let skip = |why: &str| {
                 tracing::warn!(gateway = %gateway, port = number, hosts = ?server.hosts, "skipping gateway server: {why}");

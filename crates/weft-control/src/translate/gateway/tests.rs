@@ -366,3 +366,29 @@ spec:
         )]
     );
 }
+
+/// Found by the `translate` fuzz target: an explicit `bind: 0.0.0.0` and no bind name the
+/// same listener, so their HTTP servers must share one chain rather than add a second
+/// chain with the same (empty) match, which Envoy and weft-proxy refuse.
+#[test]
+fn an_explicit_wildcard_bind_merges_with_the_default_one() {
+    let g = generated(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - port: { number: 8080, name: grpc, protocol: GRPC }
+    hosts: ["*/web.default.svc.cluster.local"]
+    bind: 0.0.0.0
+  - port: { number: 8080, name: http2, protocol: HTTP2 }
+    hosts: ["*/db.data.svc.cluster.local"]
+"#,
+    );
+    assert_eq!(names(&g.listeners), ["0.0.0.0_8080"]);
+    let l: Listener = decode(&g.listeners, "0.0.0.0_8080");
+    assert_eq!(l.filter_chains.len(), 1);
+    assert_eq!(names(&g.routes), ["http.8080"]);
+}
