@@ -74,6 +74,7 @@ data_driven!(
     no_route,
     path_normalization,
     redirects,
+    require_tls,
     retries,
     rewrites,
     route_match_headers,

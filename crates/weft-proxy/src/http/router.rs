@@ -13,7 +13,7 @@ use crate::model::cluster::Discovery;
 use crate::model::hcm::{HttpFilter, RouteSource};
 use crate::model::header_ops::{FormatContext, HeaderOps};
 use crate::model::matcher::Pseudo;
-use crate::model::route::{RequestView, Route, RouteConfig, VirtualHost, is_grpc};
+use crate::model::route::{Choice, RequestView, Route, RouteConfig, VirtualHost, is_grpc};
 use crate::model::route_action::{
     Action, Forward, HostRewrite, PathRedirect, Redirect, Target, WeightedTarget,
 };
@@ -229,7 +229,7 @@ async fn route_and_forward(
         authority: host,
         scheme: "http",
     };
-    let selected = table.as_ref().and_then(|t| {
+    let choice = table.as_ref().and_then(|t| {
         let vh = t.select_vhost(host)?;
         let view = RequestView {
             path,
@@ -237,18 +237,27 @@ async fn route_and_forward(
             headers: req.headers(),
             pseudo: Pseudo { ..pseudo },
         };
-        let route = vh.select(&view)?;
-        Some((vh, route))
+        Some((vh, vh.choose(&view)?))
     });
+    let tls_redirect = matches!(choice, Some((_, Choice::TlsRedirect)));
+    let selected = match choice {
+        Some((vh, Choice::Route(route))) => Some((vh, route)),
+        _ => None,
+    };
     // The connection manager refuses an upgrade the route does not allow before any filter
-    // runs.
-    if let (Some(kind), Some((_, route))) = (&upgrade_kind, selected)
-        && let Action::Forward(f) = &route.action
-        && !ctx.hcm.upgrade_allowed(kind, &f.upgrades)
-    {
-        ctx.stats.downstream_rq_ws_on_non_ws_route.inc();
-        ex.close = true;
-        return reply(StatusCode::FORBIDDEN, None, ex.grpc, ex.head);
+    // runs. Direct responses, redirects and TLS redirects have no route entry, so only the
+    // manager's own list counts for them; with no route at all, nothing is checked.
+    if let Some(kind) = &upgrade_kind {
+        let allowed = match selected.map(|(_, r)| &r.action) {
+            Some(Action::Forward(f)) => ctx.hcm.upgrade_allowed(kind, &f.upgrades),
+            Some(_) => ctx.hcm.upgrade_allowed(kind, &[]),
+            None => !tls_redirect || ctx.hcm.upgrade_allowed(kind, &[]),
+        };
+        if !allowed {
+            ctx.stats.downstream_rq_ws_on_non_ws_route.inc();
+            ex.close = true;
+            return reply(StatusCode::FORBIDDEN, None, ex.grpc, ex.head);
+        }
     }
     // A weighted split is decided with the route, so filters see the cluster the router
     // will use.
@@ -261,7 +270,8 @@ async fn route_and_forward(
     });
     if ctx.hcm.has_filters() {
         let place = fault::Place {
-            table: table.as_deref(),
+            // Envoy's TLS redirect route carries no per-filter configuration at any level.
+            table: table.as_deref().filter(|_| !tls_redirect),
             vhost: selected.map(|(v, _)| v),
             route: selected.map(|(_, r)| r),
             cluster: selected.and_then(|(_, r)| match &r.action {
@@ -295,6 +305,16 @@ async fn route_and_forward(
             }
             return resp;
         }
+    }
+    if tls_redirect {
+        // The router answers it as a direct response: no header mutations of any level, and
+        // gRPC-shaped for a gRPC request like any local reply.
+        ctx.stats.rq_direct_response.inc();
+        let mut resp = reply(StatusCode::MOVED_PERMANENTLY, None, ex.grpc, ex.head);
+        if let Ok(loc) = HeaderValue::from_str(&format!("https://{host}{}", pseudo.path)) {
+            resp.headers_mut().insert(header::LOCATION, loc);
+        }
+        return resp;
     }
     let (Some(table), Some((vhost, route))) = (table.as_ref(), selected) else {
         ctx.stats.no_route.inc();

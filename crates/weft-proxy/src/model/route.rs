@@ -1,6 +1,8 @@
 //! Route tables (`RouteConfiguration`): virtual hosts chosen by domain in Envoy's order
 //! (exact, longest `*suffix`, longest `prefix*`, then `*`), routes tried in order against
 //! the path, headers, query and gRPC-ness of a request, and header mutations per level.
+//! A virtual host's `require_tls` is checked before its routes, as Envoy's
+//! `VirtualHostImpl::getRouteFromEntries` does.
 
 use super::fault::{FAULT, FaultConfig};
 use super::header_ops::HeaderOps;
@@ -11,11 +13,12 @@ use super::{ConvertError, Result, type_name, unpack};
 use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use envoy_types::pb::envoy::config::route::v3::{
     Route as PbRoute, RouteConfiguration, RouteMatch as PbRouteMatch, VirtualHost as PbVirtualHost,
-    route::Action as PbAction, route_match::PathSpecifier,
+    route::Action as PbAction, route_match::PathSpecifier, virtual_host::TlsRequirementType,
 };
 use envoy_types::pb::envoy::r#type::v3::fractional_percent::DenominatorType;
 use envoy_types::pb::google::protobuf::Any;
 use http::HeaderMap;
+use http::header::HeaderName;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use weft_yaml::FieldPath;
@@ -296,9 +299,56 @@ impl Route {
     }
 }
 
+/// `VirtualHost.require_tls`: which requests the virtual host answers with a redirect to
+/// `https://` instead of routing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequireTls {
+    #[default]
+    None,
+    /// All but the requests the connection manager judged internal (`x-envoy-internal:
+    /// true` after its header sanitising).
+    ExternalOnly,
+    All,
+}
+
+impl RequireTls {
+    fn new(value: i32, path: &FieldPath) -> Result<Self> {
+        match TlsRequirementType::try_from(value) {
+            Ok(TlsRequirementType::None) => Ok(RequireTls::None),
+            Ok(TlsRequirementType::ExternalOnly) => Ok(RequireTls::ExternalOnly),
+            Ok(TlsRequirementType::All) => Ok(RequireTls::All),
+            Err(_) => Err(ConvertError::new(
+                path,
+                format!("{value} is not a TlsRequirementType"),
+            )),
+        }
+    }
+}
+
+/// What a virtual host does with a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Choice<'a> {
+    Route(&'a Route),
+    /// `require_tls` turned the request away: Envoy's `SslRedirectRoute`, a 301 to the same
+    /// host and path over https, with none of the table's header mutations or per-filter
+    /// configuration.
+    TlsRedirect,
+}
+
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_ENVOY_INTERNAL: HeaderName = HeaderName::from_static("x-envoy-internal");
+
+/// Envoy keeps repeated values of the headers it knows by name (these two among them) as
+/// one value, the non-empty ones joined by `,`; whether that value is `want` exactly.
+fn joined_value_is(headers: &HeaderMap, name: &HeaderName, want: &[u8]) -> bool {
+    let mut values = headers.get_all(name).iter().filter(|v| !v.is_empty());
+    values.next().is_some_and(|v| v.as_bytes() == want) && values.next().is_none()
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualHost {
     pub name: String,
+    pub require_tls: RequireTls,
     pub routes: Vec<Route>,
     pub request_ops: HeaderOps,
     pub response_ops: HeaderOps,
@@ -324,6 +374,7 @@ impl VirtualHost {
             .collect::<Result<_>>()?;
         Ok(VirtualHost {
             name: v.name.clone(),
+            require_tls: RequireTls::new(v.require_tls, &path.field("require_tls"))?,
             routes,
             per_filter: PerFilter::new(
                 &v.typed_per_filter_config,
@@ -346,8 +397,35 @@ impl VirtualHost {
         })
     }
 
-    pub fn select(&self, req: &RequestView<'_>) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matcher.matches(req))
+    /// Envoy's `getRouteFromEntries`, on a request the connection manager has already
+    /// sanitised. Every downstream connection is plaintext, so only `x-forwarded-proto`
+    /// (trusted or overwritten by the connection manager) can say the client used TLS.
+    pub fn choose(&self, req: &RequestView<'_>) -> Option<Choice<'_>> {
+        // The connection manager adds the header only when it is missing, so a client may
+        // leave it empty; Envoy then routes nothing at all, whatever `require_tls` says.
+        if req
+            .headers
+            .get_all(&X_FORWARDED_PROTO)
+            .iter()
+            .all(|v| v.is_empty())
+        {
+            return None;
+        }
+        let tls = joined_value_is(req.headers, &X_FORWARDED_PROTO, b"https");
+        let redirect = match self.require_tls {
+            RequireTls::None => false,
+            RequireTls::All => !tls,
+            RequireTls::ExternalOnly => {
+                !tls && !joined_value_is(req.headers, &X_ENVOY_INTERNAL, b"true")
+            }
+        };
+        if redirect {
+            return Some(Choice::TlsRedirect);
+        }
+        self.routes
+            .iter()
+            .find(|r| r.matcher.matches(req))
+            .map(Choice::Route)
     }
 }
 
@@ -644,6 +722,156 @@ mod tests {
         assert!(m.matches(&view("/api")));
         assert!(m.matches(&view("/api/v1")));
         assert!(!m.matches(&view("/apiv1")));
+    }
+}
+
+#[cfg(test)]
+mod require_tls_tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::route::v3::{RouteAction, route_action::ClusterSpecifier};
+
+    fn to_cluster(prefix: &str) -> PbRoute {
+        PbRoute {
+            r#match: Some(PbRouteMatch {
+                path_specifier: Some(PathSpecifier::Prefix(prefix.into())),
+                ..Default::default()
+            }),
+            action: Some(PbAction::Route(RouteAction {
+                cluster_specifier: Some(ClusterSpecifier::Cluster("c".into())),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn vhost(name: &str, require_tls: TlsRequirementType) -> PbVirtualHost {
+        PbVirtualHost {
+            name: name.into(),
+            domains: vec![format!("{name}.example.com")],
+            require_tls: require_tls as i32,
+            routes: vec![to_cluster("/app")],
+            ..Default::default()
+        }
+    }
+
+    fn config() -> RouteConfiguration {
+        RouteConfiguration {
+            name: "t".into(),
+            virtual_hosts: vec![
+                vhost("none", TlsRequirementType::None),
+                vhost("ext", TlsRequirementType::ExternalOnly),
+                vhost("all", TlsRequirementType::All),
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// What `host`'s virtual host does with `path` and `headers`: the route's name is not
+    /// set, so a route is reported by its match prefix length.
+    fn choose(t: &RouteConfig, host: &str, path: &str, headers: &[(&str, &str)]) -> String {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                http::HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        let view = RequestView {
+            path,
+            query: None,
+            headers: &h,
+            pseudo: Pseudo {
+                method: "GET",
+                path,
+                authority: host,
+                scheme: "http",
+            },
+        };
+        let vh = t.select_vhost(host).expect("a virtual host");
+        match vh.choose(&view) {
+            None => "none".into(),
+            Some(Choice::TlsRedirect) => "redirect".into(),
+            Some(Choice::Route(r)) => format!("route {:?}", r.matcher.matched_prefix_len()),
+        }
+    }
+
+    #[test]
+    fn require_tls_is_supported_and_converted() {
+        let rc = config();
+        assert!(
+            super::super::support::check_message(&rc).is_empty(),
+            "require_tls must pass the supported-field walk"
+        );
+        let t = RouteConfig::new(&rc).expect("valid");
+        let levels: Vec<_> = t.virtual_hosts.iter().map(|v| v.require_tls).collect();
+        assert_eq!(
+            levels,
+            [RequireTls::None, RequireTls::ExternalOnly, RequireTls::All]
+        );
+    }
+
+    #[test]
+    fn an_undefined_requirement_is_rejected_at_its_field() {
+        let mut rc = config();
+        rc.virtual_hosts[2].require_tls = 7;
+        let err = RouteConfig::new(&rc).expect_err("undefined enum value");
+        assert_eq!(err.path.to_string(), "virtual_hosts[2].require_tls");
+    }
+
+    #[test]
+    fn the_requirement_is_checked_before_the_routes() {
+        let t = RouteConfig::new(&config()).expect("valid");
+        let http = [("x-forwarded-proto", "http")];
+        let https = [("x-forwarded-proto", "https")];
+        let route = "route Some(4)";
+        assert_eq!(choose(&t, "none.example.com", "/app", &http), route);
+        assert_eq!(choose(&t, "none.example.com", "/other", &http), "none");
+        assert_eq!(choose(&t, "all.example.com", "/app", &http), "redirect");
+        assert_eq!(
+            choose(&t, "all.example.com", "/other", &http),
+            "redirect",
+            "a path no route matches is redirected too"
+        );
+        assert_eq!(choose(&t, "all.example.com", "/app", &https), route);
+        assert_eq!(choose(&t, "ext.example.com", "/app", &http), "redirect");
+        assert_eq!(choose(&t, "ext.example.com", "/app", &https), route);
+        let internal = [("x-forwarded-proto", "http"), ("x-envoy-internal", "true")];
+        assert_eq!(choose(&t, "ext.example.com", "/app", &internal), route);
+        assert_eq!(
+            choose(&t, "all.example.com", "/app", &internal),
+            "redirect",
+            "ALL redirects internal requests too"
+        );
+        let not_true = [("x-forwarded-proto", "http"), ("x-envoy-internal", "TRUE")];
+        assert_eq!(choose(&t, "ext.example.com", "/app", &not_true), "redirect");
+    }
+
+    #[test]
+    fn forwarded_proto_is_read_as_envoy_joins_it() {
+        let t = RouteConfig::new(&config()).expect("valid");
+        let proto = |values: &[&'static str]| -> Vec<(&'static str, &'static str)> {
+            values.iter().map(|v| ("x-forwarded-proto", *v)).collect()
+        };
+        let all = |values: &[&'static str]| choose(&t, "all.example.com", "/app", &proto(values));
+        assert_eq!(all(&["HTTPS"]), "redirect", "compared case-sensitively");
+        assert_eq!(
+            all(&["https", "https"]),
+            "redirect",
+            "joined: `https,https`"
+        );
+        assert_eq!(all(&["http", "https"]), "redirect");
+        assert_eq!(
+            all(&["", "https"]),
+            "route Some(4)",
+            "empty values are skipped"
+        );
+        assert_eq!(all(&[""]), "none", "an empty header routes nothing");
+        assert_eq!(all(&[]), "none");
+        assert_eq!(
+            choose(&t, "none.example.com", "/app", &proto(&["", ""])),
+            "none",
+            "whatever the requirement"
+        );
     }
 }
 

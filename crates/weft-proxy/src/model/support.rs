@@ -415,6 +415,7 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "metadata",
             "typed_per_filter_config",
             "retry_policy",
+            "require_tls",
         ],
     ),
     (
