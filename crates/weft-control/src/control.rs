@@ -89,12 +89,10 @@ pub async fn start(
     let control = ControlPlane::new(options.mesh.clone(), options.debounce, options.grace);
     control.set_config(store.shared_resources(), store.mesh_config());
     control.push_all();
-    let listener = TcpListener::bind(options.xds_address)
-        .await
-        .map_err(|source| ControlError::Bind {
-            address: options.xds_address,
-            source,
-        })?;
+    let listener = listen(options.xds_address).map_err(|source| ControlError::Bind {
+        address: options.xds_address,
+        source,
+    })?;
     let xds_address = listener.local_addr().map_err(|source| ControlError::Bind {
         address: options.xds_address,
         source,
@@ -203,4 +201,21 @@ pub async fn start(
         Ok(result?)
     };
     Ok((running, serve))
+}
+
+/// How many connections may wait to be accepted on the xDS port (the kernel caps it at
+/// `net.core.somaxconn`). A restarted control plane is reconnected to by its whole fleet
+/// at once; the 128 of `TcpListener::bind` overflowed with a thousand proxies, each
+/// dropped SYN costing a proxy its 1 s connect timeout and a backoff.
+const XDS_BACKLOG: u32 = 4096;
+
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(XDS_BACKLOG)
 }
