@@ -180,6 +180,8 @@ pub struct ControlPlane {
     pending_since: Mutex<Option<Instant>>,
     push_count: AtomicU64,
     metrics: Metrics,
+    /// See `control::Options::release_memory`.
+    release_memory: std::sync::OnceLock<fn()>,
 }
 
 /// What was last computed and published for one proxy.
@@ -232,6 +234,7 @@ impl ControlPlane {
             pending_since: Mutex::new(None),
             push_count: AtomicU64::new(0),
             metrics: Metrics::default(),
+            release_memory: std::sync::OnceLock::new(),
         })
     }
 
@@ -263,6 +266,11 @@ impl ControlPlane {
     fn note_change(&self) {
         self.pending_since.lock().get_or_insert_with(Instant::now);
         self.changed.notify_one();
+    }
+
+    /// Sets what gives freed heap memory back after a push (once; later calls are ignored).
+    pub fn set_memory_release(&self, release: fn()) {
+        let _ = self.release_memory.set(release);
     }
 
     /// The Prometheus metrics the debug server exposes.
@@ -431,6 +439,10 @@ impl ControlPlane {
         }
         state.earlier_layers.clear();
         tracing::debug!(push, proxies = state.proxies.len(), "pushed");
+        drop(state);
+        if let Some(release) = self.release_memory.get() {
+            release();
+        }
     }
 
     /// Waits for changes and pushes them, debounced, until the task is dropped.

@@ -19,6 +19,7 @@ pub fn run(args: &ControlArgs) -> i32 {
     options.mesh.domain = args.domain.clone();
     options.debounce.after = Duration::from_millis(args.debounce_after_ms);
     options.debounce.max = Duration::from_millis(args.debounce_max_ms);
+    options.release_memory = weft_proxy::heap::trim;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
