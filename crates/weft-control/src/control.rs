@@ -94,7 +94,11 @@ pub async fn start(
     store.scan()?;
     let control = ControlPlane::new(options.mesh.clone(), options.debounce, options.grace);
     control.set_memory_release(options.release_memory);
-    control.set_config(store.shared_resources(), store.mesh_config());
+    control.set_config(
+        store.shared_resources(),
+        store.shared_pods(),
+        store.mesh_config(),
+    );
     control.push_all();
     let listener = listen(options.xds_address).map_err(|source| ControlError::Bind {
         address: options.xds_address,
@@ -190,7 +194,11 @@ pub async fn start(
                     }
                     match store.scan() {
                         Ok(scan) if scan.changed => {
-                            control.set_config(store.shared_resources(), store.mesh_config());
+                            control.set_config(
+                                store.shared_resources(),
+                                store.shared_pods(),
+                                store.mesh_config(),
+                            );
                         }
                         Ok(_) => {}
                         Err(e) => tracing::warn!("{e}"),

@@ -19,7 +19,7 @@ use weft_xds::type_url;
 
 use crate::metrics::Metrics;
 use crate::node::Proxy;
-use crate::registry::{Registry, Workload};
+use crate::registry::{PodInfo, Registry, Workload, pods_of};
 use crate::translate::{self, Generated, GroupKey, MeshSettings, MeshView};
 
 /// The four types, in the order snapshots are assembled.
@@ -153,6 +153,8 @@ impl Connected {
 struct State {
     /// The served resources, as the config store's per-file lists (shared, not copied).
     resources: Vec<Arc<Vec<weft_config::Resource>>>,
+    /// The served Pods, likewise.
+    pods: Vec<Arc<Vec<PodInfo>>>,
     /// The flags' settings with the directory's MeshConfig applied.
     mesh: MeshSettings,
     view: Arc<MeshView>,
@@ -216,6 +218,7 @@ impl ControlPlane {
         Arc::new(Self {
             state: Mutex::new(State {
                 resources: Vec::new(),
+                pods: Vec::new(),
                 mesh: mesh.clone(),
                 view: Arc::new(MeshView {
                     mesh: mesh.clone(),
@@ -240,7 +243,11 @@ impl ControlPlane {
 
     /// Replaces the served configuration; the push follows after the debounce.
     pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
-        self.set_config(vec![Arc::new(resources)], None);
+        let (pods, others): (Vec<_>, Vec<_>) = resources
+            .into_iter()
+            .partition(|r| matches!(r, weft_config::Resource::Pod(_)));
+        let pods = pods_of(&pods.iter().collect::<Vec<_>>());
+        self.set_config(vec![Arc::new(others)], vec![Arc::new(pods)], None);
     }
 
     /// Replaces the served configuration and the MeshConfig (the `istio` ConfigMap's
@@ -248,6 +255,7 @@ impl ControlPlane {
     pub fn set_config(
         &self,
         resources: Vec<Arc<Vec<weft_config::Resource>>>,
+        pods: Vec<Arc<Vec<PodInfo>>>,
         mesh_config: Option<&weft_config::mesh::mesh_config::MeshConfig>,
     ) {
         let mut mesh = self.base_mesh.clone();
@@ -256,6 +264,7 @@ impl ControlPlane {
         }
         let mut state = self.state.lock();
         state.resources = resources;
+        state.pods = pods;
         state.mesh = mesh;
         drop(state);
         self.note_change();
@@ -338,7 +347,13 @@ impl ControlPlane {
     fn rebuild_view(&self, state: &mut State) {
         let refs: Vec<&weft_config::Resource> =
             state.resources.iter().flat_map(|f| f.iter()).collect();
-        let registry = Registry::build(&refs, &Self::workloads(&state.proxies), &state.mesh.domain);
+        let pods: Vec<&PodInfo> = state.pods.iter().flat_map(|f| f.iter()).collect();
+        let registry = Registry::build_with_pods(
+            &refs,
+            &pods,
+            &Self::workloads(&state.proxies),
+            &state.mesh.domain,
+        );
         let view = MeshView::new(&refs, registry, state.mesh.clone());
         state.label_keys = Arc::new(translate::label_keys(&view));
         state.view = Arc::new(view);

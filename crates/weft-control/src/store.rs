@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::registry::{PodInfo, pods_of};
 use weft_config::mesh::mesh_config::MeshConfig;
 use weft_config::{Finding, Loader, Resource, Severity};
 
@@ -30,7 +31,9 @@ struct FileEntry {
     /// The resources of the last version that validated (empty if none ever did).
     /// Only the decoded objects are kept: their positioned YAML trees served validation
     /// and would otherwise cost several times the objects themselves.
+    /// Pods are not among them: they are kept as what the registry reads of them.
     good: Arc<Vec<Resource>>,
+    pods: Arc<Vec<PodInfo>>,
     /// The MeshConfig of an `istio` ConfigMap in this file, if it holds one.
     mesh: Option<Arc<MeshConfig>>,
     /// Errors of the current version, when it is rejected.
@@ -102,6 +105,7 @@ impl ConfigStore {
                 stamp: None,
                 hash: hash.wrapping_add(1),
                 good: Arc::new(Vec::new()),
+                pods: Arc::new(Vec::new()),
                 mesh: None,
                 rejected: Vec::new(),
             });
@@ -124,7 +128,14 @@ impl ConfigStore {
                     .resources
                     .iter()
                     .find_map(|l| l.embedded_mesh.as_ref().map(|m| Arc::new(m.config.clone())));
-                entry.good = Arc::new(result.resources.into_iter().map(|l| l.resource).collect());
+                let (pods, others): (Vec<Resource>, Vec<Resource>) = result
+                    .resources
+                    .into_iter()
+                    .map(|l| l.resource)
+                    .partition(|r| matches!(r, Resource::Pod(_)));
+                let pod_refs: Vec<&Resource> = pods.iter().collect();
+                entry.pods = Arc::new(pods_of(&pod_refs));
+                entry.good = Arc::new(others);
                 entry.rejected.clear();
                 scan.changed = true;
                 tracing::info!(file = %name, "configuration file applied");
@@ -140,9 +151,25 @@ impl ConfigStore {
         Ok(scan)
     }
 
-    /// Every served resource, file by file in name order.
+    /// Every served resource but Pods, file by file in name order.
     pub fn resources(&self) -> Vec<&Resource> {
         self.files.values().flat_map(|f| f.good.iter()).collect()
+    }
+
+    /// Every served Pod, as the registry reads it ([`Registry::build_with_pods`]).
+    ///
+    /// [`Registry::build_with_pods`]: crate::registry::Registry::build_with_pods
+    pub fn pods(&self) -> Vec<&PodInfo> {
+        self.files.values().flat_map(|f| f.pods.iter()).collect()
+    }
+
+    /// The files' shared Pod lists, in file name order (see [`ConfigStore::shared_resources`]).
+    pub fn shared_pods(&self) -> Vec<Arc<Vec<PodInfo>>> {
+        self.files
+            .values()
+            .filter(|f| !f.pods.is_empty())
+            .map(|f| f.pods.clone())
+            .collect()
     }
 
     /// Every served resource as the files' shared lists, in file name order: what the
@@ -203,5 +230,41 @@ mod tests {
         std::fs::remove_file(dir.path().join("svc.yaml")).unwrap();
         assert!(store.scan().unwrap().changed);
         assert_eq!(store.resources().len(), 1);
+    }
+
+    #[test]
+    fn pods_are_kept_as_what_the_registry_reads_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("fleet.yaml"),
+            "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n\
+             spec: { selector: { app: web }, ports: [{ name: http, port: 80, targetPort: web }] }\n\
+             ---\napiVersion: v1\nkind: Pod\nmetadata: { name: web-0, namespace: shop, labels: { app: web } }\n\
+             spec:\n  serviceAccountName: web-sa\n  containers: [{ name: app, image: x, ports: [{ name: web, containerPort: 8080 }] }]\n\
+             status: { phase: Running, podIP: 10.0.0.7 }\n",
+        )
+        .unwrap();
+        let mut store = ConfigStore::new(dir.path());
+        store.scan().unwrap();
+        assert_eq!(store.resources().len(), 1, "the Service only");
+        let pods = store.pods();
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].port_named("web"), Some(8080));
+        let registry = crate::registry::Registry::build_with_pods(
+            &store.resources(),
+            &pods,
+            &[],
+            "cluster.local",
+        );
+        let eps = registry.endpoints_of("web.shop.svc.cluster.local", 80);
+        assert_eq!(eps.len(), 1);
+        assert_eq!(
+            (
+                eps[0].address.to_string(),
+                eps[0].port,
+                eps[0].service_account.as_str()
+            ),
+            ("10.0.0.7".to_string(), 8080, "web-sa")
+        );
     }
 }

@@ -37,7 +37,7 @@ pub fn run(args: &DescribeArgs, out: &mut dyn Write, err: &mut dyn Write) -> i32
         mesh.apply(m);
     }
     let resources = store.resources();
-    let registry = Registry::build(&resources, &[], &mesh.domain);
+    let registry = Registry::build_with_pods(&resources, &store.pods(), &[], &mesh.domain);
     let view = MeshView::new(&resources, registry, mesh);
     match describe(&view, &resources, &args.service, &args.namespace) {
         Ok(text) => {

@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{self as core, Pod};
+use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use weft_config::Resource;
 
+use super::pod::PodInfo;
 use super::{
     Endpoint, Origin, Protocol, Registry, Resolution, Service, ServiceKey, ServicePort, Workload,
     locality_of, selects,
@@ -22,16 +23,16 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// The Kubernetes objects a registry build looks up, indexed once per build so a mesh of
 /// thousands of services and pods is read in linear time.
 pub(super) struct Index<'a> {
-    pods_by_name: HashMap<(&'a str, &'a str), &'a Pod>,
-    pods_by_ip: HashMap<(&'a str, &'a str), &'a Pod>,
+    pods_by_name: HashMap<(&'a str, &'a str), &'a PodInfo>,
+    pods_by_ip: HashMap<(&'a str, &'a str), &'a PodInfo>,
     /// Pods per namespace, for selectors.
-    pods_in: HashMap<&'a str, Vec<&'a Pod>>,
+    pods_in: HashMap<&'a str, Vec<&'a PodInfo>>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     endpoints: HashMap<(&'a str, &'a str), &'a core::Endpoints>,
 }
 
 impl<'a> Index<'a> {
-    fn new(resources: &[&'a Resource]) -> Self {
+    fn new(resources: &[&'a Resource], pods: &[&'a PodInfo]) -> Self {
         let mut index = Index {
             pods_by_name: HashMap::new(),
             pods_by_ip: HashMap::new(),
@@ -39,24 +40,20 @@ impl<'a> Index<'a> {
             slices: HashMap::new(),
             endpoints: HashMap::new(),
         };
+        for &p in pods {
+            let ns = p.namespace.as_str();
+            if let Some(name) = p.name.as_deref() {
+                index.pods_by_name.insert((ns, name), p);
+            }
+            if let Some(status) = &p.status {
+                for ip in status.pod_ip.iter().chain(&status.pod_ips) {
+                    index.pods_by_ip.entry((ns, ip.as_str())).or_insert(p);
+                }
+            }
+            index.pods_in.entry(ns).or_default().push(p);
+        }
         for r in resources {
             match r {
-                Resource::Pod(p) => {
-                    let ns = namespace_of(&p.metadata);
-                    if let Some(name) = p.metadata.name.as_deref() {
-                        index.pods_by_name.insert((ns, name), p);
-                    }
-                    if let Some(status) = &p.status {
-                        for ip in status
-                            .pod_ip
-                            .iter()
-                            .chain(status.pod_ips.iter().flatten().map(|i| &i.ip))
-                        {
-                            index.pods_by_ip.entry((ns, ip.as_str())).or_insert(p);
-                        }
-                    }
-                    index.pods_in.entry(ns).or_default().push(p);
-                }
                 Resource::EndpointSlice(s) => {
                     if let Some(svc) = s
                         .metadata
@@ -82,15 +79,15 @@ impl<'a> Index<'a> {
         index
     }
 
-    fn pod_by_name(&self, namespace: &str, name: &str) -> Option<&'a Pod> {
+    fn pod_by_name(&self, namespace: &str, name: &str) -> Option<&'a PodInfo> {
         self.pods_by_name.get(&(namespace, name)).copied()
     }
 
-    fn pod_by_ip(&self, namespace: &str, ip: &str) -> Option<&'a Pod> {
+    fn pod_by_ip(&self, namespace: &str, ip: &str) -> Option<&'a PodInfo> {
         self.pods_by_ip.get(&(namespace, ip)).copied()
     }
 
-    fn pods_in(&self, namespace: &str) -> &[&'a Pod] {
+    fn pods_in(&self, namespace: &str) -> &[&'a PodInfo] {
         self.pods_in.get(namespace).map_or(&[], Vec::as_slice)
     }
 }
@@ -98,10 +95,11 @@ impl<'a> Index<'a> {
 pub(super) fn add(
     registry: &mut Registry,
     resources: &[&Resource],
+    pods: &[&PodInfo],
     workloads: &[Workload],
     domain: &str,
 ) {
-    let index = Index::new(resources);
+    let index = Index::new(resources, pods);
     // Connected workloads by namespace, so each service looks only at its own.
     let mut workloads_in: HashMap<&str, Vec<&Workload>> = HashMap::new();
     for w in workloads {
@@ -210,13 +208,11 @@ fn service(svc: &core::Service, domain: &str) -> Option<Service> {
 fn endpoint(
     ip: IpAddr,
     port: u16,
-    pod: Option<&Pod>,
+    pod: Option<&PodInfo>,
     healthy: bool,
     zone: Option<&str>,
 ) -> Endpoint {
-    let labels = pod
-        .and_then(|p| p.metadata.labels.clone())
-        .unwrap_or_default();
+    let labels = pod.and_then(|p| p.labels.clone()).unwrap_or_default();
     let mut locality = locality_of(&labels);
     if locality.is_empty()
         && let Some(zone) = zone
@@ -228,15 +224,13 @@ fn endpoint(
         hostname: None,
         port,
         service_account: pod
-            .and_then(|p| p.spec.as_ref()?.service_account_name.clone())
+            .and_then(|p| p.service_account_name.clone())
             .unwrap_or_else(|| "default".to_string()),
         labels,
         locality,
         weight: 1,
         healthy,
-        workload: pod
-            .and_then(|p| p.metadata.name.clone())
-            .unwrap_or_default(),
+        workload: pod.and_then(|p| p.name.clone()).unwrap_or_default(),
     }
 }
 
@@ -314,20 +308,11 @@ fn from_endpoints(
 }
 
 /// The port a selected workload serves a service port on.
-fn target_port(spec_port: &core::ServicePort, pod: Option<&Pod>) -> Option<u16> {
+fn target_port(spec_port: &core::ServicePort, pod: Option<&PodInfo>) -> Option<u16> {
     match &spec_port.target_port {
         None => u16::try_from(spec_port.port).ok(),
         Some(IntOrString::Int(n)) => u16::try_from(*n).ok(),
-        Some(IntOrString::String(name)) => {
-            let pod = pod?;
-            pod.spec
-                .as_ref()?
-                .containers
-                .iter()
-                .flat_map(|c| c.ports.iter().flatten())
-                .find(|p| p.name.as_deref() == Some(name.as_str()))
-                .and_then(|p| u16::try_from(p.container_port).ok())
-        }
+        Some(IntOrString::String(name)) => u16::try_from(pod?.port_named(name)?).ok(),
     }
 }
 
@@ -342,19 +327,11 @@ fn from_selector(
     };
     let mut out = Vec::new();
     for pod in index.pods_in(&service.namespace) {
-        let matches = pod
-            .metadata
-            .labels
-            .as_ref()
-            .is_some_and(|l| selects(selector, l));
+        let matches = pod.labels.as_ref().is_some_and(|l| selects(selector, l));
         if !matches {
             continue;
         }
-        let Some(status) = &pod.status else { continue };
-        if status.phase.as_deref().is_some_and(|p| p != "Running") {
-            continue;
-        }
-        let Some(ip) = status.pod_ip.as_deref().and_then(|ip| ip.parse().ok()) else {
+        let Some(ip) = pod.running_ip().and_then(|ip| ip.parse().ok()) else {
             continue;
         };
         let Some(port) = target_port(spec_port, Some(pod)) else {

@@ -4,6 +4,7 @@
 //! one consistent value and never a half-applied change.
 
 mod kube;
+mod pod;
 mod protocol;
 mod service_entry;
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+pub use pod::{PodInfo, pods_of};
 pub use protocol::Protocol;
 pub use service_entry::entry_from_group;
 
@@ -137,17 +139,30 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Builds the registry from loaded resources and connected workloads.
+    /// Builds the registry from loaded resources (Pods among them) and connected workloads.
     pub fn build(
         resources: &[&weft_config::Resource],
         workloads: &[Workload],
         domain: &str,
     ) -> Self {
+        let pods = pods_of(resources);
+        let refs: Vec<&PodInfo> = pods.iter().collect();
+        Self::build_with_pods(resources, &refs, workloads, domain)
+    }
+
+    /// Builds the registry from loaded resources, with the Pods given as [`PodInfo`]s (any
+    /// Pod among `resources` is not read).
+    pub fn build_with_pods(
+        resources: &[&weft_config::Resource],
+        pods: &[&PodInfo],
+        workloads: &[Workload],
+        domain: &str,
+    ) -> Self {
         let mut registry = Registry::default();
-        kube::add(&mut registry, resources, workloads, domain);
+        kube::add(&mut registry, resources, pods, workloads, domain);
         // After the Kubernetes services: they take precedence over ServiceEntries for the
         // same host, and WorkloadEntries join the ones whose selector matches them.
-        service_entry::add(&mut registry, resources, workloads);
+        service_entry::add(&mut registry, resources, pods, workloads);
         for ((key, port), eps) in &registry.endpoints {
             for e in eps {
                 let keys = registry.by_address.entry(e.address).or_default();

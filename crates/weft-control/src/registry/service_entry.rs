@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use k8s_openapi::api::core::v1::{self as core, Pod};
+use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use weft_config::Resource;
@@ -17,6 +17,7 @@ use weft_config::networking::workload_entry::WorkloadEntry;
 use weft_config::networking::workload_group::WorkloadGroup;
 use weft_config::object::Object;
 
+use super::pod::PodInfo;
 use super::{
     Endpoint, Origin, Protocol, Registry, Resolution, Service, ServiceKey, ServicePort, Workload,
     locality_of, selects,
@@ -191,30 +192,20 @@ fn workload_entry(obj: &Object<WorkloadEntry>) -> Option<Instance> {
 
 /// A running pod with an IP, its named container ports as the port map (istiod's
 /// `getPortMap`).
-fn pod(pod: &Pod) -> Option<Instance> {
-    let status = pod.status.as_ref()?;
-    if status.phase.as_deref().is_some_and(|p| p != "Running") {
-        return None;
-    }
-    let ip = status.pod_ip.as_deref()?.parse().ok()?;
-    let spec = pod.spec.as_ref();
-    let ports = spec
-        .into_iter()
-        .flat_map(|s| &s.containers)
-        .flat_map(|c| c.ports.iter().flatten())
-        .filter_map(|p| Some((p.name.clone()?, u16::try_from(p.container_port).ok()?)))
-        .collect();
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
+fn pod(pod: &PodInfo) -> Option<Instance> {
+    let ip = pod.running_ip()?.parse().ok()?;
+    let labels = pod.labels.clone().unwrap_or_default();
     Some(Instance {
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        namespace: namespace_of(&pod.metadata),
+        name: pod.name.clone().unwrap_or_default(),
+        namespace: pod.namespace.clone(),
         addr: Addr::Ip(ip),
-        ports,
+        ports: pod.named_ports(),
         locality: locality_of(&labels),
         labels,
         weight: 1,
-        service_account: spec
-            .and_then(|s| s.service_account_name.clone())
+        service_account: pod
+            .service_account_name
+            .clone()
             .unwrap_or_else(|| "default".to_string()),
         workload_entry: false,
     })
@@ -247,7 +238,12 @@ fn push_unique(eps: &mut Vec<Endpoint>, ep: Endpoint) {
     }
 }
 
-pub(super) fn add(registry: &mut Registry, resources: &[&Resource], workloads: &[Workload]) {
+pub(super) fn add(
+    registry: &mut Registry,
+    resources: &[&Resource],
+    pods: &[&PodInfo],
+    workloads: &[Workload],
+) {
     let mut entries = Vec::new();
     let mut workload_entries = false;
     for r in resources {
@@ -265,11 +261,12 @@ pub(super) fn add(registry: &mut Registry, resources: &[&Resource], workloads: &
     }
     let mut instances: Vec<Instance> = Vec::new();
     for r in resources {
-        match r {
-            Resource::WorkloadEntry(o) => instances.extend(workload_entry(o)),
-            Resource::Pod(p) if !entries.is_empty() => instances.extend(pod(p)),
-            _ => {}
+        if let Resource::WorkloadEntry(o) = r {
+            instances.extend(workload_entry(o));
         }
+    }
+    if !entries.is_empty() {
+        instances.extend(pods.iter().filter_map(|p| pod(p)));
     }
     instances.extend(proxies(workloads));
     add_to_kube_services(registry, resources, &instances);
