@@ -47,12 +47,15 @@ impl Protocol for Stream {
             return Err(Status::invalid_argument("request without type_url"));
         }
         let existing = self.types.get(&type_url);
-        let requested =
-            requested_subscription(&request.resource_names, existing.map(|s| &*s.subscription));
-        // The stream, its status and every other stream asking alike share one copy.
+        // An ACK repeats the names of the request before it: recognised without building a
+        // second set of them. Otherwise the stream, its status and every other stream
+        // asking alike share one copy.
         let requested = match existing {
-            Some(s) if *s.subscription == requested => s.subscription.clone(),
-            _ => self.shared.subscriptions.intern(requested),
+            Some(s) if asks_for(&request.resource_names, &s.subscription) => s.subscription.clone(),
+            _ => self.shared.subscriptions.intern(requested_subscription(
+                &request.resource_names,
+                existing.map(|s| &*s.subscription),
+            )),
         };
         if !request.response_nonce.is_empty() {
             let Some(state) = existing else {
@@ -198,6 +201,22 @@ impl Stream {
     }
 }
 
+/// Whether `names` asks for exactly `current` (what [`requested_subscription`] would make
+/// of them is equal to it), checked without copying the names.
+fn asks_for(names: &[String], current: &Subscription) -> bool {
+    match current {
+        Subscription::Wildcard => names.is_empty() || names.iter().any(|n| n == "*"),
+        Subscription::Names(set) => {
+            if names.len() < set.len() || names.iter().any(|n| n == "*") {
+                return false;
+            }
+            let distinct: std::collections::HashSet<&str> =
+                names.iter().map(String::as_str).collect();
+            distinct.len() == set.len() && distinct.iter().all(|n| set.contains(*n))
+        }
+    }
+}
+
 /// What a request's `resource_names` asks for: `*` or (legacy) an empty list on the first
 /// request means everything, and an empty list keeps a legacy wildcard going; otherwise
 /// the list is the exact set (an empty list after named requests means none).
@@ -214,6 +233,31 @@ fn requested_subscription(names: &[String], current: Option<&Subscription>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_name_list_is_recognised_as_the_current_subscription() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ab = Subscription::names(["a", "b"]);
+        for (request, current) in [
+            (names(&["b", "a"]), &ab),
+            (names(&["a", "b", "a"]), &ab),
+            (names(&[]), &Subscription::Wildcard),
+            (names(&["*", "x"]), &Subscription::Wildcard),
+            (names(&["a"]), &ab),
+            (names(&["a", "b", "c"]), &ab),
+            (names(&["a", "a"]), &ab),
+            (names(&["a", "*"]), &ab),
+            (names(&[]), &ab),
+            (names(&["a"]), &Subscription::Wildcard),
+        ] {
+            // The fast check agrees with building the subscription and comparing.
+            assert_eq!(
+                asks_for(&request, current),
+                requested_subscription(&request, Some(current)) == *current,
+                "{request:?} against {current:?}"
+            );
+        }
+    }
 
     #[test]
     fn wildcard_is_star_or_a_legacy_empty_list() {
