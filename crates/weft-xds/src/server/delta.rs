@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource as WireResource,
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse,
 };
 use tonic::Status;
 
+use super::delta_set::{self, Coverage, Held, Update};
 use super::grpc::Encoded;
 use super::status::Nack;
 use super::stream::Protocol;
@@ -21,28 +22,25 @@ use crate::type_url;
 
 pub(super) struct TypeState {
     wildcard: bool,
-    names: BTreeSet<String>,
-    /// name → version the client holds.
-    known: BTreeMap<String, String>,
+    /// The names subscribed to explicitly (a `Subscription::Names`), shared with equal
+    /// sets of other streams.
+    names: Arc<Subscription>,
+    /// What the client holds (see `delta_set`).
+    held: Held,
     /// Subscribed names not yet answered (present or absent).
     unanswered: BTreeSet<String>,
     answered: bool,
     sent_version: Option<String>,
     nonce: String,
-    /// `wildcard` and `names` as the status shows them, shared with equal ones elsewhere.
+    /// `wildcard` and `names` as the status shows them.
     subscription: Arc<Subscription>,
 }
 
 impl TypeState {
-    fn covers(&self, name: &str) -> bool {
-        self.wildcard || self.names.contains(name)
-    }
-
-    fn current(&self) -> Subscription {
-        if self.wildcard {
-            Subscription::Wildcard
-        } else {
-            Subscription::Names(self.names.clone())
+    fn coverage(&self) -> Coverage {
+        Coverage {
+            wildcard: self.wildcard,
+            names: self.names.clone(),
         }
     }
 }
@@ -70,53 +68,73 @@ impl Protocol for Stream {
             return Err(Status::invalid_argument("request without type_url"));
         }
         let is_new = !self.types.contains_key(&type_url);
+        let shared = self.shared.clone();
         let state = self
             .types
             .entry(type_url.clone())
             .or_insert_with(|| TypeState {
                 // Legacy wildcard: a first request that subscribes to nothing.
                 wildcard: request.resource_names_subscribe.is_empty(),
-                names: BTreeSet::new(),
-                known: request
-                    .initial_resource_versions
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                names: shared
+                    .subscriptions
+                    .intern(Subscription::names(Vec::<String>::new())),
+                held: Held::Reported(
+                    request
+                        .initial_resource_versions
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
                 unanswered: BTreeSet::new(),
                 answered: false,
                 sent_version: None,
                 nonce: String::new(),
                 subscription: Arc::new(Subscription::Wildcard),
             });
-        for name in &request.resource_names_subscribe {
-            if name == "*" {
-                state.wildcard = true;
-            } else if state.names.insert(name.clone()) {
-                state.unanswered.insert(name.clone());
-            }
-        }
-        for name in &request.resource_names_unsubscribe {
-            if name == "*" {
-                state.wildcard = false;
-            } else {
-                state.names.remove(name);
-                state.unanswered.remove(name);
-            }
-        }
-        if !request.resource_names_unsubscribe.is_empty() {
-            let (wildcard, names) = (state.wildcard, &state.names);
-            state
-                .known
-                .retain(|name, _| wildcard || names.contains(name));
-        }
         let resubscribed = !request.resource_names_subscribe.is_empty()
             || !request.resource_names_unsubscribe.is_empty();
+        if resubscribed {
+            let mut names = match &*state.names {
+                Subscription::Names(names) => names.clone(),
+                Subscription::Wildcard => BTreeSet::new(),
+            };
+            for name in &request.resource_names_subscribe {
+                if name == "*" {
+                    state.wildcard = true;
+                } else if names.insert(name.clone()) {
+                    state.unanswered.insert(name.clone());
+                }
+            }
+            for name in &request.resource_names_unsubscribe {
+                if name == "*" {
+                    state.wildcard = false;
+                } else {
+                    names.remove(name);
+                    state.unanswered.remove(name);
+                }
+            }
+            state.names = shared.subscriptions.intern(Subscription::Names(names));
+            if let Held::Reported(versions) = &mut state.held {
+                let coverage = Coverage {
+                    wildcard: state.wildcard,
+                    names: state.names.clone(),
+                };
+                versions.retain(|name, _| coverage.covers(name));
+            }
+        }
         if is_new || resubscribed {
-            state.subscription = self.shared.subscriptions.intern(state.current());
+            state.subscription = if state.wildcard {
+                shared.subscriptions.intern(Subscription::Wildcard)
+            } else {
+                state.names.clone()
+            };
         }
         let subscription = state.subscription.clone();
         if is_new {
-            let initial = state.known.clone();
+            let initial = match &state.held {
+                Held::Reported(versions) => versions.clone(),
+                Held::Sent { .. } => BTreeMap::new(),
+            };
             let names = self
                 .shared
                 .name_lists
@@ -140,6 +158,15 @@ impl Protocol for Stream {
     }
 
     async fn on_snapshot(&mut self, snapshot: &Arc<Snapshot>) {
+        // A type at an unchanged version has unchanged content: what the client holds is
+        // this snapshot's as well, and the older one need not be kept alive for it.
+        for (t, state) in &mut self.types {
+            if let Held::Sent { snapshot: held, .. } = &mut state.held
+                && state.sent_version.as_deref() == Some(snapshot.type_version(t))
+            {
+                *held = snapshot.clone();
+            }
+        }
         let pending: Vec<String> = type_url::sorted(self.types.keys().map(String::as_str))
             .into_iter()
             .filter(|t| self.types[*t].sent_version.as_deref() != Some(snapshot.type_version(t)))
@@ -192,48 +219,33 @@ impl Stream {
     /// it holds, removals of what it holds and the snapshot lacks, and for newly subscribed
     /// names the snapshot lacks, a removal saying they do not exist. Nothing to say means
     /// no response, except the first answer to a type, which Envoy's init waits for.
-    async fn push(&mut self, type_url: &str, snapshot: &Snapshot) {
+    async fn push(&mut self, type_url: &str, snapshot: &Arc<Snapshot>) {
         let Some(state) = self.types.get_mut(type_url) else {
             return;
         };
-        let mut resources = Vec::new();
-        for (name, entry) in snapshot.iter(type_url) {
-            if state.covers(name) && state.known.get(name) != Some(&entry.version) {
-                resources.push(WireResource {
-                    name: name.clone(),
-                    version: entry.version.clone(),
-                    resource: Some(entry.body.clone()),
-                    ..Default::default()
-                });
-                state.known.insert(name.clone(), entry.version.clone());
-            }
-        }
-        let mut removed: Vec<String> = state
-            .known
-            .keys()
-            .filter(|name| !snapshot.contains(type_url, name))
-            .cloned()
-            .collect();
-        for name in &removed {
-            state.known.remove(name);
-        }
+        let coverage = state.coverage();
+        let Update { parts, mut removed } =
+            delta_set::update(snapshot, type_url, &coverage, &state.held);
         for name in &state.unanswered {
             if !snapshot.contains(type_url, name) && !removed.contains(name) {
                 removed.push(name.clone());
             }
         }
         state.unanswered.clear();
+        state.held = Held::Sent {
+            snapshot: snapshot.clone(),
+            coverage,
+        };
         state.sent_version = Some(snapshot.type_version(type_url).to_string());
-        if resources.is_empty() && removed.is_empty() && state.answered {
+        if parts.is_empty() && removed.is_empty() && state.answered {
             return;
         }
         state.answered = true;
         let nonce = self.shared.nonce();
         state.nonce = nonce.clone();
         let subscription = state.subscription.clone();
-        let response = DeltaDiscoveryResponse {
+        let head = DeltaDiscoveryResponse {
             system_version_info: snapshot.type_version(type_url).to_string(),
-            resources,
             type_url: type_url.to_string(),
             removed_resources: removed,
             nonce: nonce.clone(),
@@ -244,7 +256,12 @@ impl Stream {
             t.sent_nonce = nonce;
             t.responses += 1;
         });
-        if self.tx.send(Ok(Encoded::message(&response))).await.is_err() {
+        if self
+            .tx
+            .send(Ok(Encoded::from_parts(&head, parts)))
+            .await
+            .is_err()
+        {
             self.gone = true;
         }
     }

@@ -53,6 +53,7 @@ impl Encoded {
     }
 
     /// A whole message, encoded into its own buffer (freed once it is written).
+    #[cfg(test)]
     pub fn message(message: &impl prost::Message) -> Self {
         Self::from_parts(message, Vec::new())
     }

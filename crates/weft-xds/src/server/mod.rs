@@ -4,6 +4,7 @@
 //! was sent, ACKed and NACKed ([`ServerStatus`]) for debug pages and tests.
 
 mod delta;
+mod delta_set;
 mod grpc;
 mod intern;
 mod snapshot;

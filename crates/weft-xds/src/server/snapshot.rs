@@ -26,16 +26,25 @@ pub struct Entry {
 /// encoded once for state-of-the-world responses, one encoding of it.
 #[derive(Default)]
 pub struct Layer {
-    entries: BTreeMap<String, Entry>,
+    pub(super) entries: BTreeMap<String, Entry>,
     /// Every entry as `DiscoveryResponse.resources` fields, in name order; built on first use.
     sotw: OnceLock<Bytes>,
+    /// Every entry as `DeltaDiscoveryResponse.resources` fields, likewise.
+    delta: OnceLock<Bytes>,
     /// What changed since an earlier layer, by that layer: every stream that last sent the
     /// same earlier layer asks the same question, so it is answered once.
     changes: Mutex<Vec<Changes>>,
 }
 
-/// Names changed since the layer the weak reference points to.
-type Changes = (Weak<Layer>, Arc<Vec<String>>);
+/// What changed since the layer the weak reference points to.
+type Changes = (Weak<Layer>, Arc<LayerDiff>);
+
+/// Names new or different in a layer, and names gone from it, compared with an earlier one.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct LayerDiff {
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
 
 /// How many earlier layers a layer remembers its changes from (streams a push or two
 /// behind ask about one of the last few).
@@ -46,6 +55,7 @@ impl Clone for Layer {
         Self {
             entries: self.entries.clone(),
             sotw: self.sotw.clone(),
+            delta: self.delta.clone(),
             changes: Mutex::default(),
         }
     }
@@ -72,6 +82,19 @@ fn encode_resource(body: &Any, out: &mut BytesMut) {
     prost::encoding::message::encode(RESOURCES_FIELD, body, out);
 }
 
+/// A `DeltaDiscoveryResponse.resources` field (also field 2): the resource with its name
+/// and version.
+pub(super) fn encode_delta_resource(name: &str, entry: &Entry, out: &mut BytesMut) {
+    use envoy_types::pb::envoy::service::discovery::v3::Resource as WireResource;
+    let wire = WireResource {
+        name: name.to_string(),
+        version: entry.version.clone(),
+        resource: Some(entry.body.clone()),
+        ..Default::default()
+    };
+    prost::encoding::message::encode(RESOURCES_FIELD, &wire, out);
+}
+
 impl Layer {
     pub fn new() -> Self {
         Self::default()
@@ -89,11 +112,27 @@ impl Layer {
         let version = content_version(&body);
         self.entries.insert(name.into(), Entry { body, version });
         self.sotw = OnceLock::new();
+        self.delta = OnceLock::new();
         self.changes.get_mut().clear();
     }
 
-    /// Names whose entry is new or different here compared with `earlier`.
-    fn changed_since(&self, earlier: &Arc<Layer>) -> Arc<Vec<String>> {
+    /// The whole layer as `DeltaDiscoveryResponse.resources` fields, encoded once and
+    /// shared by every response that carries all of it.
+    pub(super) fn delta_encoded(&self) -> Bytes {
+        self.delta
+            .get_or_init(|| {
+                let mut out = BytesMut::new();
+                for (name, entry) in &self.entries {
+                    encode_delta_resource(name, entry, &mut out);
+                }
+                out.freeze()
+            })
+            .clone()
+    }
+
+    /// Names whose entry is new or different here compared with `earlier`, and names
+    /// `earlier` has that this layer lacks.
+    pub(super) fn changed_since(&self, earlier: &Arc<Layer>) -> Arc<LayerDiff> {
         let mut memo = self.changes.lock();
         memo.retain(|(w, _)| w.strong_count() > 0);
         if let Some((_, names)) = memo
@@ -102,15 +141,22 @@ impl Layer {
         {
             return names.clone();
         }
-        let names: Arc<Vec<String>> = Arc::new(
-            self.entries
+        let names = Arc::new(LayerDiff {
+            changed: self
+                .entries
                 .iter()
                 .filter(|(name, e)| {
                     earlier.entries.get(*name).map(|o| &o.version) != Some(&e.version)
                 })
                 .map(|(name, _)| name.clone())
                 .collect(),
-        );
+            removed: earlier
+                .entries
+                .keys()
+                .filter(|name| !self.entries.contains_key(*name))
+                .cloned()
+                .collect(),
+        });
         if memo.len() >= CHANGES_KEPT {
             memo.remove(0);
         }
@@ -149,13 +195,13 @@ impl Layer {
 /// Names are expected to be unique across them; where they are not, the snapshot's own
 /// entry wins, then the later layer.
 #[derive(Clone, Debug, Default, PartialEq)]
-struct TypeSet {
-    shared: Vec<Arc<Layer>>,
-    own: Layer,
+pub(super) struct TypeSet {
+    pub(super) shared: Vec<Arc<Layer>>,
+    pub(super) own: Layer,
 }
 
 impl TypeSet {
-    fn get(&self, name: &str) -> Option<&Entry> {
+    pub(super) fn get(&self, name: &str) -> Option<&Entry> {
         self.own
             .entries
             .get(name)
@@ -308,7 +354,7 @@ impl Snapshot {
         let mut candidates: BTreeSet<String> = BTreeSet::new();
         for (n, o) in new.shared.iter().zip(&old.shared) {
             if !Arc::ptr_eq(n, o) {
-                candidates.extend(n.changed_since(o).iter().cloned());
+                candidates.extend(n.changed_since(o).changed.iter().cloned());
             }
         }
         for (name, e) in &new.own.entries {
@@ -335,6 +381,11 @@ impl Snapshot {
         } else {
             vec![out.freeze()]
         })
+    }
+
+    /// One type's shared layers and own entries.
+    pub(super) fn type_set(&self, type_url: &str) -> Option<&TypeSet> {
+        self.types.get(type_url)
     }
 
     /// The snapshot's own resources of one type (not those of its shared layers).
@@ -508,6 +559,12 @@ mod tests {
         assert!(sent(&Subscription::names(["b"])).is_empty());
         let first = l2.changed_since(&l1);
         assert!(Arc::ptr_eq(&first, &l2.changed_since(&l1)));
+        assert_eq!(first.changed, ["a"]);
+        assert!(first.removed.is_empty());
+        assert_eq!(l1.changed_since(&Arc::new(Layer::new())).changed.len(), 3);
+        let mut fewer = Layer::new();
+        fewer.insert(cla("a", 2)).unwrap();
+        assert_eq!(Arc::new(fewer).changed_since(&l2).removed, ["b", "s"]);
         // Built unlike (another layer count): only a full set will do.
         let mut other = Snapshot::new("3");
         other.insert(cla("a", 1)).unwrap();
