@@ -59,7 +59,10 @@ fn answered(mode: AdsMode, changed: &[&'static str]) -> Vec<&'static str> {
         // only when what the proxy holds changes.
         AdsMode::Sotw => {
             let more = changed.iter().filter(|t| ![CLUSTER, LISTENER].contains(t));
-            [CLUSTER, LISTENER].into_iter().chain(more.copied()).collect()
+            [CLUSTER, LISTENER]
+                .into_iter()
+                .chain(more.copied())
+                .collect()
         }
         AdsMode::Delta => changed.to_vec(),
     }
