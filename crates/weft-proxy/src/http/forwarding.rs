@@ -105,17 +105,63 @@ fn host_address() -> Option<IpAddr> {
     })
 }
 
-/// Headers only a trusted (internal) client may send; removed from external requests.
-const INTERNAL_ONLY: &[&str] = &[
-    "x-envoy-internal",
-    "x-envoy-external-address",
+/// Headers Envoy's connection manager removes from every request it does not judge internal.
+const NOT_FOR_EXTERNAL: &[&str] = &[
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+    "x-envoy-original-url",
+];
+
+/// Headers it removes, in addition, from edge requests (`use_remote_address` and external):
+/// there the client is outside the mesh, so they cannot name a mesh service or operation.
+const NOT_FROM_EDGE: &[&str] = &[
     "x-envoy-decorator-operation",
     "x-envoy-downstream-service-cluster",
     "x-envoy-downstream-service-node",
-    "x-envoy-force-trace",
-    "x-envoy-ip-tags",
-    "x-envoy-upstream-alt-stat-name",
 ];
+
+/// Envoy keeps `x-forwarded-for` and `x-forwarded-proto` as one value, repeated headers
+/// joined with `,`, and every rule below reads and extends that single value.
+fn join_repeated(h: &mut HeaderMap, name: &HeaderName) {
+    let mut values = h.get_all(name).iter();
+    let (Some(first), Some(_)) = (values.next(), values.next()) else {
+        return;
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for v in h.get_all(name).iter().skip(1) {
+        joined.push(b',');
+        joined.extend_from_slice(v.as_bytes());
+    }
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        h.insert(name.clone(), v);
+    }
+}
+
+/// Envoy's `getLastAddressFromXFF`: the address `skip` entries from the right of
+/// `x-forwarded-for`, and whether it is the header's only entry (Envoy's precondition for
+/// judging a request internal from it). `None` when the header is missing, has too few
+/// entries, or that entry is not a bare IP address.
+fn xff_address(h: &HeaderMap, skip: u32) -> Option<(IpAddr, bool)> {
+    let mut s = h.get(&X_FORWARDED_FOR)?.as_bytes();
+    for _ in 0..skip {
+        let comma = s.iter().rposition(|&b| b == b',')?;
+        s = &s[..comma];
+    }
+    let comma = s.iter().rposition(|&b| b == b',');
+    // A trailing comma leaves the whole text, which then fails to parse, as in Envoy.
+    if let Some(c) = comma
+        && c + 1 < s.len()
+    {
+        s = &s[c + 1..];
+    }
+    let ip: IpAddr = std::str::from_utf8(s)
+        .ok()?
+        .trim_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+        .parse()
+        .ok()?;
+    Some((ip, comma.is_none() && skip == 0))
+}
 
 /// A random UUID v4, as Envoy's default request ID extension makes.
 pub fn new_request_id() -> HeaderValue {
@@ -137,7 +183,13 @@ pub fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&s).expect("hex and dashes")
 }
 
-/// The connection manager's request mutations. Returns whether the request is internal.
+/// The connection manager's request mutations (Envoy's `mutateRequestHeaders`). Returns
+/// whether the request is internal.
+///
+/// Envoy decides "internal" only from addresses it can vouch for: with `use_remote_address`,
+/// the peer, and only when the client sent no `x-forwarded-for` (a proxy in front makes the
+/// peer say nothing about the client); without it, the sole entry of `x-forwarded-for`
+/// (`xff_num_trusted_hops` must be 0). A client's own `x-envoy-internal` never counts.
 pub fn mutate_request(h: &mut HeaderMap, ctx: &ConnCtx, upgrade: bool) -> bool {
     let hcm = &ctx.hcm;
     strip_hop_by_hop(h, upgrade);
@@ -149,24 +201,21 @@ pub fn mutate_request(h: &mut HeaderMap, ctx: &ConnCtx, upgrade: bool) -> bool {
     if h.contains_key(header::EXPECT) {
         h.remove(header::EXPECT);
     }
+    // Only this proxy may say a request is internal, from addresses it trusts (below).
+    h.remove(&X_ENVOY_INTERNAL);
+    join_repeated(h, &X_FORWARDED_FOR);
+    join_repeated(h, &X_FORWARDED_PROTO);
     let remote = ctx.remote.ip();
-    let internal = if hcm.use_remote_address {
-        // The trusted client: the peer itself, or the entry `xff_num_trusted_hops` from the
-        // right of the X-Forwarded-For the client sent.
-        let hops = hcm.xff_num_trusted_hops as usize;
-        let trusted: Option<IpAddr> = if hops == 0 {
-            Some(remote)
-        } else {
-            let xff: Vec<IpAddr> = h
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|e| e.trim().parse().ok())
-                .collect();
-            xff.len().checked_sub(hops).map(|i| xff[i])
-        };
-        let internal = trusted.is_some_and(|t| is_internal(t, hcm.internal_cidrs.as_deref()));
+    let hops = hcm.xff_num_trusted_hops;
+    // The client address Envoy trusts, and whether it may be judged internal.
+    let (trusted, checkable) = if hcm.use_remote_address {
+        let checkable = !h.contains_key(&X_FORWARDED_FOR);
+        // Behind `xff_num_trusted_hops` proxies the client is the entry the nearest of them
+        // appended; when they did not, the peer itself.
+        let trusted = hops
+            .checked_sub(1)
+            .and_then(|skip| xff_address(h, skip))
+            .map_or(remote, |(ip, _)| ip);
         if !hcm.skip_xff_append {
             let appended = if remote.is_loopback() {
                 host_address().unwrap_or(remote)
@@ -175,26 +224,39 @@ pub fn mutate_request(h: &mut HeaderMap, ctx: &ConnCtx, upgrade: bool) -> bool {
             };
             append_xff(h, appended);
         }
+        // A trusted proxy in front (one that terminated TLS, typically) says which protocol
+        // the client used; without one, the client's claim is replaced.
+        if hops == 0 || !h.contains_key(&X_FORWARDED_PROTO) {
+            h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+        }
+        (Some(trusted), checkable)
+    } else {
+        match xff_address(h, hops) {
+            Some((ip, only)) => (Some(ip), only),
+            None => (None, false),
+        }
+    };
+    if !h.contains_key(&X_FORWARDED_PROTO) {
         h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-        if internal {
-            h.insert(X_ENVOY_INTERNAL.clone(), HeaderValue::from_static("true"));
-        } else {
-            for name in INTERNAL_ONLY {
+    }
+    let internal =
+        checkable && trusted.is_some_and(|t| is_internal(t, hcm.internal_cidrs.as_deref()));
+    if internal {
+        h.insert(X_ENVOY_INTERNAL.clone(), HeaderValue::from_static("true"));
+    } else {
+        for name in NOT_FOR_EXTERNAL {
+            h.remove(*name);
+        }
+        if hcm.use_remote_address {
+            for name in NOT_FROM_EDGE {
                 h.remove(*name);
             }
-            if let Some(t) = trusted
-                && let Ok(v) = HeaderValue::from_str(&t.to_string())
-            {
+            // This proxy is the mesh's first hop: it records who the client was.
+            if let Ok(v) = HeaderValue::from_str(&trusted.unwrap_or(remote).to_string()) {
                 h.insert(X_ENVOY_EXTERNAL_ADDRESS.clone(), v);
             }
         }
-        internal
-    } else {
-        if !h.contains_key(&X_FORWARDED_PROTO) {
-            h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-        }
-        h.contains_key(&X_ENVOY_INTERNAL)
-    };
+    }
     if hcm.generate_request_id {
         let external = hcm.use_remote_address && !internal;
         let replace =
@@ -234,11 +296,15 @@ fn append_via(h: &mut HeaderMap, via: &HeaderValue) {
 
 fn append_xff(h: &mut HeaderMap, ip: IpAddr) {
     let ip = ip.to_string();
-    let value = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.is_empty() => format!("{existing},{ip}"),
-        _ => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    let mut value = h
+        .get(&X_FORWARDED_FOR)
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    if !value.is_empty() {
+        value.push(b',');
+    }
+    value.extend_from_slice(ip.as_bytes());
+    if let Ok(v) = HeaderValue::from_bytes(&value) {
         h.insert(X_FORWARDED_FOR.clone(), v);
     }
 }
@@ -279,6 +345,52 @@ mod tests {
         assert_eq!(&s[14..15], "4");
         assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "{s}");
         assert_ne!(new_request_id(), id);
+    }
+
+    fn xff(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(X_FORWARDED_FOR.clone(), HeaderValue::from_static(v));
+        }
+        join_repeated(&mut h, &X_FORWARDED_FOR);
+        h
+    }
+
+    #[test]
+    fn xff_address_counts_entries_from_the_right_as_envoy_does() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(xff_address(&xff(&[]), 0), None);
+        assert_eq!(
+            xff_address(&xff(&["10.0.0.1"]), 0),
+            Some((ip("10.0.0.1"), true))
+        );
+        assert_eq!(xff_address(&xff(&[" ::1 "]), 0), Some((ip("::1"), true)));
+        let two = xff(&["1.1.1.1, 2.2.2.2"]);
+        assert_eq!(xff_address(&two, 0), Some((ip("2.2.2.2"), false)));
+        assert_eq!(xff_address(&two, 1), Some((ip("1.1.1.1"), false)));
+        assert_eq!(xff_address(&two, 2), None, "too few entries");
+        // Repeated headers are one list; a malformed or port-carrying entry is no address.
+        assert_eq!(
+            xff_address(&xff(&["1.1.1.1", "2.2.2.2"]), 1),
+            Some((ip("1.1.1.1"), false))
+        );
+        assert_eq!(xff_address(&xff(&["1.1.1.1,"]), 0), None);
+        assert_eq!(xff_address(&xff(&["1.1.1.1:80"]), 0), None);
+        assert_eq!(xff_address(&xff(&["unknown, 3.3.3.3"]), 1), None);
+    }
+
+    #[test]
+    fn repeated_values_are_joined_with_a_bare_comma() {
+        let h = xff(&["a", "b, c"]);
+        let all: Vec<&[u8]> = h
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        assert_eq!(all, [b"a,b, c".as_slice()]);
+        let mut h = xff(&["1.2.3.4"]);
+        append_xff(&mut h, "5.6.7.8".parse().expect("ip"));
+        assert_eq!(h[&X_FORWARDED_FOR], "1.2.3.4,5.6.7.8");
     }
 
     #[test]

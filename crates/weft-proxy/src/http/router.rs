@@ -335,8 +335,10 @@ async fn route_and_forward(
             resp
         }
         Action::Redirect(r) => {
-            ctx.stats.rq_redirect.inc();
-            let mut resp = reply(r.status, None, false, ex.head);
+            // Envoy's router answers a redirect as one more direct response (its
+            // `rq_redirect` stays 0), through the local reply, so gRPC-shaped for gRPC.
+            ctx.stats.rq_direct_response.inc();
+            let mut resp = reply(r.status, None, ex.grpc, ex.head);
             if let Ok(loc) = HeaderValue::from_str(&location(r, &req, path, query, route)) {
                 resp.headers_mut().insert(header::LOCATION, loc);
             }
