@@ -39,6 +39,8 @@ fn by_type(g: &Generated) -> [&Vec<(String, envoy_types::pb::google::protobuf::A
 /// all their snapshots point to, with its content digest.
 struct GroupOut {
     layers: [(Arc<Layer>, u64); 4],
+    /// A proxy of the group, to recompute its endpoints from.
+    proxy: Proxy,
 }
 
 impl GroupOut {
@@ -47,6 +49,7 @@ impl GroupOut {
     /// equal to one of the previous view (`earlier`) is that one, so what proxies and
     /// streams still hold of it is not a second copy, and streams see it unchanged.
     fn new(
+        proxy: &Proxy,
         generated: Generated,
         seen: &mut HashMap<u64, Arc<Layer>>,
         earlier: &HashMap<u64, Arc<Layer>>,
@@ -76,7 +79,43 @@ impl GroupOut {
                 .clone();
             (layer, d)
         });
-        Self { layers }
+        Self {
+            layers,
+            proxy: proxy.clone(),
+        }
+    }
+
+    /// This group after a change that touched only endpoints: the same listeners, routes
+    /// and clusters, and its endpoints recomputed from `view`.
+    fn with_new_endpoints(
+        &self,
+        view: &MeshView,
+        seen: &mut HashMap<u64, Arc<Layer>>,
+        earlier: &HashMap<u64, Arc<Layer>>,
+    ) -> Self {
+        let endpoints = translate::shared_endpoints(&self.proxy, view);
+        let mut layers = self.layers.clone();
+        for (layer, d) in &layers[..3] {
+            seen.entry(*d).or_insert_with(|| layer.clone());
+        }
+        let d = digest(&endpoints);
+        let layer = seen
+            .entry(d)
+            .or_insert_with(|| {
+                earlier.get(&d).cloned().unwrap_or_else(|| {
+                    let mut layer = Layer::new();
+                    for (name, body) in endpoints {
+                        layer.insert_named(name, body);
+                    }
+                    Arc::new(layer)
+                })
+            })
+            .clone();
+        layers[3] = (layer, d);
+        Self {
+            layers,
+            proxy: self.proxy.clone(),
+        }
     }
 
     /// The group's resources, by type in name order.
@@ -166,6 +205,10 @@ struct State {
     layers: HashMap<u64, Arc<Layer>>,
     /// The previous view's, while a push replaces them (see `GroupOut::new`).
     earlier_layers: HashMap<u64, Arc<Layer>>,
+    /// Something other than endpoints changed since the last push (configuration other
+    /// than EndpointSlices and Endpoints, Pods, the MeshConfig, connected workloads), so
+    /// every group is translated afresh; otherwise only endpoints are.
+    structure_changed: bool,
     proxies: BTreeMap<String, Connected>,
 }
 
@@ -181,6 +224,8 @@ pub struct ControlPlane {
     /// When the oldest change not yet pushed was noticed (for convergence time).
     pending_since: Mutex<Option<Instant>>,
     push_count: AtomicU64,
+    /// Groups translated in full (not endpoints alone), over the control plane's life.
+    full_translations: AtomicU64,
     metrics: Metrics,
     /// See `control::Options::release_memory`.
     release_memory: std::sync::OnceLock<fn()>,
@@ -228,6 +273,7 @@ impl ControlPlane {
                 groups: HashMap::new(),
                 layers: HashMap::new(),
                 earlier_layers: HashMap::new(),
+                structure_changed: true,
                 proxies: BTreeMap::new(),
             }),
             base_mesh: mesh,
@@ -236,6 +282,7 @@ impl ControlPlane {
             changed: Notify::new(),
             pending_since: Mutex::new(None),
             push_count: AtomicU64::new(0),
+            full_translations: AtomicU64::new(0),
             metrics: Metrics::default(),
             release_memory: std::sync::OnceLock::new(),
         })
@@ -263,6 +310,12 @@ impl ControlPlane {
             mesh.apply(m);
         }
         let mut state = self.state.lock();
+        if state.mesh != mesh
+            || !same_lists(&state.pods, &pods)
+            || !only_endpoints_changed(&state.resources, &resources)
+        {
+            state.structure_changed = true;
+        }
         state.resources = resources;
         state.pods = pods;
         state.mesh = mesh;
@@ -290,6 +343,12 @@ impl ControlPlane {
     /// Full pushes so far.
     pub fn push_count(&self) -> u64 {
         self.push_count.load(Ordering::Relaxed)
+    }
+
+    /// Proxy groups translated in full so far (an endpoint-only change recomputes only
+    /// their endpoints).
+    pub fn full_translations(&self) -> u64 {
+        self.full_translations.load(Ordering::Relaxed)
     }
 
     /// The current translation inputs.
@@ -357,8 +416,23 @@ impl ControlPlane {
         let view = MeshView::new(&refs, registry, state.mesh.clone());
         state.label_keys = Arc::new(translate::label_keys(&view));
         state.view = Arc::new(view);
-        state.groups.clear();
         state.earlier_layers = std::mem::take(&mut state.layers);
+        let groups = std::mem::take(&mut state.groups);
+        if !std::mem::take(&mut state.structure_changed) {
+            let State {
+                view,
+                layers,
+                earlier_layers,
+                ..
+            } = &mut *state;
+            state.groups = groups
+                .into_iter()
+                .map(|(key, g)| {
+                    let g = g.with_new_endpoints(view, layers, earlier_layers);
+                    (key, Arc::new(g))
+                })
+                .collect();
+        }
     }
 
     /// Recomputes one proxy's resources — its group's share computed once per push, its own
@@ -366,17 +440,23 @@ impl ControlPlane {
     fn update(
         view: &MeshView,
         label_keys: &BTreeSet<String>,
-        groups: &mut HashMap<GroupKey, Arc<GroupOut>>,
-        layers: &mut HashMap<u64, Arc<Layer>>,
-        earlier: &HashMap<u64, Arc<Layer>>,
+        cache: &mut GroupCache<'_>,
         c: &mut Connected,
         push: u64,
     ) -> bool {
         let key = GroupKey::of(&c.proxy, label_keys);
+        let GroupCache {
+            groups,
+            layers,
+            earlier,
+            translations,
+        } = cache;
         let group = groups
             .entry(key)
             .or_insert_with(|| {
+                translations.fetch_add(1, Ordering::Relaxed);
                 Arc::new(GroupOut::new(
+                    &c.proxy,
                     translate::shared(&c.proxy, view),
                     layers,
                     earlier,
@@ -432,9 +512,14 @@ impl ControlPlane {
         let mut state = self.state.lock();
         let now = Instant::now();
         let grace = self.grace;
+        let before = state.proxies.len();
         state
             .proxies
             .retain(|_, c| c.gone_since.is_none_or(|t| now.duration_since(t) < grace));
+        if state.proxies.len() != before {
+            // Workloads gone from the registry.
+            state.structure_changed = true;
+        }
         self.rebuild_view(&mut state);
         let view = state.view.clone();
         let label_keys = state.label_keys.clone();
@@ -446,7 +531,13 @@ impl ControlPlane {
             ..
         } = &mut *state;
         for c in proxies.values_mut() {
-            if Self::update(&view, &label_keys, groups, layers, earlier_layers, c, push)
+            let mut cache = GroupCache {
+                groups,
+                layers,
+                earlier: earlier_layers,
+                translations: &self.full_translations,
+            };
+            if Self::update(&view, &label_keys, &mut cache, c, push)
                 && let Some(since) = since
             {
                 self.metrics.converged(since.elapsed());
@@ -489,6 +580,48 @@ impl ControlPlane {
     }
 }
 
+/// Where [`ControlPlane::update`] finds and keeps the current view's groups and layers.
+struct GroupCache<'a> {
+    groups: &'a mut HashMap<GroupKey, Arc<GroupOut>>,
+    layers: &'a mut HashMap<u64, Arc<Layer>>,
+    earlier: &'a HashMap<u64, Arc<Layer>>,
+    /// Counts groups translated in full.
+    translations: &'a AtomicU64,
+}
+
+/// Whether two lists hold the same shared lists, in order.
+fn same_lists<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
+}
+
+/// Whether every file that differs between `old` and `new` (by identity: the store shares
+/// an unchanged file's list) holds only EndpointSlices and Endpoints, before and after.
+/// Those feed only endpoints: Kubernetes services are EDS or headless, and DNS clusters
+/// take theirs from ServiceEntries.
+fn only_endpoints_changed(
+    old: &[Arc<Vec<weft_config::Resource>>],
+    new: &[Arc<Vec<weft_config::Resource>>],
+) -> bool {
+    use weft_config::Resource;
+    let ids = |v: &[Arc<Vec<Resource>>]| {
+        v.iter()
+            .map(|f| Arc::as_ptr(f) as usize)
+            .collect::<std::collections::HashSet<_>>()
+    };
+    let (old_ids, new_ids) = (ids(old), ids(new));
+    let endpoints_only = |f: &&Arc<Vec<Resource>>| {
+        f.iter()
+            .all(|r| matches!(r, Resource::EndpointSlice(_) | Resource::Endpoints(_)))
+    };
+    old.iter()
+        .filter(|f| !new_ids.contains(&(Arc::as_ptr(f) as usize)))
+        .all(|f| endpoints_only(&f))
+        && new
+            .iter()
+            .filter(|f| !old_ids.contains(&(Arc::as_ptr(f) as usize)))
+            .all(|f| endpoints_only(&f))
+}
+
 /// The ADS server's view of the control plane.
 #[derive(Debug, Clone)]
 pub struct Source(pub Arc<ControlPlane>);
@@ -522,8 +655,10 @@ impl SnapshotSource for Source {
         entry.gone_since = None;
         let rx = entry.tx.subscribe();
         if new_workload {
-            // It may be an endpoint of some service: the next (debounced) push rebuilds the
-            // registry once for however many proxies connect meanwhile.
+            // It may be an endpoint of some service (or a ServiceEntry's instance): the next
+            // (debounced) push rebuilds the registry and every group once for however many
+            // proxies connect meanwhile.
+            state.structure_changed = true;
             cp.note_change();
         }
         // Its view right away, from the current one (its group's share is usually computed).
@@ -538,7 +673,13 @@ impl SnapshotSource for Source {
             ..
         } = &mut *state;
         if let Some(c) = proxies.get_mut(&proxy.id) {
-            ControlPlane::update(&view, &label_keys, groups, layers, earlier_layers, c, push);
+            let mut cache = GroupCache {
+                groups,
+                layers,
+                earlier: earlier_layers,
+                translations: &cp.full_translations,
+            };
+            ControlPlane::update(&view, &label_keys, &mut cache, c, push);
         }
         tracing::info!(node = %proxy.id, stream_id, "proxy connected");
         Ok(rx)
@@ -555,5 +696,119 @@ impl SnapshotSource for Source {
                 tracing::info!(node = %node_id, stream_id, "proxy disconnected");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+    use prost::Message;
+    use weft_xds::server::SnapshotSource;
+
+    fn load(yaml: &str) -> Arc<Vec<weft_config::Resource>> {
+        let mut loader = weft_config::Loader::new();
+        loader.load_str("mesh.yaml", yaml);
+        let result = loader.finish();
+        assert!(!result.has_errors(), "{:?}", result.findings);
+        Arc::new(result.resources.into_iter().map(|l| l.resource).collect())
+    }
+
+    fn slice(ip: &str) -> Arc<Vec<weft_config::Resource>> {
+        load(&format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: {{ name: web-1, namespace: shop, labels: {{ kubernetes.io/service-name: web }} }}\n\
+             addressType: IPv4\nports: [{{ name: http, port: 8080 }}]\n\
+             endpoints: [{{ addresses: [\"{ip}\"], conditions: {{ ready: true }} }}]\n"
+        ))
+    }
+
+    /// The group's layers, by type.
+    fn layers(cp: &ControlPlane) -> Vec<[Arc<Layer>; 4]> {
+        let s = cp.state.lock();
+        s.groups
+            .values()
+            .map(|g| g.layers.each_ref().map(|(l, _)| l.clone()))
+            .collect()
+    }
+
+    fn has_endpoint(cp: &ControlPlane, ip: &str) -> bool {
+        let s = cp.state.lock();
+        let c = s.proxies.values().next().expect("a proxy");
+        let snapshot = c.tx.borrow().clone().expect("a snapshot");
+        snapshot
+            .iter(type_url::CLUSTER_LOAD_ASSIGNMENT)
+            .filter(|(n, _)| n.contains("web.shop"))
+            .any(|(_, e)| {
+                let cla = ClusterLoadAssignment::decode(e.body.value.as_slice()).expect("cla");
+                format!("{cla:?}").contains(ip)
+            })
+    }
+
+    #[test]
+    fn an_endpoint_only_change_recomputes_endpoints_alone() {
+        let cp = ControlPlane::new(
+            MeshSettings::default(),
+            Debounce::default(),
+            Duration::from_secs(10),
+        );
+        let services = load(
+            "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n\
+             spec: { clusterIP: 10.0.0.10, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n\
+             ---\napiVersion: v1\nkind: Service\nmetadata: { name: db, namespace: shop }\n\
+             spec: { clusterIP: 10.0.0.11, ports: [{ name: tcp, port: 5432 }] }\n",
+        );
+        cp.set_config(vec![services.clone(), slice("10.1.0.1")], vec![], None);
+        cp.push_all();
+        let node = Node {
+            id: "sidecar~10.1.0.9~client-0.shop~shop.svc.cluster.local".into(),
+            metadata: Some(crate::node::metadata(
+                "shop",
+                &BTreeMap::new(),
+                "default",
+                &["10.1.0.9".parse().unwrap()],
+            )),
+            ..Default::default()
+        };
+        let source = Source(cp.clone());
+        let _rx = source.connect(&node, 1).expect("connects");
+        cp.push_all();
+        assert!(has_endpoint(&cp, "10.1.0.1"));
+        let before = layers(&cp);
+        let translated = cp.full_translations();
+
+        // The slice's file changes: the same listeners, routes and clusters, new endpoints.
+        cp.set_config(vec![services.clone(), slice("10.1.0.2")], vec![], None);
+        cp.push_all();
+        let after = layers(&cp);
+        assert_eq!(
+            cp.full_translations(),
+            translated,
+            "only endpoints were recomputed"
+        );
+        assert_eq!(before.len(), 1);
+        for t in 0..3 {
+            assert!(
+                Arc::ptr_eq(&before[0][t], &after[0][t]),
+                "type {t} recomputed"
+            );
+        }
+        assert!(!Arc::ptr_eq(&before[0][3], &after[0][3]));
+        assert!(has_endpoint(&cp, "10.1.0.2") && !has_endpoint(&cp, "10.1.0.1"));
+
+        // A service changes: everything is translated afresh (and the clusters differ).
+        let services = load(
+            "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n\
+             spec: { clusterIP: 10.0.0.10, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n",
+        );
+        cp.set_config(vec![services, slice("10.1.0.2")], vec![], None);
+        cp.push_all();
+        let rebuilt = layers(&cp);
+        assert_eq!(cp.full_translations(), translated + 1);
+        assert!(
+            !Arc::ptr_eq(&after[0][2], &rebuilt[0][2]),
+            "clusters recomputed"
+        );
+        assert!(has_endpoint(&cp, "10.1.0.2"));
     }
 }

@@ -38,6 +38,31 @@ fn callable(protocol: Protocol) -> bool {
     protocol.is_http() || protocol == Protocol::Unsupported
 }
 
+/// The clusters a gRPC client is offered: those balanced over EDS, decoded.
+fn eds_clusters(proxy: &Proxy, view: &MeshView) -> Vec<(super::cluster::Built, Cluster)> {
+    outbound(proxy, view)
+        .into_iter()
+        .filter(|b| b.eds.is_some())
+        .filter_map(|b| {
+            let c = Cluster::decode(b.body.value.as_slice()).ok()?;
+            Some((b, c))
+        })
+        .collect()
+}
+
+fn assignment(eds: &super::cluster::EdsRef, view: &MeshView) -> (String, Any) {
+    let (name, cla) = load_assignment(eds, view);
+    (name, without_duplicates(cla))
+}
+
+/// The endpoints [`generate`] sends a gRPC client.
+pub fn endpoints(proxy: &Proxy, view: &MeshView) -> Vec<(String, Any)> {
+    eds_clusters(proxy, view)
+        .iter()
+        .filter_map(|(b, _)| b.eds.as_ref().map(|e| assignment(e, view)))
+        .collect()
+}
+
 /// Everything a proxyless gRPC client is sent. Only services balanced over EDS are offered:
 /// gRPC has no ORIGINAL_DST, and DNS-resolved hosts would need LOGICAL_DNS clusters.
 pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
@@ -84,14 +109,11 @@ pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
     }
     let mut clusters = Vec::new();
     let mut endpoints = Vec::new();
-    for built in outbound(proxy, view) {
-        let Some(eds) = &built.eds else { continue };
-        let Ok(c) = Cluster::decode(built.body.value.as_slice()) else {
-            continue;
-        };
+    for (built, c) in eds_clusters(proxy, view) {
+        if let Some(eds) = &built.eds {
+            endpoints.push(assignment(eds, view));
+        }
         clusters.push((built.name, pack_any(for_grpc(c))));
-        let (name, cla) = load_assignment(eds, view);
-        endpoints.push((name, without_duplicates(cla)));
     }
     Generated {
         listeners: by_fqdn.into_iter().collect(),

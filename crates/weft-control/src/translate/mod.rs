@@ -64,6 +64,21 @@ pub fn shared(proxy: &Proxy, view: &MeshView) -> Generated {
     }
 }
 
+/// The endpoints of [`shared`] alone, equal to its `endpoints`: after a change that touched
+/// only endpoints, the rest of a group's resources stand and only these are recomputed.
+pub fn shared_endpoints(proxy: &Proxy, view: &MeshView) -> Vec<(String, Any)> {
+    match proxy.generator {
+        crate::node::Generator::Envoy => match proxy.proxy_type {
+            crate::node::ProxyType::Sidecar => cluster::outbound(proxy, view)
+                .iter()
+                .filter_map(|c| c.eds.as_ref().map(|e| endpoints::load_assignment(e, view)))
+                .collect(),
+            crate::node::ProxyType::Router => gateway::endpoints(proxy, view),
+        },
+        crate::node::Generator::Grpc => grpc::endpoints(proxy, view),
+    }
+}
+
 /// The part that depends on the proxy's own workload: a sidecar's inbound side.
 pub fn own(proxy: &Proxy, view: &MeshView) -> Generated {
     match (proxy.generator, proxy.proxy_type) {

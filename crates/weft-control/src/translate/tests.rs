@@ -187,3 +187,62 @@ spec:
     assert_ne!(GroupKey::of(&a, &keys), GroupKey::of(&b, &keys));
     assert_ne!(shared(&a, &selective), shared(&b, &selective));
 }
+
+/// What a push after an endpoint-only change recomputes must be exactly what a full
+/// translation would send, for every kind of proxy.
+#[test]
+fn endpoints_alone_are_the_endpoints_of_a_full_translation() {
+    let v = view(&format!(
+        "{SERVICES}---{}",
+        r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: web, namespace: prod }
+spec:
+  host: web
+  subsets: [{ name: v1, labels: { version: v1 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*/*"] }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: prod }
+spec: { clusterIP: 10.0.0.4, selector: { app: web }, ports: [{ name: grpc, port: 9090 }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: web-0, namespace: prod, labels: { app: web, version: v1 } }
+spec: { containers: [{ name: app, image: x }] }
+status: { phase: Running, podIP: 10.1.0.20 }
+"#
+    ));
+    let sidecar = proxy("default", &[]);
+    let router = Proxy {
+        proxy_type: ProxyType::Router,
+        labels: [("istio".to_string(), "ingressgateway".to_string())].into(),
+        namespace: "istio-system".into(),
+        ..proxy("istio-system", &[])
+    };
+    let grpc = Proxy {
+        generator: Generator::Grpc,
+        ..proxy("default", &[])
+    };
+    for p in [&sidecar, &router, &grpc] {
+        let full = shared(p, &v).endpoints;
+        // The api service's assignment lists the pod.
+        assert!(
+            full.iter().any(|(n, a)| n.contains("api.prod")
+                && a.value.windows(4).any(|w| w == b"10.1")),
+            "{:?} {:?}: {:?}",
+            p.generator,
+            p.proxy_type,
+            names(&full)
+        );
+        assert_eq!(shared_endpoints(p, &v), full, "{:?} {:?}", p.generator, p.proxy_type);
+    }
+}

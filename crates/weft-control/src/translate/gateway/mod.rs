@@ -102,23 +102,7 @@ pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
         })
         .collect();
 
-    // Gateways have no original-destination listener, so no PassthroughCluster; Sidecar
-    // resources do not scope them (DefaultSidecarScopeForGateway): every service visible
-    // from the gateway's namespace gets its clusters.
-    let unscoped;
-    let cluster_view = if view.sidecars.is_empty() {
-        view
-    } else {
-        unscoped = MeshView {
-            sidecars: Vec::new(),
-            ..view.clone()
-        };
-        &unscoped
-    };
-    let built: Vec<_> = outbound(proxy, cluster_view)
-        .into_iter()
-        .filter(|b| b.name != PASSTHROUGH)
-        .collect();
+    let built = clusters(proxy, view);
     let endpoints = built
         .iter()
         .filter_map(|b| b.eds.as_ref().map(|e| load_assignment(e, view)))
@@ -129,6 +113,37 @@ pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
         clusters: built.into_iter().map(|b| (b.name, b.body)).collect(),
         endpoints,
     }
+}
+
+/// A router's clusters. Gateways have no original-destination listener, so no
+/// PassthroughCluster; Sidecar resources do not scope them (DefaultSidecarScopeForGateway):
+/// every service visible from the gateway's namespace gets its clusters.
+fn clusters(proxy: &Proxy, view: &MeshView) -> Vec<super::cluster::Built> {
+    let unscoped;
+    let cluster_view = if view.sidecars.is_empty() {
+        view
+    } else {
+        unscoped = MeshView {
+            sidecars: Vec::new(),
+            ..view.clone()
+        };
+        &unscoped
+    };
+    outbound(proxy, cluster_view)
+        .into_iter()
+        .filter(|b| b.name != PASSTHROUGH)
+        .collect()
+}
+
+/// The endpoints [`generate`] sends a router.
+pub fn endpoints(
+    proxy: &Proxy,
+    view: &MeshView,
+) -> Vec<(String, envoy_types::pb::google::protobuf::Any)> {
+    clusters(proxy, view)
+        .iter()
+        .filter_map(|b| b.eds.as_ref().map(|e| load_assignment(e, view)))
+        .collect()
 }
 
 /// One Gateway server as merged: its owner (`namespace/name`), hosts with `./` and `*/`
