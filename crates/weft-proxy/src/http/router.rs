@@ -329,8 +329,16 @@ async fn route_and_forward(
     };
     match &route.action {
         Action::Direct(d) => {
+            // Envoy's router hands a direct response to the local reply, so a gRPC request
+            // gets it gRPC-shaped: 200 with grpc-status mapped from the status (a 200 too),
+            // and the body, unless HEAD, as a percent-encoded grpc-message.
             ctx.stats.rq_direct_response.inc();
-            let mut resp = reply(d.status, d.body.clone(), false, ex.head);
+            let body = match (ex.grpc, ex.head) {
+                (false, _) => d.body.clone(),
+                (true, true) => None,
+                (true, false) => d.body.as_deref().map(grpc_message),
+            };
+            let mut resp = reply(d.status, body, ex.grpc, ex.head);
             levels.response_ops(resp.headers_mut(), ctx, req.headers());
             resp
         }
@@ -654,6 +662,20 @@ fn location(
         Some(q) => format!("{scheme}://{host}{port}{new_path}?{q}"),
         None => format!("{scheme}://{host}{port}{new_path}"),
     }
+}
+
+/// A local reply's text as `grpc-message`, percent-encoded as Envoy's `PercentEncoding::encode`
+/// does it: control bytes, `~` and above (so every non-ASCII byte), and `%` itself.
+fn grpc_message(text: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(text.len());
+    for &b in text {
+        if !(b' '..b'~').contains(&b) || b == b'%' {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    Bytes::from(out)
 }
 
 /// The `grpc-timeout` header (`10S`, `200m`, …) as a duration.
@@ -1409,6 +1431,19 @@ mod tests {
         assert_eq!(remove_dot_segments("/a/.."), "/");
         assert_eq!(decode_unreserved("/%7euser/%41%2fb"), "/~user/A%2fb");
         assert_eq!(remove_dot_segments(&decode_unreserved("/a/%2e%2E/c")), "/c");
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded_as_envoy_does() {
+        assert_eq!(
+            &grpc_message(b"down for maintenance")[..],
+            b"down for maintenance"
+        );
+        assert_eq!(
+            &grpc_message("50% off\t~now é\n".as_bytes())[..],
+            b"50%25 off%09%7Enow %C3%A9%0A"
+        );
+        assert_eq!(&grpc_message(b"\x7f}")[..], b"%7F}");
     }
 
     #[test]
