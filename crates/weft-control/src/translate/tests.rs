@@ -236,13 +236,19 @@ status: { phase: Running, podIP: 10.1.0.20 }
         let full = shared(p, &v).endpoints;
         // The api service's assignment lists the pod.
         assert!(
-            full.iter().any(|(n, a)| n.contains("api.prod")
-                && a.value.windows(4).any(|w| w == b"10.1")),
+            full.iter()
+                .any(|(n, a)| n.contains("api.prod") && a.value.windows(4).any(|w| w == b"10.1")),
             "{:?} {:?}: {:?}",
             p.generator,
             p.proxy_type,
             names(&full)
         );
-        assert_eq!(shared_endpoints(p, &v), full, "{:?} {:?}", p.generator, p.proxy_type);
+        assert_eq!(
+            shared_endpoints(p, &v),
+            full,
+            "{:?} {:?}",
+            p.generator,
+            p.proxy_type
+        );
     }
 }
