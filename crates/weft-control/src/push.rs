@@ -65,19 +65,7 @@ impl GroupOut {
         let layers = [listeners, routes, clusters, endpoints].map(|entries| {
             let d = digests[i];
             i += 1;
-            let layer = seen
-                .entry(d)
-                .or_insert_with(|| {
-                    earlier.get(&d).cloned().unwrap_or_else(|| {
-                        let mut layer = Layer::new();
-                        for (name, body) in entries {
-                            layer.insert_named(name, body);
-                        }
-                        Arc::new(layer)
-                    })
-                })
-                .clone();
-            (layer, d)
+            (shared_layer(d, entries, seen, earlier), d)
         });
         Self {
             layers,
@@ -99,19 +87,7 @@ impl GroupOut {
             seen.entry(*d).or_insert_with(|| layer.clone());
         }
         let d = digest(&endpoints);
-        let layer = seen
-            .entry(d)
-            .or_insert_with(|| {
-                earlier.get(&d).cloned().unwrap_or_else(|| {
-                    let mut layer = Layer::new();
-                    for (name, body) in endpoints {
-                        layer.insert_named(name, body);
-                    }
-                    Arc::new(layer)
-                })
-            })
-            .clone();
-        layers[3] = (layer, d);
+        layers[3] = (shared_layer(d, endpoints, seen, earlier), d);
         Self {
             layers,
             proxy: self.proxy.clone(),
@@ -133,6 +109,27 @@ impl GroupOut {
             endpoints: e,
         }
     }
+}
+
+/// The layer of content digest `d`: one the view already has (`seen`), else the previous
+/// view's (`earlier`), else built from `entries`; recorded in `seen` for the next group.
+fn shared_layer(
+    d: u64,
+    entries: Vec<(String, envoy_types::pb::google::protobuf::Any)>,
+    seen: &mut HashMap<u64, Arc<Layer>>,
+    earlier: &HashMap<u64, Arc<Layer>>,
+) -> Arc<Layer> {
+    seen.entry(d)
+        .or_insert_with(|| {
+            earlier.get(&d).cloned().unwrap_or_else(|| {
+                let mut layer = Layer::new();
+                for (name, body) in entries {
+                    layer.insert_named(name, body);
+                }
+                Arc::new(layer)
+            })
+        })
+        .clone()
 }
 
 /// Debounce settings (istiod's PILOT_DEBOUNCE_AFTER / PILOT_DEBOUNCE_MAX).
