@@ -333,12 +333,23 @@ async fn route_and_forward(
             // gets it gRPC-shaped: 200 with grpc-status mapped from the status (a 200 too),
             // and the body, unless HEAD, as a percent-encoded grpc-message.
             ctx.stats.rq_direct_response.inc();
-            let body = match (ex.grpc, ex.head) {
-                (false, _) => d.body.clone(),
-                (true, true) => None,
-                (true, false) => d.body.as_deref().map(grpc_message),
-            };
-            let mut resp = reply(d.status, body, ex.grpc, ex.head);
+            let mut resp = reply(d.status, d.body.clone(), ex.grpc, ex.head);
+            // RFC 7231 section 7.1.2: Envoy points a 201 or 3xx back at the request's own URI
+            // (its redirect URI with nothing rewritten), before the route's headers, which
+            // may append to it or replace it.
+            if d.status == StatusCode::CREATED || d.status.is_redirection() {
+                let here = Redirect {
+                    scheme: None,
+                    host: None,
+                    port: None,
+                    path: PathRedirect::Keep,
+                    status: d.status,
+                    strip_query: false,
+                };
+                if let Ok(loc) = HeaderValue::from_str(&location(&here, &req, path, query, route)) {
+                    resp.headers_mut().insert(header::LOCATION, loc);
+                }
+            }
             levels.response_ops(resp.headers_mut(), ctx, req.headers());
             resp
         }
@@ -662,20 +673,6 @@ fn location(
         Some(q) => format!("{scheme}://{host}{port}{new_path}?{q}"),
         None => format!("{scheme}://{host}{port}{new_path}"),
     }
-}
-
-/// A local reply's text as `grpc-message`, percent-encoded as Envoy's `PercentEncoding::encode`
-/// does it: control bytes, `~` and above (so every non-ASCII byte), and `%` itself.
-fn grpc_message(text: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(text.len());
-    for &b in text {
-        if !(b' '..b'~').contains(&b) || b == b'%' {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        } else {
-            out.push(b);
-        }
-    }
-    Bytes::from(out)
 }
 
 /// The `grpc-timeout` header (`10S`, `200m`, …) as a duration.
@@ -1431,19 +1428,6 @@ mod tests {
         assert_eq!(remove_dot_segments("/a/.."), "/");
         assert_eq!(decode_unreserved("/%7euser/%41%2fb"), "/~user/A%2fb");
         assert_eq!(remove_dot_segments(&decode_unreserved("/a/%2e%2E/c")), "/c");
-    }
-
-    #[test]
-    fn grpc_messages_are_percent_encoded_as_envoy_does() {
-        assert_eq!(
-            &grpc_message(b"down for maintenance")[..],
-            b"down for maintenance"
-        );
-        assert_eq!(
-            &grpc_message("50% off\t~now é\n".as_bytes())[..],
-            b"50%25 off%09%7Enow %C3%A9%0A"
-        );
-        assert_eq!(&grpc_message(b"\x7f}")[..], b"%7F}");
     }
 
     #[test]
