@@ -462,17 +462,19 @@ mod tests {
         out
     }
 
+    /// A cluster called `n`; `t` varies its content.
+    fn named(n: &str, t: u32) -> Any {
+        pack_any(Cluster {
+            name: n.into(),
+            per_connection_buffer_limit_bytes: Some(
+                envoy_types::pb::google::protobuf::UInt32Value { value: t },
+            ),
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn sotw_encoding_matches_the_entries_and_shares_whole_layers() {
-        let named = |n: &str, t: u32| {
-            pack_any(Cluster {
-                name: n.into(),
-                per_connection_buffer_limit_bytes: Some(
-                    envoy_types::pb::google::protobuf::UInt32Value { value: t },
-                ),
-                ..Default::default()
-            })
-        };
         let mut whole = Layer::new();
         whole.insert(named("a", 1)).unwrap();
         whole.insert(named("b", 1)).unwrap();
@@ -577,15 +579,6 @@ mod tests {
 
     #[test]
     fn shared_layers_are_seen_once_with_own_entries_winning() {
-        let named = |n: &str, t: u32| {
-            pack_any(Cluster {
-                name: n.into(),
-                per_connection_buffer_limit_bytes: Some(
-                    envoy_types::pb::google::protobuf::UInt32Value { value: t },
-                ),
-                ..Default::default()
-            })
-        };
         let mut shared = Layer::new();
         shared.insert(named("a", 1)).unwrap();
         shared.insert(named("b", 1)).unwrap();
