@@ -5,7 +5,7 @@
 //! and the difference between two snapshots built from the same shared layers is found
 //! from those layers' memoised differences, once for every stream.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -139,48 +139,19 @@ fn incremental(
     type_url: &str,
     coverage: &Coverage,
 ) -> Option<Update> {
-    let empty = TypeSet::default();
-    let new = snapshot.type_set(type_url).unwrap_or(&empty);
-    let old = earlier.type_set(type_url).unwrap_or(&empty);
-    if new.shared.len() != old.shared.len() {
-        return None;
-    }
-    let mut changed: BTreeSet<String> = BTreeSet::new();
-    let mut removed: BTreeSet<String> = BTreeSet::new();
-    for (n, o) in new.shared.iter().zip(&old.shared) {
-        if !Arc::ptr_eq(n, o) {
-            let diff = n.changed_since(o);
-            changed.extend(diff.changed.iter().cloned());
-            removed.extend(diff.removed.iter().cloned());
-        }
-    }
-    for (name, e) in &new.own.entries {
-        if old.own.entries.get(name).map(|o| &o.version) != Some(&e.version) {
-            changed.insert(name.clone());
-        }
-    }
-    // An own entry gone may uncover a shared one of the same name, or be gone for good.
-    for name in old.own.entries.keys() {
-        if !new.own.entries.contains_key(name) {
-            changed.insert(name.clone());
-            removed.insert(name.clone());
-        }
-    }
+    let changes = snapshot.changes_since(earlier, type_url)?;
     let mut update = Update::default();
     let mut out = BytesMut::new();
-    for name in changed.iter().filter(|n| coverage.covers(n)) {
-        if let Some(e) = new.get(name)
-            && old.get(name).map(|o| &o.version) != Some(&e.version)
-        {
-            encode_delta_resource(name, e, &mut out);
-        }
+    for (name, e) in changes.changed.iter().filter(|(n, _)| coverage.covers(n)) {
+        encode_delta_resource(name, e, &mut out);
     }
     if !out.is_empty() {
         update.parts.push(out.freeze());
     }
-    update.removed = removed
+    update.removed = changes
+        .removed
         .into_iter()
-        .filter(|n| coverage.covers(n) && new.get(n).is_none() && old.get(n).is_some())
+        .filter(|n| coverage.covers(n))
         .collect();
     Some(update)
 }

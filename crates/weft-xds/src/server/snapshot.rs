@@ -36,6 +36,14 @@ pub struct Layer {
     changes: Mutex<Vec<Changes>>,
 }
 
+/// One type's difference between two snapshots (see [`Snapshot::changes_since`]).
+pub(super) struct TypeChanges<'a> {
+    /// Names whose entry is new or different, with the entry, in name order.
+    pub changed: Vec<(String, &'a Entry)>,
+    /// Names the earlier snapshot had and this one lacks, in name order.
+    pub removed: Vec<String>,
+}
+
 /// What changed since the layer the weak reference points to.
 type Changes = (Weak<Layer>, Arc<LayerDiff>);
 
@@ -345,41 +353,70 @@ impl Snapshot {
         type_url: &str,
         subscription: &Subscription,
     ) -> Option<Vec<Bytes>> {
-        let empty = TypeSet::default();
-        let new = self.types.get(type_url).unwrap_or(&empty);
-        let old = earlier.types.get(type_url).unwrap_or(&empty);
-        if new.shared.len() != old.shared.len() {
-            return None;
-        }
-        let mut candidates: BTreeSet<String> = BTreeSet::new();
-        for (n, o) in new.shared.iter().zip(&old.shared) {
-            if !Arc::ptr_eq(n, o) {
-                candidates.extend(n.changed_since(o).changed.iter().cloned());
-            }
-        }
-        for (name, e) in &new.own.entries {
-            if old.own.entries.get(name).map(|o| &o.version) != Some(&e.version) {
-                candidates.insert(name.clone());
-            }
-        }
-        // An own entry gone may uncover a shared one of the same name.
-        for name in old.own.entries.keys() {
-            if !new.own.entries.contains_key(name) {
-                candidates.insert(name.clone());
-            }
-        }
+        let changes = self.changes_since(earlier, type_url)?;
         let mut out = BytesMut::new();
-        for name in candidates.iter().filter(|n| subscription.includes(n)) {
-            if let Some(e) = new.get(name)
-                && old.get(name).map(|o| &o.version) != Some(&e.version)
-            {
-                encode_resource(&e.body, &mut out);
-            }
+        for (_, e) in changes
+            .changed
+            .iter()
+            .filter(|(n, _)| subscription.includes(n))
+        {
+            encode_resource(&e.body, &mut out);
         }
         Some(if out.is_empty() {
             Vec::new()
         } else {
             vec![out.freeze()]
+        })
+    }
+
+    /// What differs in one type from `earlier`, found from the shared layers' memoised
+    /// differences and the own entries: `None` when the two are not built alike (a
+    /// different number of shared layers).
+    pub(super) fn changes_since(
+        &self,
+        earlier: &Snapshot,
+        type_url: &str,
+    ) -> Option<TypeChanges<'_>> {
+        let empty = TypeSet::default();
+        let new_set = self.types.get(type_url);
+        let new = new_set.unwrap_or(&empty);
+        let old = earlier.types.get(type_url).unwrap_or(&empty);
+        if new.shared.len() != old.shared.len() {
+            return None;
+        }
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        let mut removed: BTreeSet<String> = BTreeSet::new();
+        for (n, o) in new.shared.iter().zip(&old.shared) {
+            if !Arc::ptr_eq(n, o) {
+                let diff = n.changed_since(o);
+                changed.extend(diff.changed.iter().cloned());
+                removed.extend(diff.removed.iter().cloned());
+            }
+        }
+        for (name, e) in &new.own.entries {
+            if old.own.entries.get(name).map(|o| &o.version) != Some(&e.version) {
+                changed.insert(name.clone());
+            }
+        }
+        // An own entry gone may uncover a shared one of the same name, or be gone for good.
+        for name in old.own.entries.keys() {
+            if !new.own.entries.contains_key(name) {
+                changed.insert(name.clone());
+                removed.insert(name.clone());
+            }
+        }
+        Some(TypeChanges {
+            changed: changed
+                .into_iter()
+                .filter_map(|name| {
+                    let e = new_set?.get(&name)?;
+                    (old.get(&name).map(|o| &o.version) != Some(&e.version)).then_some((name, e))
+                })
+                .collect(),
+            removed: removed
+                .into_iter()
+                .filter(|n| new.get(n).is_none() && old.get(n).is_some())
+                .collect(),
         })
     }
 
