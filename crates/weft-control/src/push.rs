@@ -19,7 +19,7 @@ use weft_xds::type_url;
 
 use crate::metrics::Metrics;
 use crate::node::Proxy;
-use crate::registry::{PodInfo, Registry, Workload, pods_of};
+use crate::registry::{PodInfo, Registry, Workload, split_pods};
 use crate::translate::{self, Generated, GroupKey, MeshSettings, MeshView};
 
 /// The four types, in the order snapshots are assembled.
@@ -287,10 +287,7 @@ impl ControlPlane {
 
     /// Replaces the served configuration; the push follows after the debounce.
     pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
-        let (pods, others): (Vec<_>, Vec<_>) = resources
-            .into_iter()
-            .partition(|r| matches!(r, weft_config::Resource::Pod(_)));
-        let pods = pods_of(&pods.iter().collect::<Vec<_>>());
+        let (others, pods) = split_pods(resources);
         self.set_config(vec![Arc::new(others)], vec![Arc::new(pods)], None);
     }
 

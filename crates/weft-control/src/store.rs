@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::registry::{PodInfo, pods_of};
+use crate::registry::{PodInfo, split_pods};
 use weft_config::mesh::mesh_config::MeshConfig;
 use weft_config::{Finding, Loader, Resource, Severity};
 
@@ -128,13 +128,8 @@ impl ConfigStore {
                     .resources
                     .iter()
                     .find_map(|l| l.embedded_mesh.as_ref().map(|m| Arc::new(m.config.clone())));
-                let (pods, others): (Vec<Resource>, Vec<Resource>) = result
-                    .resources
-                    .into_iter()
-                    .map(|l| l.resource)
-                    .partition(|r| matches!(r, Resource::Pod(_)));
-                let pod_refs: Vec<&Resource> = pods.iter().collect();
-                entry.pods = Arc::new(pods_of(&pod_refs));
+                let (others, pods) = split_pods(result.resources.into_iter().map(|l| l.resource));
+                entry.pods = Arc::new(pods);
                 entry.good = Arc::new(others);
                 entry.rejected.clear();
                 scan.changed = true;

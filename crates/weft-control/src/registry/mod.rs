@@ -13,7 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub use pod::{PodInfo, pods_of};
+pub use pod::{PodInfo, pods_of, split_pods};
 pub use protocol::Protocol;
 pub use service_entry::entry_from_group;
 

@@ -90,3 +90,18 @@ pub fn pods_of(resources: &[&weft_config::Resource]) -> Vec<PodInfo> {
         })
         .collect()
 }
+
+/// `resources` without their Pods, and the Pods as the registry keeps them.
+pub fn split_pods(
+    resources: impl IntoIterator<Item = weft_config::Resource>,
+) -> (Vec<weft_config::Resource>, Vec<PodInfo>) {
+    let mut others = Vec::new();
+    let mut pods = Vec::new();
+    for r in resources {
+        match r {
+            weft_config::Resource::Pod(p) => pods.push(PodInfo::of(&p)),
+            other => others.push(other),
+        }
+    }
+    (others, pods)
+}
