@@ -13,7 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub use pod::{PodInfo, pods_of, split_pods};
+pub use pod::{PodInfo, split_pods};
 pub use protocol::Protocol;
 pub use service_entry::entry_from_group;
 
@@ -145,7 +145,7 @@ impl Registry {
         workloads: &[Workload],
         domain: &str,
     ) -> Self {
-        let pods = pods_of(resources);
+        let pods = pod::pods_of(resources);
         let refs: Vec<&PodInfo> = pods.iter().collect();
         Self::build_with_pods(resources, &refs, workloads, domain)
     }
