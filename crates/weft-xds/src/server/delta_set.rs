@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::Snapshot;
-use super::snapshot::{Entry, TypeSet, encode_delta_resource};
+use super::snapshot::{Layer, encode_delta_resource};
 use crate::resource::Subscription;
 
 /// The names a delta subscription covers: everything (wildcard) and/or the listed names.
@@ -86,35 +86,17 @@ pub(super) fn update(
 /// Compares every covered resource with what is held: a layer sent whole is its one
 /// shared encoding.
 fn full(snapshot: &Snapshot, type_url: &str, coverage: &Coverage, held: &Held) -> Update {
-    let empty = TypeSet::default();
-    let set = snapshot.type_set(type_url).unwrap_or(&empty);
-    let differs = |name: &str, e: &Entry| held.version(type_url, name) != Some(e.version.as_str());
-    let mut update = Update::default();
-    let mut rest = BytesMut::new();
-    for (i, layer) in set.shared.iter().enumerate() {
-        let later = &set.shared[i + 1..];
-        let sent = |name: &str, e: &Entry| {
-            coverage.covers(name)
-                && !set.own.entries.contains_key(name)
-                && !later.iter().any(|l| l.entries.contains_key(name))
-                && differs(name, e)
-        };
-        if !layer.entries.is_empty() && layer.entries.iter().all(|(n, e)| sent(n, e)) {
-            update.parts.push(layer.delta_encoded());
-        } else {
-            for (name, e) in layer.entries.iter().filter(|(n, e)| sent(n, e)) {
-                encode_delta_resource(name, e, &mut rest);
-            }
-        }
-    }
-    for (name, e) in &set.own.entries {
-        if coverage.covers(name) && differs(name, e) {
-            encode_delta_resource(name, e, &mut rest);
-        }
-    }
-    if !rest.is_empty() {
-        update.parts.push(rest.freeze());
-    }
+    let mut update = Update {
+        parts: snapshot.encode_visible(
+            type_url,
+            |name, e| {
+                coverage.covers(name) && held.version(type_url, name) != Some(e.version.as_str())
+            },
+            Layer::delta_encoded,
+            encode_delta_resource,
+        ),
+        removed: Vec::new(),
+    };
     let gone = |name: &String| coverage.covers(name) && !snapshot.contains(type_url, name);
     update.removed = match held {
         Held::Reported(versions) => versions.keys().filter(|n| gone(n)).cloned().collect(),

@@ -26,7 +26,7 @@ pub struct Entry {
 /// encoded once for state-of-the-world responses, one encoding of it.
 #[derive(Default)]
 pub struct Layer {
-    pub(super) entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<String, Entry>,
     /// Every entry as `DiscoveryResponse.resources` fields, in name order; built on first use.
     sotw: OnceLock<Bytes>,
     /// Every entry as `DeltaDiscoveryResponse.resources` fields, likewise.
@@ -203,13 +203,13 @@ impl Layer {
 /// Names are expected to be unique across them; where they are not, the snapshot's own
 /// entry wins, then the later layer.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(super) struct TypeSet {
-    pub(super) shared: Vec<Arc<Layer>>,
-    pub(super) own: Layer,
+struct TypeSet {
+    shared: Vec<Arc<Layer>>,
+    own: Layer,
 }
 
 impl TypeSet {
-    pub(super) fn get(&self, name: &str) -> Option<&Entry> {
+    fn get(&self, name: &str) -> Option<&Entry> {
         self.own
             .entries
             .get(name)
@@ -312,6 +312,24 @@ impl Snapshot {
     /// yields). A shared layer the response carries whole is its one shared encoding; the
     /// rest is encoded into one buffer for this response.
     pub fn sotw_resources(&self, type_url: &str, subscription: &Subscription) -> Vec<Bytes> {
+        self.encode_visible(
+            type_url,
+            |name, _| subscription.includes(name),
+            Layer::sotw_encoded,
+            |_, entry, out| encode_resource(&entry.body, out),
+        )
+    }
+
+    /// The visible resources of one type (each name once, as [`Snapshot::iter`] sees them)
+    /// that `sent` picks, encoded: a shared layer all of whose entries are picked as its
+    /// one shared encoding (`whole`), the rest one by one (`one`) into a single buffer.
+    pub(super) fn encode_visible(
+        &self,
+        type_url: &str,
+        sent: impl Fn(&str, &Entry) -> bool,
+        whole: fn(&Layer) -> Bytes,
+        one: fn(&str, &Entry, &mut BytesMut),
+    ) -> Vec<Bytes> {
         let Some(set) = self.types.get(type_url) else {
             return Vec::new();
         };
@@ -319,22 +337,22 @@ impl Snapshot {
         let mut rest = BytesMut::new();
         for (i, layer) in set.shared.iter().enumerate() {
             let later = &set.shared[i + 1..];
-            let sent = |name: &str| {
-                subscription.includes(name)
-                    && !set.own.entries.contains_key(name)
+            let picked = |name: &str, e: &Entry| {
+                !set.own.entries.contains_key(name)
                     && !later.iter().any(|l| l.entries.contains_key(name))
+                    && sent(name, e)
             };
-            if !layer.is_empty() && layer.entries.keys().all(|name| sent(name)) {
-                parts.push(layer.sotw_encoded());
+            if !layer.is_empty() && layer.entries.iter().all(|(n, e)| picked(n, e)) {
+                parts.push(whole(layer));
             } else {
-                for (_, entry) in layer.entries.iter().filter(|(name, _)| sent(name)) {
-                    encode_resource(&entry.body, &mut rest);
+                for (name, e) in layer.entries.iter().filter(|(n, e)| picked(n, e)) {
+                    one(name, e, &mut rest);
                 }
             }
         }
-        for (name, entry) in &set.own.entries {
-            if subscription.includes(name) {
-                encode_resource(&entry.body, &mut rest);
+        for (name, e) in &set.own.entries {
+            if sent(name, e) {
+                one(name, e, &mut rest);
             }
         }
         parts.push(rest.freeze());
@@ -418,11 +436,6 @@ impl Snapshot {
                 .filter(|n| new.get(n).is_none() && old.get(n).is_some())
                 .collect(),
         })
-    }
-
-    /// One type's shared layers and own entries.
-    pub(super) fn type_set(&self, type_url: &str) -> Option<&TypeSet> {
-        self.types.get(type_url)
     }
 
     /// The snapshot's own resources of one type (not those of its shared layers).
