@@ -13,6 +13,7 @@ use weft_config::networking::virtual_service::{
 };
 
 use crate::registry::{Endpoint, Service, selects};
+use crate::translate::traffic_policy::{self, Policy};
 use crate::translate::{MeshView, resolve_host};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -301,22 +302,31 @@ fn destination_rule_section(out: &mut String, view: &MeshView, svc: &Service) {
             endpoints_line(&eps)
         );
     }
+    // The policy each of the service's clusters gets, merged as translation merges it.
+    for port in &svc.ports {
+        let subsets = std::iter::once("").chain(dr.spec.subsets.iter().map(|s| s.name.as_str()));
+        for subset in subsets {
+            let parts = traffic_policy::describe(&Policy::of(Some(&dr.spec), subset, port.port));
+            if parts.is_empty() {
+                continue;
+            }
+            let which = if subset.is_empty() {
+                format!("port {}", port.port)
+            } else {
+                format!("port {} subset {subset}", port.port)
+            };
+            let _ = writeln!(out, "  traffic policy, {which}: {}", parts.join("; "));
+        }
+    }
     if let Some(tp) = &dr.spec.traffic_policy {
-        let mut parts = Vec::new();
-        if tp.load_balancer.is_some() {
-            parts.push("loadBalancer");
-        }
-        if tp.connection_pool.is_some() {
-            parts.push("connectionPool");
-        }
-        if tp.outlier_detection.is_some() {
-            parts.push("outlierDetection");
-        }
-        if tp.tls.is_some() {
-            parts.push("tls");
-        }
-        if !parts.is_empty() {
-            let _ = writeln!(out, "  traffic policy sets: {}", parts.join(", "));
+        for (set, name) in [
+            (tp.tunnel.is_some(), "tunnel"),
+            (tp.proxy_protocol.is_some(), "proxyProtocol"),
+            (tp.retry_budget.is_some(), "retryBudget"),
+        ] {
+            if set {
+                let _ = writeln!(out, "  traffic policy {name}: not applied yet");
+            }
         }
     }
 }
@@ -495,7 +505,14 @@ status: { phase: Running, podIP: 10.1.0.2 }
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: reviews, namespace: default }
-spec: { host: reviews, subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }] }
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool: { tcp: { maxConnections: 100 } }
+    tls: { mode: ISTIO_MUTUAL }
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 }, trafficPolicy: { loadBalancer: { simple: RANDOM } } }
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -544,6 +561,8 @@ spec: { egress: [{ hosts: ["./*"] }] }
             "port 9080 (http): Http, 2 healthy endpoint(s)",
             "DestinationRule: default/reviews (host \"reviews\"; in the service's namespace)",
             "subset v1 (version=v1): 1 healthy endpoint(s)",
+            "traffic policy, port 9080: connectionPool {\"tcp\":{\"maxConnections\":100}}; tls ISTIO_MUTUAL not applied yet",
+            "traffic policy, port 9080 subset v2: loadBalancer {\"simple\":\"RANDOM\"}; connectionPool",
             "VirtualService: default/reviews",
             "http[0] \"canary\": when header x-canary = \"true\" → reviews.default.svc.cluster.local subset v2",
             "http[1]: when always → reviews.default.svc.cluster.local subset v1 90%, reviews.default.svc.cluster.local subset v2 10%; timeout 2s",

@@ -311,3 +311,238 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
     serving.abort();
     Ok(())
 }
+
+/// DestinationRule traffic policies at every level, and a VirtualService hashing by them.
+const POLICIES: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: default }
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      tcp: { maxConnections: 100, connectTimeout: 250ms, tcpKeepalive: { probes: 3, time: 600s, interval: 30s } }
+      http:
+        http1MaxPendingRequests: 10
+        http2MaxRequests: 1000
+        maxRequestsPerConnection: 10
+        maxRetries: 3
+        idleTimeout: 30s
+    outlierDetection:
+      consecutive5xxErrors: 5
+      consecutiveGatewayErrors: 2
+      interval: 5s
+      baseEjectionTime: 1m
+      maxEjectionPercent: 50
+      minHealthPercent: 25
+    loadBalancer: { simple: ROUND_ROBIN, warmupDurationSecs: 30s }
+  subsets:
+  - name: v1
+    labels: { version: v1 }
+    trafficPolicy:
+      loadBalancer: { consistentHash: { httpCookie: { name: user, path: /, ttl: 60s } } }
+  - name: v2
+    labels: { version: v2 }
+    trafficPolicy:
+      loadBalancer: { simple: RANDOM }
+      outlierDetection: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 4 }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ratings, namespace: default }
+spec:
+  host: ratings.default.svc.cluster.local
+  trafficPolicy:
+    connectionPool: { http: { h2UpgradePolicy: UPGRADE, useClientProtocol: false, maxConcurrentStreams: 64 } }
+    portLevelSettings:
+    - port: { number: 9090 }
+      connectionPool: { http: { maxConcurrentStreams: 32 }, tcp: { maxConnectionDuration: 1h } }
+      loadBalancer: { consistentHash: { maglev: { tableSize: 1021 }, useSourceIp: true } }
+    - port: { number: 5432 }
+      loadBalancer: { consistentHash: { ringHash: { minimumRingSize: 2048 }, httpQueryParameterName: shard } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: default }
+spec:
+  hosts: [reviews]
+  http:
+  - name: sticky
+    match: [{ headers: { x-sticky: { exact: "1" } } }]
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - name: split
+    route:
+    - { destination: { host: reviews, subset: v1 }, weight: 50 }
+    - { destination: { host: reviews, subset: v2 }, weight: 50 }
+"#;
+
+/// One dynamic cluster (or route configuration) out of an Envoy config dump asked for one
+/// `resource` list, which lists the entries themselves.
+fn dumped<'a>(dump: &'a serde_json::Value, kind: &str, name: &str) -> &'a serde_json::Value {
+    dump["configs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| &c[kind])
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in Envoy's config dump: {dump}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_applies_destination_rule_traffic_policies() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    write(dir.path(), "services.yaml", SERVICES);
+    write(dir.path(), "pods.yaml", &pods("127.0.0.22"));
+    write(dir.path(), "policies.yaml", POLICIES);
+    let mut options = Options::new(dir.path(), "127.0.0.1:0".parse()?);
+    options.mesh.capture_bind = "127.0.0.1".into();
+    options.mesh.outbound_port = weft_testkit::ports::free_port()?;
+    options.mesh.inbound_port = weft_testkit::ports::free_port()?;
+    let (running, serve) = start(&options).await?;
+    let serving = tokio::spawn(serve);
+    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(running.xds_address)).await?;
+    wait_acked(&running.server, "Envoy to ACK the policies", |_| true).await;
+
+    // What Envoy applied, read back from Envoy itself.
+    let (_, text) = envoy.admin_get("/clusters").await?;
+    let reviews = "outbound|9080||reviews.default.svc.cluster.local";
+    for (limit, value) in [
+        ("max_connections", 100),
+        ("max_pending_requests", 10),
+        ("max_requests", 1000),
+        ("max_retries", 3),
+    ] {
+        let line = format!("{reviews}::default_priority::{limit}::{value}\n");
+        assert!(text.contains(&line), "no {line:?} in {text}");
+    }
+    let (_, dump) = envoy
+        .admin_get("/config_dump?resource=dynamic_active_clusters")
+        .await?;
+    let dump: serde_json::Value = serde_json::from_str(&dump)?;
+    let c = dumped(&dump, "cluster", reviews);
+    assert_eq!(
+        c["lb_policy"],
+        serde_json::Value::Null,
+        "ROUND_ROBIN is the default"
+    );
+    assert_eq!(c["connect_timeout"], "0.250s");
+    assert_eq!(
+        c["round_robin_lb_config"]["slow_start_config"]["slow_start_window"],
+        "30s"
+    );
+    let od = &c["outlier_detection"];
+    assert_eq!(od["consecutive_5xx"], 5);
+    assert_eq!(od["consecutive_gateway_failure"], 2);
+    assert_eq!(od["enforcing_consecutive_gateway_failure"], 100);
+    assert_eq!(od["enforcing_success_rate"], 0);
+    assert_eq!(od["interval"], "5s");
+    assert_eq!(od["base_ejection_time"], "60s");
+    assert_eq!(od["max_ejection_percent"], 50);
+    assert_eq!(
+        c["common_lb_config"]["healthy_panic_threshold"]["value"],
+        25.0
+    );
+    let ka = &c["upstream_connection_options"]["tcp_keepalive"];
+    assert_eq!(
+        (
+            &ka["keepalive_probes"],
+            &ka["keepalive_time"],
+            &ka["keepalive_interval"]
+        ),
+        (&3.into(), &600.into(), &30.into())
+    );
+    let common = &c["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        ["common_http_protocol_options"];
+    assert_eq!(
+        (
+            &common["idle_timeout"],
+            &common["max_requests_per_connection"]
+        ),
+        (&"30s".into(), &10.into())
+    );
+
+    let v1 = dumped(
+        &dump,
+        "cluster",
+        "outbound|9080|v1|reviews.default.svc.cluster.local",
+    );
+    assert_eq!(v1["lb_policy"], "RING_HASH");
+    assert_eq!(v1["ring_hash_lb_config"]["minimum_ring_size"], "1024");
+    assert_eq!(v1["outlier_detection"]["consecutive_5xx"], 5, "inherited");
+    let v2 = dumped(
+        &dump,
+        "cluster",
+        "outbound|9080|v2|reviews.default.svc.cluster.local",
+    );
+    assert_eq!(v2["lb_policy"], "RANDOM");
+    assert_eq!(
+        v2["outlier_detection"]["consecutive_local_origin_failure"],
+        4
+    );
+    assert_eq!(
+        v2["outlier_detection"]["consecutive_5xx"],
+        serde_json::Value::Null,
+        "replaced"
+    );
+
+    let grpc = dumped(
+        &dump,
+        "cluster",
+        "outbound|9090||ratings.default.svc.cluster.local",
+    );
+    assert_eq!(grpc["lb_policy"], "MAGLEV");
+    assert_eq!(grpc["maglev_lb_config"]["table_size"], "1021");
+    let options = &grpc["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    assert_eq!(
+        options["explicit_http_config"]["http2_protocol_options"]["max_concurrent_streams"],
+        32
+    );
+    assert_eq!(
+        options["common_http_protocol_options"]["max_connection_duration"],
+        "3600s"
+    );
+    let db = dumped(
+        &dump,
+        "cluster",
+        "outbound|5432||ratings.default.svc.cluster.local",
+    );
+    assert_eq!(db["lb_policy"], "RING_HASH");
+    assert_eq!(db["ring_hash_lb_config"]["minimum_ring_size"], "2048");
+    // The top level's UPGRADE is replaced by the port's settings on 5432, whose protocol is
+    // sniffed: it keeps following the downstream protocol.
+    let db_options = &db["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+    assert!(
+        db_options["use_downstream_protocol_config"].is_object(),
+        "{db}"
+    );
+
+    let (_, routes) = envoy
+        .admin_get("/config_dump?resource=dynamic_route_configs")
+        .await?;
+    let routes: serde_json::Value = serde_json::from_str(&routes)?;
+    let rc = dumped(&routes, "route_config", "9080");
+    let vh = rc["virtual_hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|vh| vh["name"] == "reviews.default.svc.cluster.local:9080")
+        .expect("reviews virtual host");
+    let sticky = &vh["routes"][0]["route"];
+    assert_eq!(sticky["hash_policy"][0]["cookie"]["name"], "user");
+    assert_eq!(sticky["hash_policy"][0]["cookie"]["ttl"], "60s");
+    assert_eq!(
+        sticky["retry_policy"]["retry_host_predicate"],
+        serde_json::Value::Null,
+        "retries stay on the hashed host"
+    );
+    let split = &vh["routes"][1]["route"];
+    assert_eq!(
+        split["hash_policy"].as_array().map(Vec::len),
+        Some(1),
+        "v1's hash; v2 has none"
+    );
+
+    drop(envoy);
+    serving.abort();
+    Ok(())
+}

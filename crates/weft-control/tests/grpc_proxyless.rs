@@ -55,9 +55,17 @@ kind: DestinationRule
 metadata: { name: echo, namespace: default }
 spec:
   host: echo
+  trafficPolicy:
+    connectionPool: { http: { http2MaxRequests: 1000, idleTimeout: 60s }, tcp: { connectTimeout: 2s } }
+    loadBalancer: { simple: LEAST_REQUEST }
   subsets:
-  - { name: v1, labels: { version: v1 } }
-  - { name: v2, labels: { version: v2 } }
+  - name: v1
+    labels: { version: v1 }
+    trafficPolicy:
+      outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50 }
+  - name: v2
+    labels: { version: v2 }
+    trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } }
   - { name: sink, labels: { version: sink } }
   - { name: flaky, labels: { version: flaky } }
 ---
@@ -315,6 +323,29 @@ async fn grpcio_follows_virtual_services_served_by_weft() -> anyhow::Result<()> 
             "echo:7070",
         ]
     );
+
+    // The DestinationRule's policies as gRPC takes them (and ACKs, below): LEAST_REQUEST
+    // becomes round robin, a consistent hash a ring, outlier detection stays.
+    let cluster = |name: &str| {
+        use prost::Message;
+        let any = &generated
+            .clusters
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .1;
+        envoy_types::pb::envoy::config::cluster::v3::Cluster::decode(any.value.as_slice())
+            .expect("a cluster")
+    };
+    use envoy_types::pb::envoy::config::cluster::v3::cluster::LbPolicy;
+    let all = cluster("outbound|7070||echo.default.svc.cluster.local");
+    assert_eq!(all.lb_policy, LbPolicy::RoundRobin as i32);
+    assert!(all.circuit_breakers.is_some() && all.outlier_detection.is_none());
+    let v1 = cluster("outbound|7070|v1|echo.default.svc.cluster.local");
+    let od = v1.outlier_detection.expect("v1's outlier detection");
+    assert_eq!(od.consecutive_5xx.map(|v| v.value), Some(5));
+    let v2 = cluster("outbound|7070|v2|echo.default.svc.cluster.local");
+    assert_eq!(v2.lb_policy, LbPolicy::RingHash as i32);
 
     // The client's side (its CSDS dump): every resource of both targets ACKED.
     let csds = result["csds"].as_array().context("csds")?;

@@ -10,7 +10,7 @@ use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers, Cluster, circuit_breakers, cluster,
 };
 use envoy_types::pb::envoy::config::core::v3::{
-    AggregatedConfigSource, ApiVersion, ConfigSource, Http1ProtocolOptions, Http2ProtocolOptions,
+    AggregatedConfigSource, ApiVersion, ConfigSource, Http1ProtocolOptions,
     HttpProtocolOptions as CommonHttpOptions, Locality, config_source,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
@@ -23,6 +23,7 @@ use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration, UInt32Value
 use envoy_types::util::pack_any;
 
 use super::names::cluster_name;
+use super::traffic_policy::{Policy, downstream_protocol, http2_explicit};
 use super::view::MeshView;
 use crate::node::Proxy;
 use crate::registry::{Resolution, Service, selects};
@@ -69,63 +70,59 @@ pub fn duration(d: std::time::Duration) -> PbDuration {
 
 /// istiod's getDefaultCircuitBreakerThresholds: every limit at its maximum, so Envoy's
 /// own defaults (1024 connections, ...) never throttle mesh traffic.
-pub(super) fn default_circuit_breakers() -> CircuitBreakers {
+pub(super) fn default_thresholds() -> circuit_breakers::Thresholds {
     let max = Some(UInt32Value { value: u32::MAX });
+    circuit_breakers::Thresholds {
+        max_connections: max,
+        max_pending_requests: max,
+        max_requests: max,
+        max_retries: max,
+        track_remaining: true,
+        ..Default::default()
+    }
+}
+
+pub(super) fn default_circuit_breakers() -> CircuitBreakers {
     CircuitBreakers {
-        thresholds: vec![circuit_breakers::Thresholds {
-            max_connections: max,
-            max_pending_requests: max,
-            max_requests: max,
-            max_retries: max,
-            track_remaining: true,
-            ..Default::default()
-        }],
+        thresholds: vec![default_thresholds()],
         ..Default::default()
     }
 }
 
 /// `typed_extension_protocol_options` asking for HTTP/2 upstream.
 pub(super) fn http2_protocol_options() -> std::collections::HashMap<String, Any> {
-    protocol_options(http2_explicit())
+    protocol_options(with_protocol(http2_explicit()))
 }
 
 /// `typed_extension_protocol_options` following the downstream protocol.
 pub(super) fn downstream_protocol_options() -> std::collections::HashMap<String, Any> {
-    protocol_options(downstream_protocol())
+    protocol_options(with_protocol(downstream_protocol()))
 }
 
-fn protocol_options(options: HttpProtocolOptions) -> std::collections::HashMap<String, Any> {
-    std::iter::once((HTTP_OPTIONS_KEY.to_string(), pack_any(options))).collect()
-}
-
-fn http2_explicit() -> HttpProtocolOptions {
+fn with_protocol(p: http_protocol_options::UpstreamProtocolOptions) -> HttpProtocolOptions {
     HttpProtocolOptions {
-        upstream_protocol_options: Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
-            http_protocol_options::ExplicitHttpConfig {
-                protocol_config: Some(
-                    http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(
-                        Http2ProtocolOptions::default(),
-                    ),
-                ),
-            },
-        )),
+        upstream_protocol_options: Some(p),
         ..Default::default()
     }
 }
 
-fn downstream_protocol() -> HttpProtocolOptions {
-    HttpProtocolOptions {
-        upstream_protocol_options: Some(
-            http_protocol_options::UpstreamProtocolOptions::UseDownstreamProtocolConfig(
-                http_protocol_options::UseDownstreamHttpConfig {
-                    http_protocol_options: Some(Http1ProtocolOptions::default()),
-                    http2_protocol_options: Some(Http2ProtocolOptions::default()),
-                    ..Default::default()
+/// Packs upstream HTTP options; Envoy requires them to name a protocol, so options that
+/// only tune connections say HTTP/1.1, Envoy's default.
+fn protocol_options(mut options: HttpProtocolOptions) -> std::collections::HashMap<String, Any> {
+    if options.upstream_protocol_options.is_none() {
+        options.upstream_protocol_options = Some(
+            http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
+                http_protocol_options::ExplicitHttpConfig {
+                    protocol_config: Some(
+                        http_protocol_options::explicit_http_config::ProtocolConfig::HttpProtocolOptions(
+                            Http1ProtocolOptions::default(),
+                        ),
+                    ),
                 },
             ),
-        ),
-        ..Default::default()
+        );
     }
+    std::iter::once((HTTP_OPTIONS_KEY.to_string(), pack_any(options))).collect()
 }
 
 /// The cluster for one service port (and subset, whose `labels` pick a DNS cluster's
@@ -137,11 +134,11 @@ fn service_cluster(
     port: &crate::registry::ServicePort,
     name: String,
     labels: &BTreeMap<String, String>,
+    policy: &Policy,
 ) -> Option<Cluster> {
+    // Timeouts and circuit breakers come with the traffic policy, defaults or not.
     let mut c = Cluster {
         name: name.clone(),
-        connect_timeout: Some(duration(view.mesh.connect_timeout)),
-        circuit_breakers: Some(default_circuit_breakers()),
         ..Default::default()
     };
     match svc.resolution {
@@ -173,10 +170,16 @@ fn service_cluster(
             c.lb_policy = cluster::LbPolicy::LeastRequest as i32;
         }
     }
-    if port.protocol.is_http2() {
-        c.typed_extension_protocol_options = protocol_options(http2_explicit());
+    let mut http = if port.protocol.is_http2() {
+        Some(with_protocol(http2_explicit()))
     } else if port.protocol == crate::registry::Protocol::Unsupported {
-        c.typed_extension_protocol_options = protocol_options(downstream_protocol());
+        Some(with_protocol(downstream_protocol()))
+    } else {
+        None
+    };
+    super::traffic_policy::apply(&mut c, &mut http, policy, port, &view.mesh);
+    if let Some(options) = http {
+        c.typed_extension_protocol_options = protocol_options(options);
     }
     Some(c)
 }
@@ -280,7 +283,9 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
             }
             for (subset, labels) in subsets {
                 let name = cluster_name(port.port, &subset, &svc.hostname);
-                let Some(c) = service_cluster(proxy, view, svc, port, name.clone(), &labels) else {
+                let policy = Policy::of(dr.map(|d| &d.spec), &subset, port.port);
+                let Some(c) = service_cluster(proxy, view, svc, port, name.clone(), &labels, &policy)
+                else {
                     continue;
                 };
                 let eds = c.eds_cluster_config.is_some().then(|| EdsRef {
@@ -312,7 +317,7 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
         }),
         eds: None,
     });
-    let mut passthrough_options = downstream_protocol();
+    let mut passthrough_options = with_protocol(downstream_protocol());
     passthrough_options.common_http_protocol_options = Some(CommonHttpOptions {
         idle_timeout: Some(duration(std::time::Duration::from_secs(300))),
         ..Default::default()

@@ -169,11 +169,16 @@ fn listener(name: String, svc: &Service, port: u16, route_config_name: &str) -> 
     }
 }
 
-/// A sidecar EDS cluster as gRPC accepts it: gRPC NACKs every `lb_policy` but ROUND_ROBIN and
-/// RING_HASH (the sidecar's is LEAST_REQUEST), and always speaks HTTP/2, so Envoy's upstream
-/// protocol options mean nothing to it.
+/// A sidecar EDS cluster as gRPC accepts it: gRPC balances by ROUND_ROBIN or RING_HASH
+/// only (it NACKs the sidecar's LEAST_REQUEST, RANDOM and MAGLEV, so those become round
+/// robin as istiod's gRPC generator does; a consistent hash stays a ring), ignores slow
+/// start, and always speaks HTTP/2, so Envoy's upstream protocol options mean nothing to
+/// it. Circuit breakers and outlier detection are gRPC features and stay.
 fn for_grpc(mut c: Cluster) -> Cluster {
-    c.lb_policy = cluster::LbPolicy::RoundRobin as i32;
+    if c.lb_policy != cluster::LbPolicy::RingHash as i32 {
+        c.lb_policy = cluster::LbPolicy::RoundRobin as i32;
+        c.lb_config = None;
+    }
     c.typed_extension_protocol_options.clear();
     c
 }

@@ -15,6 +15,7 @@ mod route;
 mod scope;
 #[cfg(test)]
 mod tests;
+pub mod traffic_policy;
 mod view;
 
 pub use names::{cluster_name, host_matches, resolve_host};

@@ -13,7 +13,7 @@ use super::*;
 use crate::node::{Generator, ProxyType};
 use crate::registry::Registry;
 
-fn view(yaml: &str) -> MeshView {
+pub(super) fn view(yaml: &str) -> MeshView {
     let mut loader = weft_config::Loader::new();
     loader.load_str("mesh.yaml", yaml);
     let result = loader.finish();
@@ -23,7 +23,7 @@ fn view(yaml: &str) -> MeshView {
     MeshView::new(&refs, registry, MeshSettings::default())
 }
 
-fn proxy(namespace: &str, labels: &[(&str, &str)]) -> Proxy {
+pub(super) fn proxy(namespace: &str, labels: &[(&str, &str)]) -> Proxy {
     Proxy {
         id: format!("sidecar~10.1.0.9~app-0.{namespace}~{namespace}.svc.cluster.local"),
         proxy_type: ProxyType::Sidecar,
@@ -42,11 +42,11 @@ fn proxy(namespace: &str, labels: &[(&str, &str)]) -> Proxy {
     }
 }
 
-fn names(v: &[(String, Any)]) -> Vec<&str> {
+pub(super) fn names(v: &[(String, Any)]) -> Vec<&str> {
     v.iter().map(|(n, _)| n.as_str()).collect()
 }
 
-fn decode<M: Message + Default>(v: &[(String, Any)], name: &str) -> M {
+pub(super) fn decode<M: Message + Default>(v: &[(String, Any)], name: &str) -> M {
     let any = &v
         .iter()
         .find(|(n, _)| n == name)

@@ -36,6 +36,10 @@ pub struct MeshSettings {
     pub inbound_port: u16,
     /// MeshConfig `rootNamespace`: its selector-less Sidecar is the mesh-wide default.
     pub root_namespace: String,
+    /// MeshConfig `tcpKeepalive`, set on every outbound cluster's upstream sockets.
+    pub tcp_keepalive: Option<weft_config::networking::destination_rule::TcpKeepalive>,
+    /// MeshConfig `h2UpgradePolicy: UPGRADE`: HTTP ports' clusters speak HTTP/2 upstream.
+    pub h2_upgrade: bool,
 }
 
 impl Default for MeshSettings {
@@ -48,6 +52,8 @@ impl Default for MeshSettings {
             capture_bind: "0.0.0.0".into(),
             root_namespace: "istio-system".into(),
             inbound_port: 15006,
+            tcp_keepalive: None,
+            h2_upgrade: false,
         }
     }
 }
@@ -79,6 +85,11 @@ impl MeshSettings {
         if !mesh.root_namespace.is_empty() {
             self.root_namespace = mesh.root_namespace.clone();
         }
+        if mesh.tcp_keepalive.is_some() {
+            self.tcp_keepalive = mesh.tcp_keepalive.clone();
+        }
+        self.h2_upgrade =
+            mesh.h2_upgrade_policy == weft_config::mesh::mesh_config::H2UpgradePolicy::Upgrade;
     }
 }
 

@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::config::route::v3::{
     Decorator, DirectResponseAction, RedirectAction, Route, RouteAction, RouteConfiguration,
     VirtualHost, WeightedCluster, redirect_action, route, route_action, weighted_cluster,
 };
+use route_action::HashPolicy;
 use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatchAndSubstitute, RegexMatcher};
 use envoy_types::pb::google::protobuf::{Any, BoolValue, UInt32Value};
 use envoy_types::util::pack_any;
@@ -19,6 +20,7 @@ use weft_config::networking::virtual_service::{HTTPMatchRequest, HTTPRoute, Virt
 
 use super::cluster::{PASSTHROUGH, duration};
 use super::names::{cluster_name, host_matches, resolve_host};
+use super::traffic_policy::{hash_policy, route_hash};
 use super::view::{MeshView, Named, OutboundPolicy};
 use crate::node::Proxy;
 use crate::registry::Service;
@@ -113,7 +115,26 @@ pub(super) fn destination_cluster(
     cluster_name(port, &d.subset, &host)
 }
 
+/// The route `hash_policy` for a destination: from the DestinationRule the proxy sees for
+/// its host, if that hashes consistently (istiod's hashForHTTPDestination).
+fn destination_hash(
+    proxy: &Proxy,
+    view: &MeshView,
+    d: &weft_config::networking::virtual_service::Destination,
+    namespace: &str,
+) -> Option<HashPolicy> {
+    let host = resolve_host(&d.host, namespace, &view.mesh.domain);
+    let host_namespace = view
+        .registry
+        .lookup(&host, namespace)
+        .map_or("", |s| s.namespace.as_str());
+    let dr = view.destination_rule(&host, &proxy.namespace, host_namespace)?;
+    let port = d.port_number().and_then(|p| u16::try_from(p).ok());
+    hash_policy(route_hash(&dr.spec, &d.subset, port)?)
+}
+
 fn translate(
+    proxy: &Proxy,
     rule: &HTTPRoute,
     m: Option<&HTTPMatchRequest>,
     vs: &Named<VirtualService>,
@@ -183,21 +204,29 @@ fn translate(
         .as_ref()
         .map(|t| t.as_std())
         .unwrap_or_default();
-    let mut action = RouteAction {
-        timeout: Some(duration(timeout)),
-        retry_policy: retry_policy(rule.retries.as_ref()),
-        max_stream_duration: Some(route_action::MaxStreamDuration {
-            grpc_timeout_header_max: Some(duration(timeout)),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     let destinations: Vec<_> = rule
         .route
         .iter()
         .filter(|d| rule.route.len() == 1 || d.weight > 0)
         .filter_map(|d| Some((d, d.destination.as_ref()?)))
         .collect();
+    let hash_policy: Vec<HashPolicy> = destinations
+        .iter()
+        .filter_map(|(_, dest)| destination_hash(proxy, view, dest, &vs.namespace))
+        .collect();
+    let mut action = RouteAction {
+        timeout: Some(duration(timeout)),
+        retry_policy: retry_policy(
+            rule.retries.as_ref(),
+            rule.route.len() == 1 && !hash_policy.is_empty(),
+        ),
+        max_stream_duration: Some(route_action::MaxStreamDuration {
+            grpc_timeout_header_max: Some(duration(timeout)),
+            ..Default::default()
+        }),
+        hash_policy,
+        ..Default::default()
+    };
     if let [(only, dest)] = destinations[..] {
         action.cluster_specifier = Some(route_action::ClusterSpecifier::Cluster(
             destination_cluster(view, dest, &vs.namespace, port),
@@ -263,10 +292,18 @@ fn translate(
 pub fn service_routes(proxy: &Proxy, view: &MeshView, svc: &Service, port: u16) -> Vec<Route> {
     let operation = format!("{}:{port}/*", svc.hostname);
     let Some(vs) = virtual_service(proxy, view, svc) else {
-        return vec![default_route(
-            &cluster_name(port, "", &svc.hostname),
-            &operation,
-        )];
+        let mut route = default_route(&cluster_name(port, "", &svc.hostname), &operation);
+        // Without a VirtualService a rule's consistent hash still applies, port-level first
+        // (istiod's hashForService); retries keep avoiding previous hosts.
+        if let Some(hash) = view
+            .destination_rule(&svc.hostname, &proxy.namespace, &svc.namespace)
+            .and_then(|dr| route_hash(&dr.spec, "", Some(port)))
+            .and_then(hash_policy)
+            && let Some(route::Action::Route(action)) = &mut route.action
+        {
+            action.hash_policy = vec![hash];
+        }
+        return vec![route];
     };
     virtual_service_routes(proxy, view, vs, port, Binding::Mesh, &operation)
 }
@@ -287,14 +324,14 @@ pub(super) fn virtual_service_routes(
             continue;
         }
         if rule.r#match.is_empty() {
-            routes.push(translate(rule, None, vs, view, port, operation));
+            routes.push(translate(proxy, rule, None, vs, view, port, operation));
             break;
         }
         for m in &rule.r#match {
             if !match_applies(m, proxy, port, &vs.namespace, binding) {
                 continue;
             }
-            let r = translate(rule, Some(m), vs, view, port, operation);
+            let r = translate(proxy, rule, Some(m), vs, view, port, operation);
             let catch_all = match binding {
                 Binding::Mesh => {
                     m.uri.is_none()
@@ -326,7 +363,7 @@ pub(super) fn default_route(cluster: &str, operation: &str) -> Route {
         action: Some(route::Action::Route(RouteAction {
             cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster.to_string())),
             timeout: Some(duration(std::time::Duration::ZERO)),
-            retry_policy: retry_policy(None),
+            retry_policy: retry_policy(None, false),
             max_stream_duration: Some(route_action::MaxStreamDuration {
                 grpc_timeout_header_max: Some(duration(std::time::Duration::ZERO)),
                 ..Default::default()

@@ -21,19 +21,33 @@ use crate::translate::cluster::duration;
 const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
-/// istiod's retry policy: its default unless the rule sets retries; `attempts: 0` none.
-pub(super) fn retry_policy(retries: Option<&HTTPRetry>) -> Option<RetryPolicy> {
+fn previous_hosts() -> Vec<envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate> {
+    vec![envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate {
+        name: "envoy.retry_host_predicates.previous_hosts".into(),
+        config_type: Some(
+            envoy_types::pb::envoy::config::route::v3::retry_policy::retry_host_predicate::ConfigType::TypedConfig(
+                pack_any(PreviousHostsPredicate::default()),
+            ),
+        ),
+    }]
+}
+
+/// istiod's retry policy (ConvertPolicy): its default unless the rule sets retries;
+/// `attempts: 0` none. Retries go to other hosts than those tried, except on a route that
+/// hashes consistently, whose retries stay with the hashed host unless the rule says
+/// `retryIgnorePreviousHosts: true`.
+pub(super) fn retry_policy(
+    retries: Option<&HTTPRetry>,
+    consistent_hash: bool,
+) -> Option<RetryPolicy> {
     let mut policy = RetryPolicy {
         retry_on: DEFAULT_RETRY_ON.into(),
         num_retries: Some(UInt32Value { value: 2 }),
-        retry_host_predicate: vec![envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate {
-            name: "envoy.retry_host_predicates.previous_hosts".into(),
-            config_type: Some(
-                envoy_types::pb::envoy::config::route::v3::retry_policy::retry_host_predicate::ConfigType::TypedConfig(
-                    pack_any(PreviousHostsPredicate::default()),
-                ),
-            ),
-        }],
+        retry_host_predicate: if consistent_hash {
+            Vec::new()
+        } else {
+            previous_hosts()
+        },
         host_selection_retry_max_attempts: 5,
         retriable_status_codes: vec![503],
         ..Default::default()
@@ -61,8 +75,10 @@ pub(super) fn retry_policy(retries: Option<&HTTPRetry>) -> Option<RetryPolicy> {
     if let Some(t) = &r.per_try_timeout {
         policy.per_try_timeout = Some(duration(t.as_std()));
     }
-    if r.retry_ignore_previous_hosts == Some(false) {
-        policy.retry_host_predicate.clear();
+    match r.retry_ignore_previous_hosts {
+        Some(true) => policy.retry_host_predicate = previous_hosts(),
+        Some(false) => policy.retry_host_predicate.clear(),
+        None => {}
     }
     if let Some(b) = &r.backoff {
         policy.retry_back_off = Some(
