@@ -230,6 +230,7 @@ async fn envoy_acks_the_translated_mesh_and_its_updates() -> anyhow::Result<()> 
     assert_eq!(
         names(&generated.listeners),
         [
+            "0.0.0.0_443",
             "0.0.0.0_9080",
             "0.0.0.0_9090",
             "10.0.0.11_5432",
@@ -360,6 +361,32 @@ spec:
       loadBalancer: { consistentHash: { maglev: { tableSize: 1021 }, useSourceIp: true } }
     - port: { number: 5432 }
       loadBalancer: { consistentHash: { ringHash: { minimumRingSize: 2048 }, httpQueryParameterName: shard } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ledger, namespace: default }
+spec: { clusterIP: 10.0.0.12, ports: [{ name: tcp, port: 7000 }] }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ledger, namespace: default }
+spec:
+  hosts: [ledger]
+  tcp:
+  - match: [{ destinationSubnets: [10.0.0.12/32], sourceLabels: { app: productpage } }]
+    route:
+    - { destination: { host: ledger }, weight: 60 }
+    - { destination: { host: ratings, port: { number: 9090 } }, weight: 40 }
+  - route: [{ destination: { host: ledger } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: external-api, namespace: default }
+spec:
+  hosts: [api.example.com]
+  tls:
+  - match: [{ sniHosts: [api.example.com], port: 443 }]
+    route: [{ destination: { host: api.example.com, port: { number: 443 } } }]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -540,6 +567,44 @@ async fn envoy_applies_destination_rule_traffic_policies() -> anyhow::Result<()>
         split["hash_policy"].as_array().map(Vec::len),
         Some(1),
         "v1's hash; v2 has none"
+    );
+
+    // TCP routes by subnet with a weighted split, then the catch-all route; TLS by SNI on
+    // the wildcard listener of an address-less ServiceEntry.
+    let (_, listeners) = envoy
+        .admin_get("/config_dump?resource=dynamic_listeners")
+        .await?;
+    let listeners: serde_json::Value = serde_json::from_str(&listeners)?;
+    let active = |name: &str| {
+        listeners["configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["name"] == name)
+            .map(|l| l["active_state"]["listener"].clone())
+            .unwrap_or_else(|| panic!("no active listener {name}: {listeners}"))
+    };
+    let ledger = active("10.0.0.12_7000");
+    let chains = ledger["filter_chains"].as_array().expect("chains");
+    assert_eq!(chains.len(), 2, "{ledger}");
+    assert_eq!(
+        chains[0]["filter_chain_match"]["prefix_ranges"][0]["address_prefix"],
+        "10.0.0.12"
+    );
+    let split = &chains[0]["filters"][0]["typed_config"]["weighted_clusters"]["clusters"];
+    assert_eq!(
+        split[1]["name"],
+        "outbound|9090||ratings.default.svc.cluster.local"
+    );
+    assert_eq!(split[1]["weight"], 40);
+    let tls = active("0.0.0.0_443");
+    assert_eq!(
+        tls["filter_chains"][0]["filter_chain_match"]["server_names"][0],
+        "api.example.com"
+    );
+    assert_eq!(
+        tls["listener_filters"][0]["name"],
+        "envoy.filters.listener.tls_inspector"
     );
 
     drop(envoy);

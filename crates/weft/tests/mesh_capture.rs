@@ -4,7 +4,8 @@
 //! (sparing the proxy's own group 1337), the proxy gets its listeners, routes, clusters
 //! and endpoints over ADS from an in-process control plane reading a directory of
 //! Kubernetes and Istio YAML, and requests to the service's ClusterIP must go where the
-//! VirtualService says: a header match to v2, an 80/20 split otherwise, an injected abort.
+//! VirtualService says: a header match to v2, an 80/20 split otherwise, an injected abort,
+//! and a TCP service's connections by the tcp route for the client's labels.
 //! Then an edit of the split must take effect without a restart. The inbound side is
 //! checked the same way on 15006.
 //!
@@ -116,7 +117,69 @@ ports: [{ name: http, port: 8082 }]
 endpoints:
 - addresses: [10.99.0.3]
   targetRef: { kind: Pod, name: reviews-v2-0, namespace: default }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ledger, namespace: default }
+spec:
+  clusterIP: 10.99.0.11
+  selector: { app: ledger }
+  ports: [{ name: tcp, port: 7000 }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: ledger-v1-0, namespace: default, labels: { app: ledger, version: v1 } }
+spec: { containers: [{ name: app, image: ledger }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: ledger-v2-0, namespace: default, labels: { app: ledger, version: v2 } }
+spec: { containers: [{ name: app, image: ledger }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ledger-v1, namespace: default, labels: { kubernetes.io/service-name: ledger } }
+addressType: IPv4
+ports: [{ name: tcp, port: 8083 }]
+endpoints:
+- addresses: [10.99.0.3]
+  targetRef: { kind: Pod, name: ledger-v1-0, namespace: default }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ledger-v2, namespace: default, labels: { kubernetes.io/service-name: ledger } }
+addressType: IPv4
+ports: [{ name: tcp, port: 8084 }]
+endpoints:
+- addresses: [10.99.0.3]
+  targetRef: { kind: Pod, name: ledger-v2-0, namespace: default }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ledger, namespace: default }
+spec:
+  host: ledger
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ledger, namespace: default }
+spec:
+  hosts: [ledger]
+  tcp:
+  - match: [{ sourceLabels: { app: ratings } }]
+    route: [{ destination: { host: ledger, subset: v1 } }]
+  - match: [{ sourceLabels: { app: productpage } }]
+    route: [{ destination: { host: ledger, subset: v2 } }]
 "#;
+
+/// The ledger Service: plain TCP (its backends happen to speak HTTP, which names them).
+const LEDGER: &str = "10.99.0.11:7000";
+/// Connections to the ledger; with both versions behind a plain round robin, all of them
+/// reaching v2 by chance has probability 2^-20.
+const LEDGER_CONNECTIONS: u32 = 20;
 
 fn routing(v2_weight: u32) -> String {
     format!(
@@ -160,11 +223,19 @@ fn write(dir: &Path, name: &str, text: &str) {
 
 /// One request to the service address: (status, answering backend).
 async fn get(host: &str, headers: &[(&str, &str)]) -> Result<(u16, Option<String>), Error> {
+    get_at(VIP, host, headers).await
+}
+
+async fn get_at(
+    address: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Option<String>), Error> {
     let mut req = HttpRequest::get(host, "/reviews/1");
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let resp = client::send(VIP.parse().expect("address"), &req).await?;
+    let resp = client::send(address.parse().expect("address"), &req).await?;
     Ok((
         resp.status.as_u16(),
         EchoSeen::parse(&resp.body).map(|s| s.backend),
@@ -239,6 +310,8 @@ fn routes_captured_traffic(peer: &ProxyBinary) {
     let result = ns.run(|| async {
         let _v1 = Backend::start("reviews-v1", "10.99.0.3:8081".parse().expect("addr")).await?;
         let _v2 = Backend::start("reviews-v2", "10.99.0.3:8082".parse().expect("addr")).await?;
+        let _l1 = Backend::start("ledger-v1", "10.99.0.3:8083".parse().expect("addr")).await?;
+        let _l2 = Backend::start("ledger-v2", "10.99.0.3:8084".parse().expect("addr")).await?;
         let mut options = Options::new(dir.path(), "127.0.0.1:0".parse().expect("addr"));
         options.scan_interval = Duration::from_millis(50);
         options.debounce.after = Duration::from_millis(20);
@@ -285,6 +358,13 @@ fn routes_captured_traffic(peer: &ProxyBinary) {
                 v2.abs_diff(SPLIT_REQUESTS / 5) <= SPLIT_TOLERANCE,
                 "80/20 expected: {seen:?}"
             );
+
+            // TCP: the VirtualService's tcp route for this workload's labels (v2), not the
+            // one for another workload's, nor a round robin over both versions.
+            for _ in 0..LEDGER_CONNECTIONS {
+                let (status, backend) = get_at(LEDGER, "ledger", &[]).await?;
+                assert_eq!((status, backend.as_deref()), (200, Some("ledger-v2")));
+            }
 
             // Everything to v2 now; the edit reaches Envoy without a restart.
             let acks =

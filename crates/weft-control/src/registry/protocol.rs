@@ -75,6 +75,11 @@ impl Protocol {
     }
 
     /// Upstream connections speak HTTP/2.
+    /// Ports whose connections carry TLS the proxy does not terminate (routed by SNI).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Tls)
+    }
+
     pub fn is_http2(self) -> bool {
         matches!(self, Protocol::Http2 | Protocol::Grpc)
     }

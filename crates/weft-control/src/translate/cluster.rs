@@ -284,7 +284,8 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
             for (subset, labels) in subsets {
                 let name = cluster_name(port.port, &subset, &svc.hostname);
                 let policy = Policy::of(dr.map(|d| &d.spec), &subset, port.port);
-                let Some(c) = service_cluster(proxy, view, svc, port, name.clone(), &labels, &policy)
+                let Some(c) =
+                    service_cluster(proxy, view, svc, port, name.clone(), &labels, &policy)
                 else {
                     continue;
                 };

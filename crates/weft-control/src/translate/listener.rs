@@ -1,8 +1,10 @@
 //! A sidecar's outbound listeners as istiod builds them: `virtualOutbound` on 15001 hands
 //! captured connections (use_original_dst) to per-port listeners that do not bind —
 //! `0.0.0.0_PORT` for HTTP ports (RDS route named after the port), `VIP_PORT` for TCP ports
-//! (tcp_proxy to the service's cluster) and for undeclared protocols (sniffed: HTTP when it
-//! looks like HTTP, TCP otherwise) — and whatever matches nothing goes to the catch-all.
+//! (tcp_proxy to the service's cluster, or as its VirtualService's tcp/tls routes say) and
+//! for undeclared protocols (sniffed: HTTP when it looks like HTTP, TCP otherwise),
+//! `0.0.0.0_PORT` by SNI for TLS services without an address — and whatever matches
+//! nothing goes to the catch-all.
 
 use std::collections::BTreeMap;
 
@@ -98,15 +100,19 @@ fn http_chain_match() -> FilterChainMatch {
     }
 }
 
+fn tls_inspector() -> ListenerFilter {
+    ListenerFilter {
+        name: "envoy.filters.listener.tls_inspector".into(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(
+            TlsInspector::default(),
+        ))),
+        ..Default::default()
+    }
+}
+
 fn inspectors() -> Vec<ListenerFilter> {
     vec![
-        ListenerFilter {
-            name: "envoy.filters.listener.tls_inspector".into(),
-            config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(
-                TlsInspector::default(),
-            ))),
-            ..Default::default()
-        },
+        tls_inspector(),
         ListenerFilter {
             name: "envoy.filters.listener.http_inspector".into(),
             config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(
@@ -174,9 +180,16 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResourc
                 routes.push(pack(port_routes(proxy, view, sp.port)));
                 continue;
             }
-            // TCP and sniffed ports bind the service address; a service without one (or
-            // headless) has no listener of its own and reaches the catch-all.
+            // TCP and sniffed ports bind the service address. A TCP or TLS service without
+            // one (a DNS ServiceEntry, typically) shares the port's wildcard listener: by
+            // SNI for TLS, the first service alone for TCP. Headless Kubernetes services
+            // reach the catch-all.
             let Some(vip) = svc.addresses.first() else {
+                let headless = svc.origin == crate::registry::Origin::Kubernetes
+                    && svc.resolution == crate::registry::Resolution::Passthrough;
+                if sp.protocol != Protocol::Unsupported && !headless {
+                    wildcard_l4(&mut listeners, proxy, view, svc, sp, catch_all);
+                }
                 continue;
             };
             let name = format!("{vip}_{}", sp.port);
@@ -219,10 +232,11 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResourc
                     },
                 ));
             } else {
-                l.filter_chains = vec![FilterChain {
-                    filters: vec![tcp_proxy(&cluster)],
-                    ..Default::default()
-                }];
+                let (chains, by_sni) = super::l4_route::chains(proxy, view, svc, sp, false);
+                l.filter_chains = chains;
+                if by_sni {
+                    l.listener_filters = vec![tls_inspector()];
+                }
             }
             listeners.insert(name, l);
         }
@@ -236,6 +250,63 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResourc
         pack_any(virtual_outbound(view, catch_all)),
     ));
     (out, routes)
+}
+
+/// Adds a VIP-less TCP or TLS service port to the port's wildcard listener `0.0.0.0_PORT`
+/// (what the proxy's port matches no service address for): a TLS service adds its SNI
+/// chains to those already there, a TCP one takes the listener if it is still free (as
+/// istiod, which keeps the first and reports a conflict); what matches no chain goes to
+/// the catch-all.
+fn wildcard_l4(
+    listeners: &mut BTreeMap<String, Listener>,
+    proxy: &Proxy,
+    view: &MeshView,
+    svc: &crate::registry::Service,
+    sp: &crate::registry::ServicePort,
+    catch_all: &str,
+) {
+    let name = format!("0.0.0.0_{}", sp.port);
+    let (chains, by_sni) = super::l4_route::chains(proxy, view, svc, sp, true);
+    match listeners.get_mut(&name) {
+        None => {
+            let mut l = virtual_listener(&name, "0.0.0.0", sp.port);
+            l.filter_chains = chains;
+            if by_sni {
+                l.listener_filters = vec![tls_inspector()];
+            }
+            l.default_filter_chain = Some(FilterChain {
+                name: "PassthroughFilterChain".into(),
+                filter_chain_match: Some(FilterChainMatch::default()),
+                filters: vec![tcp_proxy(catch_all)],
+                ..Default::default()
+            });
+            listeners.insert(name, l);
+        }
+        // Only SNI chains can share a listener, and only with other SNI chains whose
+        // matches differ.
+        Some(l) if by_sni && chains.iter().all(|c| c.filter_chain_match.is_some()) => {
+            let sni_only = |l: &Listener| {
+                l.filter_chains.iter().all(|c| {
+                    c.filter_chain_match
+                        .as_ref()
+                        .is_some_and(|m| !m.server_names.is_empty())
+                })
+            };
+            if !sni_only(l) {
+                return;
+            }
+            for c in chains {
+                if !l
+                    .filter_chains
+                    .iter()
+                    .any(|o| o.filter_chain_match == c.filter_chain_match)
+                {
+                    l.filter_chains.push(c);
+                }
+            }
+        }
+        Some(_) => {}
+    }
 }
 
 fn virtual_outbound(view: &MeshView, catch_all: &str) -> Listener {

@@ -9,6 +9,7 @@ mod gateway;
 mod grpc;
 mod host_index;
 mod inbound;
+mod l4_route;
 mod listener;
 mod names;
 mod route;

@@ -123,9 +123,9 @@ pub(super) fn match_applies(
         return false;
     }
     match binding {
-        Binding::Mesh => {
-            source() && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
-        }
+        // istiod's sourceMatchHTTP: a match naming gateways is decided by them alone.
+        Binding::Mesh if !m.gateways.is_empty() => m.gateways.iter().any(|g| g == "mesh"),
+        Binding::Mesh => source(),
         Binding::Gateway(gateway) if !m.gateways.is_empty() => m
             .gateways
             .iter()

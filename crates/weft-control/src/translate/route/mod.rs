@@ -12,10 +12,10 @@ use envoy_types::pb::envoy::config::route::v3::{
     Decorator, DirectResponseAction, RedirectAction, Route, RouteAction, RouteConfiguration,
     VirtualHost, WeightedCluster, redirect_action, route, route_action, weighted_cluster,
 };
-use route_action::HashPolicy;
 use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatchAndSubstitute, RegexMatcher};
 use envoy_types::pb::google::protobuf::{Any, BoolValue, UInt32Value};
 use envoy_types::util::pack_any;
+use route_action::HashPolicy;
 use weft_config::networking::virtual_service::{HTTPMatchRequest, HTTPRoute, VirtualService};
 
 use super::cluster::{PASSTHROUGH, duration};
@@ -33,7 +33,7 @@ pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
 
 /// The VirtualService (if any) that routes `svc` for this proxy: applies to the mesh,
 /// visible in the proxy's namespace, host matching; the proxy's own namespace first.
-fn virtual_service<'a>(
+pub(super) fn virtual_service<'a>(
     proxy: &Proxy,
     view: &'a MeshView,
     svc: &Service,

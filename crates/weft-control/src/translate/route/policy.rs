@@ -21,7 +21,8 @@ use crate::translate::cluster::duration;
 const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
-fn previous_hosts() -> Vec<envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate> {
+fn previous_hosts()
+-> Vec<envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate> {
     vec![envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate {
         name: "envoy.retry_host_predicates.previous_hosts".into(),
         config_type: Some(
