@@ -397,10 +397,22 @@ spec:
   - name: sticky
     match: [{ headers: { x-sticky: { exact: "1" } } }]
     route: [{ destination: { host: reviews, subset: v1 } }]
+  - name: team
+    match: [{ uri: { prefix: /team } }]
+    delegate: { name: reviews-team }
   - name: split
     route:
     - { destination: { host: reviews, subset: v1 }, weight: 50 }
     - { destination: { host: reviews, subset: v2 }, weight: 50 }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews-team, namespace: default }
+spec:
+  http:
+  - name: beta
+    match: [{ uri: { prefix: /team/beta } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
 "#;
 
 /// One dynamic cluster (or route configuration) out of an Envoy config dump asked for one
@@ -562,7 +574,10 @@ async fn envoy_applies_destination_rule_traffic_policies() -> anyhow::Result<()>
         serde_json::Value::Null,
         "retries stay on the hashed host"
     );
-    let split = &vh["routes"][1]["route"];
+    // The delegate's route, under the root's prefix, sits where the root route was.
+    assert_eq!(vh["routes"][1]["name"], "team-beta");
+    assert_eq!(vh["routes"][1]["match"]["prefix"], "/team/beta");
+    let split = &vh["routes"][2]["route"];
     assert_eq!(
         split["hash_policy"].as_array().map(Vec::len),
         Some(1),

@@ -4,6 +4,7 @@
 //! ALPN) exist only in istio-proxy builds and would be NACKed by Envoy and Weft alike.
 
 mod cluster;
+mod delegate;
 mod endpoints;
 mod gateway;
 mod grpc;

@@ -159,6 +159,8 @@ impl MeshView {
         view.gateways
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         let domain = &view.mesh.domain;
+        view.virtual_services =
+            super::delegate::merge(std::mem::take(&mut view.virtual_services), domain);
         view.vs_hosts = HostIndex::new(view.virtual_services.iter().map(|vs| {
             vs.spec
                 .hosts
