@@ -406,6 +406,20 @@ spec:
     - { destination: { host: reviews, subset: v2 }, weight: 50 }
 ---
 apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: productpage, namespace: default }
+spec:
+  workloadSelector: { labels: { app: productpage } }
+  inboundConnectionPool: { tcp: { maxConnections: 64 } }
+  ingress:
+  - port: { number: 9080, protocol: HTTP, name: http }
+    defaultEndpoint: 127.0.0.1:8080
+  - port: { number: ADMIN_PORT, protocol: TCP, name: admin }
+    captureMode: NONE
+    bind: 127.0.0.1
+    defaultEndpoint: 127.0.0.1:7071
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews-team, namespace: default }
 spec:
@@ -432,7 +446,13 @@ async fn envoy_applies_destination_rule_traffic_policies() -> anyhow::Result<()>
     let dir = tempfile::tempdir()?;
     write(dir.path(), "services.yaml", SERVICES);
     write(dir.path(), "pods.yaml", &pods("127.0.0.22"));
-    write(dir.path(), "policies.yaml", POLICIES);
+    // The uncaptured ingress port is really bound, so it must be free.
+    let admin_port = weft_testkit::ports::free_port()?;
+    write(
+        dir.path(),
+        "policies.yaml",
+        &POLICIES.replace("ADMIN_PORT", &admin_port.to_string()),
+    );
     let mut options = Options::new(dir.path(), "127.0.0.1:0".parse()?);
     options.mesh.capture_bind = "127.0.0.1".into();
     options.mesh.outbound_port = weft_testkit::ports::free_port()?;
@@ -612,6 +632,16 @@ async fn envoy_applies_destination_rule_traffic_policies() -> anyhow::Result<()>
         "outbound|9090||ratings.default.svc.cluster.local"
     );
     assert_eq!(split[1]["weight"], 40);
+    // The Sidecar's ingress: a capture chain for 9080 to the app on localhost, and a
+    // listener of its own for the uncaptured port.
+    let own = active(&format!("127.0.0.1_{admin_port}"));
+    assert_eq!(own["address"]["socket_address"]["port_value"], admin_port);
+    let inbound = dumped(&dump, "cluster", "inbound|9080||");
+    assert_eq!(inbound["type"], "STATIC");
+    assert_eq!(
+        inbound["circuit_breakers"]["thresholds"][0]["max_connections"],
+        64
+    );
     let tls = active("0.0.0.0_443");
     assert_eq!(
         tls["filter_chains"][0]["filter_chain_match"]["server_names"][0],

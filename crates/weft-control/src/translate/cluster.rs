@@ -28,7 +28,7 @@ use super::view::MeshView;
 use crate::node::Proxy;
 use crate::registry::{Resolution, Service, selects};
 
-const HTTP_OPTIONS_KEY: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+pub(super) const HTTP_OPTIONS_KEY: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 pub const BLACKHOLE: &str = "BlackHoleCluster";
 pub const PASSTHROUGH: &str = "PassthroughCluster";
 /// MeshConfig's default `dnsRefreshRate`, which istiod puts on every DNS cluster.
@@ -108,7 +108,9 @@ fn with_protocol(p: http_protocol_options::UpstreamProtocolOptions) -> HttpProto
 
 /// Packs upstream HTTP options; Envoy requires them to name a protocol, so options that
 /// only tune connections say HTTP/1.1, Envoy's default.
-fn protocol_options(mut options: HttpProtocolOptions) -> std::collections::HashMap<String, Any> {
+pub(super) fn protocol_options(
+    mut options: HttpProtocolOptions,
+) -> std::collections::HashMap<String, Any> {
     if options.upstream_protocol_options.is_none() {
         options.upstream_protocol_options = Some(
             http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(

@@ -49,6 +49,73 @@ struct ServedPort {
     protocol: Protocol,
     hostname: String,
     service_port: u16,
+    /// Where its connections go; `None` for the original destination.
+    endpoint: Option<(String, u16)>,
+    /// A Sidecar's connection pool for it (`ingress[].connectionPool`, else
+    /// `inboundConnectionPool`).
+    pool: Option<weft_config::networking::destination_rule::ConnectionPoolSettings>,
+    /// A Sidecar ingress listener with `captureMode: NONE`: its own bound listener at this
+    /// address instead of a chain of the capture listener.
+    bind: Option<String>,
+}
+
+/// The ports a Sidecar's `ingress` listeners declare, in place of those of the workload's
+/// services (istiod's inbound chains and clusters from the sidecar scope): each port's
+/// `defaultEndpoint` is `127.0.0.1:PORT` (the app on localhost), `0.0.0.0:PORT` (the
+/// workload's own address) or absent (the original destination).
+fn ingress_ports(
+    proxy: &Proxy,
+    view: &MeshView,
+    sidecar: &weft_config::networking::sidecar::Sidecar,
+) -> BTreeMap<u16, ServedPort> {
+    use weft_config::networking::sidecar::CaptureMode;
+    let mut out = BTreeMap::new();
+    for ingress in &sidecar.ingress {
+        let Some(port) = ingress.port.as_ref() else {
+            continue;
+        };
+        let Ok(number) = u16::try_from(port.number) else {
+            continue;
+        };
+        let endpoint = ingress
+            .default_endpoint
+            .rsplit_once(':')
+            .and_then(|(host, p)| Some((host, p.parse::<u16>().ok()?)))
+            .and_then(|(host, p)| {
+                let address = match host {
+                    "127.0.0.1" | "[::1]" => host.trim_matches(['[', ']']).to_string(),
+                    "0.0.0.0" | "[::]" => proxy.ips.first()?.to_string(),
+                    _ => return None,
+                };
+                Some((address, p))
+            });
+        let hostname = served_ports(proxy, view)
+            .values()
+            .find(|s| s.service_port == number)
+            .map_or_else(String::new, |s| s.hostname.clone());
+        let bind = (ingress.capture_mode == CaptureMode::None).then(|| {
+            if ingress.bind.is_empty() {
+                proxy
+                    .ips
+                    .first()
+                    .map_or_else(|| "0.0.0.0".to_string(), ToString::to_string)
+            } else {
+                ingress.bind.clone()
+            }
+        });
+        out.entry(number).or_insert(ServedPort {
+            protocol: Protocol::parse(&port.protocol),
+            hostname,
+            service_port: number,
+            endpoint,
+            pool: ingress
+                .connection_pool
+                .clone()
+                .or_else(|| sidecar.inbound_connection_pool.clone()),
+            bind,
+        });
+    }
+    out
 }
 
 /// The ports this proxy's workload serves, by target port (first service wins a port).
@@ -66,6 +133,9 @@ fn served_ports(proxy: &Proxy, view: &MeshView) -> BTreeMap<u16, ServedPort> {
                 protocol: sp.protocol,
                 hostname: svc.hostname.clone(),
                 service_port,
+                endpoint: None,
+                pool: None,
+                bind: None,
             });
         }
     }
@@ -204,7 +274,18 @@ fn skip_ports(ports: &[u16]) -> Option<ListenerFilterChainMatchPredicate> {
 
 /// Inbound listener and clusters for a sidecar (none when it serves no service).
 pub fn inbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResources) {
-    let served = served_ports(proxy, view);
+    let sidecar = super::scope::applicable(proxy, view).map(|s| &s.spec);
+    let mut served = match sidecar {
+        Some(s) if !s.ingress.is_empty() => ingress_ports(proxy, view, s),
+        _ => served_ports(proxy, view),
+    };
+    // `inboundConnectionPool` covers every port without one of its own.
+    if let Some(pool) = sidecar.and_then(|s| s.inbound_connection_pool.as_ref()) {
+        for sp in served.values_mut() {
+            sp.pool.get_or_insert_with(|| pool.clone());
+        }
+    }
+    let mut own_listeners: Vec<(String, Any)> = Vec::new();
     let mut clusters: Vec<(String, Any)> = Vec::new();
     let raw = || FilterChainMatch {
         transport_protocol: "raw_buffer".into(),
@@ -257,6 +338,28 @@ pub fn inbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResource
         } else {
             tcp_proxy_filter(&cluster)
         };
+        let mut c = match &sp.endpoint {
+            None => original_dst_cluster(&cluster, view, sp.protocol.is_http2()),
+            Some((address, target)) => static_cluster(&cluster, view, sp, address, *target),
+        };
+        if let Some(pool) = &sp.pool {
+            super::traffic_policy::apply_inbound_pool(&mut c, pool, &view.mesh);
+        }
+        clusters.push((cluster.clone(), pack_any(c)));
+        if let Some(bind) = &sp.bind {
+            let listener = Listener {
+                name: format!("{bind}_{port}"),
+                address: Some(socket_address(bind, *port)),
+                traffic_direction: TrafficDirection::Inbound as i32,
+                filter_chains: vec![FilterChain {
+                    filters: vec![filter],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            own_listeners.push((listener.name.clone(), pack_any(listener)));
+            continue;
+        }
         if sp.protocol != Protocol::Unsupported {
             declared.push(*port);
         }
@@ -271,10 +374,6 @@ pub fn inbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResource
             filters: vec![filter],
             ..Default::default()
         });
-        clusters.push((
-            cluster.clone(),
-            pack_any(original_dst_cluster(&cluster, view, sp.protocol.is_http2())),
-        ));
     }
     let mut passthrough = original_dst_cluster(INBOUND_PASSTHROUGH, view, false);
     passthrough.typed_extension_protocol_options = downstream_protocol_options();
@@ -307,8 +406,45 @@ pub fn inbound(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResource
         filter_chains: chains,
         ..Default::default()
     };
-    (
-        vec![("virtualInbound".into(), pack_any(listener))],
-        clusters,
-    )
+    let mut listeners = vec![("virtualInbound".to_string(), pack_any(listener))];
+    listeners.extend(own_listeners);
+    (listeners, clusters)
+}
+
+/// An inbound cluster with one fixed endpoint (a Sidecar ingress `defaultEndpoint`):
+/// connections to the workload's own address leave from 127.0.0.6 like the capture's
+/// original-destination ones, so the capture lets them through.
+fn static_cluster(
+    name: &str,
+    view: &MeshView,
+    sp: &ServedPort,
+    address: &str,
+    port: u16,
+) -> Cluster {
+    use envoy_types::pb::envoy::config::endpoint::v3::{
+        ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+    };
+    let mut c = original_dst_cluster(name, view, sp.protocol.is_http2());
+    c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(
+        cluster::DiscoveryType::Static as i32,
+    ));
+    c.lb_policy = cluster::LbPolicy::RoundRobin as i32;
+    if address.starts_with("127.") || address == "::1" {
+        c.upstream_bind_config = None;
+    }
+    c.load_assignment = Some(ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints: vec![LbEndpoint {
+                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                    address: Some(socket_address(address, port)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    c
 }

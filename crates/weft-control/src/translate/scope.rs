@@ -56,7 +56,7 @@ impl Import {
 
 /// The Sidecar that applies to `proxy` (istiod's order: a selector match in the proxy's
 /// namespace, then that namespace's selector-less default, then the root namespace's).
-fn applicable<'a>(proxy: &Proxy, view: &'a MeshView) -> Option<&'a Named<Sidecar>> {
+pub(super) fn applicable<'a>(proxy: &Proxy, view: &'a MeshView) -> Option<&'a Named<Sidecar>> {
     let default_of = |ns: &str| {
         view.sidecars
             .iter()

@@ -252,3 +252,72 @@ status: { phase: Running, podIP: 10.1.0.20 }
         );
     }
 }
+
+#[test]
+fn sidecar_ingress_listeners_replace_the_services_inbound_ports() {
+    use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
+    let yaml = format!(
+        "{SERVICES}---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{ name: ratings, namespace: prod }}
+spec:
+  workloadSelector: {{ labels: {{ app: ratings }} }}
+  inboundConnectionPool: {{ tcp: {{ maxConnections: 10 }} }}
+  ingress:
+  - port: {{ number: 9080, protocol: HTTP, name: http }}
+    defaultEndpoint: 127.0.0.1:8080
+  - port: {{ number: 9090, protocol: GRPC, name: grpc }}
+    defaultEndpoint: 0.0.0.0:9091
+    connectionPool: {{ http: {{ http2MaxRequests: 5 }} }}
+  - port: {{ number: 7000, protocol: TCP, name: tcp }}
+    captureMode: NONE
+    bind: 127.0.0.1
+    defaultEndpoint: 127.0.0.1:7001
+  egress: [{{ hosts: [\"./*\"] }}]
+"
+    );
+    let g = sidecar(&proxy("prod", &[("app", "ratings")]), &view(&yaml));
+    let endpoint = |c: &Cluster| {
+        let cla = c.load_assignment.as_ref().expect("static endpoints");
+        let lb = &cla.endpoints[0].lb_endpoints[0];
+        format!("{lb:?}")
+    };
+    let limits = |c: &Cluster| {
+        let t = &c.circuit_breakers.as_ref().expect("breakers").thresholds[0];
+        (
+            t.max_connections.map(|v| v.value),
+            t.max_requests.map(|v| v.value),
+        )
+    };
+    let http: Cluster = decode(&g.clusters, "inbound|9080||");
+    assert_eq!(
+        http.cluster_discovery_type,
+        Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::Static as i32
+        ))
+    );
+    assert!(endpoint(&http).contains("127.0.0.1") && endpoint(&http).contains("8080"));
+    assert!(
+        http.upstream_bind_config.is_none(),
+        "localhost needs no 127.0.0.6"
+    );
+    assert_eq!(limits(&http), (Some(10), Some(u32::MAX)));
+    let grpc: Cluster = decode(&g.clusters, "inbound|9090||");
+    assert!(endpoint(&grpc).contains("10.1.0.9") && endpoint(&grpc).contains("9091"));
+    assert!(grpc.upstream_bind_config.is_some());
+    // The port's own pool replaces the Sidecar-wide one.
+    assert_eq!(limits(&grpc), (Some(u32::MAX), Some(5)));
+    assert!(!grpc.typed_extension_protocol_options.is_empty(), "HTTP/2");
+
+    let inbound: Listener = decode(&g.listeners, "virtualInbound");
+    let ports: Vec<u32> = inbound
+        .filter_chains
+        .iter()
+        .filter_map(|c| c.filter_chain_match.as_ref()?.destination_port)
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(ports, [15006, 9080, 9090]);
+    let own: Listener = decode(&g.listeners, "127.0.0.1_7000");
+    assert_eq!(own.filter_chains.len(), 1);
+}

@@ -165,6 +165,22 @@ pub fn apply(
     load_balancer(c, policy.load_balancer);
 }
 
+/// A Sidecar's connection pool on an inbound cluster (istiod applies only the pool there).
+pub fn apply_inbound_pool(c: &mut Cluster, pool: &ConnectionPoolSettings, mesh: &MeshSettings) {
+    let mut http = None;
+    connection_pool(c, &mut http, Some(pool), mesh);
+    if let Some(mut options) = http {
+        if let Some(existing) = c
+            .typed_extension_protocol_options
+            .get(super::cluster::HTTP_OPTIONS_KEY)
+            .and_then(|a| <HttpProtocolOptions as prost::Message>::decode(a.value.as_slice()).ok())
+        {
+            options.upstream_protocol_options = existing.upstream_protocol_options;
+        }
+        c.typed_extension_protocol_options = super::cluster::protocol_options(options);
+    }
+}
+
 /// istiod's applyConnectionPool: every limit at its maximum unless set, the pool's connect
 /// timeout over the mesh's, TCP keepalive from the mesh then the pool, and the HTTP
 /// connection settings as upstream HTTP options.
