@@ -41,6 +41,9 @@ struct GroupOut {
     layers: [(Arc<Layer>, u64); 4],
     /// A proxy of the group, to recompute its endpoints from.
     proxy: Proxy,
+    /// What its resources were computed from (`translate::fingerprint`); `None` when that
+    /// is not tracked, and any change translates the group again.
+    inputs: Option<u64>,
 }
 
 impl GroupOut {
@@ -51,6 +54,7 @@ impl GroupOut {
     fn new(
         proxy: &Proxy,
         generated: Generated,
+        inputs: Option<u64>,
         seen: &mut HashMap<u64, Arc<Layer>>,
         earlier: &HashMap<u64, Arc<Layer>>,
     ) -> Self {
@@ -70,11 +74,13 @@ impl GroupOut {
         Self {
             layers,
             proxy: proxy.clone(),
+            inputs,
         }
     }
 
-    /// This group after a change that touched only endpoints: the same listeners, routes
-    /// and clusters, and its endpoints recomputed from `view`.
+    /// This group after a change that left its listeners, routes and clusters alone (one
+    /// that touched only endpoints, or nothing its inputs include): those stand, and its
+    /// endpoints are recomputed from `view`.
     fn with_new_endpoints(
         &self,
         view: &MeshView,
@@ -91,6 +97,7 @@ impl GroupOut {
         Self {
             layers,
             proxy: self.proxy.clone(),
+            inputs: self.inputs,
         }
     }
 
@@ -204,7 +211,7 @@ struct State {
     earlier_layers: HashMap<u64, Arc<Layer>>,
     /// Something other than endpoints changed since the last push (configuration other
     /// than EndpointSlices and Endpoints, Pods, the MeshConfig, connected workloads), so
-    /// every group is translated afresh; otherwise only endpoints are.
+    /// the groups whose inputs changed are translated afresh; otherwise only endpoints are.
     structure_changed: bool,
     proxies: BTreeMap<String, Connected>,
 }
@@ -408,25 +415,37 @@ impl ControlPlane {
             &state.mesh.domain,
         );
         let view = MeshView::new(&refs, registry, state.mesh.clone());
-        state.label_keys = Arc::new(translate::label_keys(&view));
+        let label_keys = translate::label_keys(&view);
+        let same_keys = *state.label_keys == label_keys;
+        state.label_keys = Arc::new(label_keys);
         state.view = Arc::new(view);
         state.earlier_layers = std::mem::take(&mut state.layers);
         let groups = std::mem::take(&mut state.groups);
-        if !std::mem::take(&mut state.structure_changed) {
-            let State {
-                view,
-                layers,
-                earlier_layers,
-                ..
-            } = &mut *state;
-            state.groups = groups
-                .into_iter()
-                .map(|(key, g)| {
-                    let g = g.with_new_endpoints(view, layers, earlier_layers);
-                    (key, Arc::new(g))
-                })
-                .collect();
+        let structure_changed = std::mem::take(&mut state.structure_changed);
+        if structure_changed && !same_keys {
+            // Proxies group differently now: every group is translated afresh.
+            return;
         }
+        let State {
+            view,
+            layers,
+            earlier_layers,
+            ..
+        } = &mut *state;
+        // After an endpoint-only change every group stands; after another change, those
+        // whose inputs read the same on the new view (the rest are translated on demand).
+        state.groups = groups
+            .into_iter()
+            .filter(|(_, g)| {
+                !structure_changed
+                    || g.inputs
+                        .is_some_and(|d| translate::fingerprint(&g.proxy, view) == Some(d))
+            })
+            .map(|(key, g)| {
+                let g = g.with_new_endpoints(view, layers, earlier_layers);
+                (key, Arc::new(g))
+            })
+            .collect();
     }
 
     /// Recomputes one proxy's resources — its group's share computed once per push, its own
@@ -452,6 +471,7 @@ impl ControlPlane {
                 Arc::new(GroupOut::new(
                     &c.proxy,
                     translate::shared(&c.proxy, view),
+                    translate::fingerprint(&c.proxy, view),
                     layers,
                     earlier,
                 ))
@@ -804,5 +824,157 @@ mod tests {
             "clusters recomputed"
         );
         assert!(has_endpoint(&cp, "10.1.0.2"));
+    }
+
+    /// The mesh of the incremental-push test: three namespaces, `a` scoped to itself, `b`
+    /// to itself and `a`, `c` unscoped; each step below replaces one file.
+    const BASE: &[(&str, &str)] = &[
+        (
+            "services",
+            "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: a }\n\
+             spec: { clusterIP: 10.0.0.1, ports: [{ name: http, port: 80 }] }\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: { name: api, namespace: b }\n\
+             spec: { clusterIP: 10.0.0.2, ports: [{ name: http, port: 80 }, { name: tcp, port: 5432 }] }\n---\n\
+             apiVersion: v1\nkind: Service\nmetadata: { name: db, namespace: c }\n\
+             spec: { clusterIP: 10.0.0.3, ports: [{ name: tcp, port: 5432 }] }\n",
+        ),
+        (
+            "sidecars",
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: a }\n\
+             spec: { egress: [{ hosts: [\"./*\"] }] }\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: b }\n\
+             spec: { egress: [{ hosts: [\"./*\", \"a/*\"] }] }\n",
+        ),
+        ("rules-a", ""),
+        ("rules-b", ""),
+        ("rules-c", ""),
+        ("external", ""),
+    ];
+
+    /// (file, new content, groups expected to be translated again: a, b, c).
+    const STEPS: &[(&str, &str, [bool; 3])] = &[
+        // A rule for a's service: a and b import it, c sees everything.
+        (
+            "rules-a",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: web, namespace: a }\n\
+             spec: { hosts: [web], http: [{ route: [{ destination: { host: web }, weight: 100 }], timeout: 3s }] }\n",
+            [true, true, true],
+        ),
+        // A rule in c for c's service: only c sees it.
+        (
+            "rules-c",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: db, namespace: c }\n\
+             spec: { host: db, trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } } }\n",
+            [false, false, true],
+        ),
+        // b routes to c's db: b and c change, a does not.
+        (
+            "rules-b",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: api, namespace: b }\n\
+             spec: { hosts: [api], http: [{ route: [{ destination: { host: db.c.svc.cluster.local, port: { number: 5432 } } }] }] }\n",
+            [false, true, true],
+        ),
+        // c's DestinationRule changes again: b routes to db, so b's routes may hash by it.
+        (
+            "rules-c",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: db, namespace: c }\n\
+             spec: { host: db, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }\n",
+            [false, true, true],
+        ),
+        // A DNS ServiceEntry exported only to c.
+        (
+            "external",
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: ext, namespace: c }\n\
+             spec: { hosts: [ext.example.com], exportTo: [\".\"], resolution: DNS, ports: [{ number: 443, name: tls, protocol: TLS }] }\n",
+            [false, false, true],
+        ),
+        // a's Sidecar widens to c: only a changes.
+        (
+            "sidecars",
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: a }\n\
+             spec: { egress: [{ hosts: [\"./*\", \"c/*\"] }] }\n---\n\
+             apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: b }\n\
+             spec: { egress: [{ hosts: [\"./*\", \"a/*\"] }] }\n",
+            [true, false, false],
+        ),
+        // The rule in a goes away.
+        ("rules-a", "", [true, true, true]),
+    ];
+
+    fn plane(files: &BTreeMap<&str, String>) -> (Arc<ControlPlane>, Vec<String>) {
+        let cp = ControlPlane::new(
+            MeshSettings::default(),
+            Debounce::default(),
+            Duration::from_secs(10),
+        );
+        cp.set_config(files.values().map(|y| load(y)).collect(), vec![], None);
+        cp.push_all();
+        let source = Source(cp.clone());
+        let mut ids = Vec::new();
+        for (i, ns) in ["a", "b", "c"].iter().enumerate() {
+            let ip: std::net::IpAddr = format!("10.9.0.{}", i + 1).parse().unwrap();
+            let node = Node {
+                id: format!("sidecar~{ip}~app-0.{ns}~{ns}.svc.cluster.local"),
+                metadata: Some(crate::node::metadata(
+                    ns,
+                    &BTreeMap::new(),
+                    "default",
+                    &[ip],
+                )),
+                ..Default::default()
+            };
+            // The receiver is not needed: snapshots stay readable in the control plane.
+            drop(source.connect(&node, i as u64 + 1).expect("connects"));
+            ids.push(node.id);
+        }
+        cp.push_all();
+        (cp, ids)
+    }
+
+    /// Which groups hold other layers than `before` (were translated again).
+    fn retranslated(cp: &ControlPlane, ids: &[String], before: &[[Arc<Layer>; 4]]) -> Vec<bool> {
+        let now = group_layers(cp, ids);
+        now.iter()
+            .zip(before)
+            .map(|(n, b)| (0..3).any(|t| !Arc::ptr_eq(&n[t], &b[t])))
+            .collect()
+    }
+
+    fn group_layers(cp: &ControlPlane, ids: &[String]) -> Vec<[Arc<Layer>; 4]> {
+        let s = cp.state.lock();
+        ids.iter()
+            .map(|id| {
+                let g = s.proxies[id].group.as_ref().expect("a group");
+                g.layers.each_ref().map(|(l, _)| l.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_change_translates_only_the_groups_whose_inputs_it_touches() {
+        let mut files: BTreeMap<&str, String> =
+            BASE.iter().map(|(f, y)| (*f, y.to_string())).collect();
+        let (cp, ids) = plane(&files);
+        for (step, (file, yaml, expected)) in STEPS.iter().enumerate() {
+            files.insert(file, yaml.to_string());
+            let before = group_layers(&cp, &ids);
+            cp.set_config(files.values().map(|y| load(y)).collect(), vec![], None);
+            cp.push_all();
+            // Translated again or not, every proxy has what a fresh control plane computes.
+            let (fresh, _) = plane(&files);
+            for id in &ids {
+                let incremental = cp.generated(id).expect("known").1;
+                let full = fresh.generated(id).expect("known").1;
+                assert!(
+                    incremental == full,
+                    "step {step}: {id} differs from a fresh translation"
+                );
+            }
+            assert_eq!(
+                retranslated(&cp, &ids, &before),
+                expected.to_vec(),
+                "step {step} ({file}): groups a, b, c translated again"
+            );
+        }
     }
 }

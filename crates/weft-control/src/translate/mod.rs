@@ -5,6 +5,7 @@
 
 mod cluster;
 mod delegate;
+mod dependencies;
 mod endpoints;
 mod gateway;
 mod grpc;
@@ -20,6 +21,7 @@ mod tests;
 pub mod traffic_policy;
 mod view;
 
+pub use dependencies::fingerprint;
 pub use names::{cluster_name, host_matches, resolve_host};
 pub use scope::Scope;
 pub use view::{MeshSettings, MeshView, OutboundPolicy};
