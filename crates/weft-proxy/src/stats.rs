@@ -66,9 +66,16 @@ pub trait Scope: Send + Sync {
 
 type Entry = (Arc<dyn Scope>, Arc<dyn Any + Send + Sync>);
 
-/// Scopes kept inside another (`cluster.NAME.` + `circuit_breakers.`, `http.PREFIX.` +
-/// `fault.`): their statistics carry the outer scope's name.
-const NESTED: &[&str] = &["circuit_breakers.", "fault."];
+/// Scopes kept inside another (`cluster.NAME.` + `circuit_breakers.`,
+/// `outlier_detection.`, `ring_hash_lb.` or `maglev_lb.`; `http.PREFIX.` + `fault.`): their
+/// statistics carry the outer scope's name.
+const NESTED: &[&str] = &[
+    "circuit_breakers.",
+    "outlier_detection.",
+    "ring_hash_lb.",
+    "maglev_lb.",
+    "fault.",
+];
 
 /// Every live scope, by prefix (`cluster.backend.`). A scope replaced by a newer
 /// configuration keeps its counters: the registry hands out the existing one.

@@ -7,6 +7,8 @@ use crate::listener::inspect::Rewind;
 use crate::model::cluster::Discovery;
 use crate::model::tcp_proxy::TcpProxyConfig;
 use crate::stats_struct;
+use crate::upstream::outlier::Outcome;
+use crate::upstream::xxhash::xxh64;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,13 +32,25 @@ stats_struct!(
     }
 );
 
+/// The two ends of a downstream connection that matter to the proxy: the client (for
+/// hashing) and where the connection was headed (for ORIGINAL_DST clusters).
+pub struct Ends {
+    pub remote: SocketAddr,
+    pub original_dst: SocketAddr,
+}
+
 pub async fn serve(
     mut down: Rewind,
     config: &TcpProxyConfig,
     stats: Arc<TcpStats>,
     shared: &Shared,
-    original_dst: SocketAddr,
+    ends: Ends,
 ) {
+    let original_dst = ends.original_dst;
+    // Envoy's source-IP hash: XXH64 of the client's address, as for HTTP routes.
+    let hash = config
+        .hash_source_ip
+        .then(|| xxh64(ends.remote.ip().to_string().as_bytes(), 0));
     stats.downstream_cx_total.inc();
     let snapshot = shared.load_full();
     let Some(cluster) = snapshot.clusters.get(config.pick()).cloned() else {
@@ -47,18 +61,28 @@ pub async fn serve(
     cluster.stats.upstream_rq_total.inc();
     let mut upstream = None;
     for _ in 0..config.max_connect_attempts {
-        let addr = if matches!(cluster.config.discovery, Discovery::OriginalDst) {
-            original_dst
+        let (addr, host) = if matches!(cluster.config.discovery, Discovery::OriginalDst) {
+            (original_dst, None)
         } else {
-            match cluster.endpoints.load().pick() {
-                Some(h) => h.addr,
+            match cluster.endpoints.load().pick(hash) {
+                Some(h) => (h.addr, Some(h.clone())),
                 None => {
                     cluster.stats.upstream_cx_none_healthy.inc();
                     return;
                 }
             }
         };
-        if let Ok(c) = cluster.connector.connect(addr).await {
+        let connected = cluster.connector.connect(addr).await;
+        // Envoy's TCP proxy charges connection results to outlier detection (a failure
+        // counts as a 503 unless local-origin errors are split off).
+        if let Some(h) = &host {
+            let outcome = match &connected {
+                Ok(_) => Outcome::ConnectedFinal,
+                Err(_) => Outcome::ConnectFailed,
+            };
+            cluster.record(h, outcome);
+        }
+        if let Ok(c) = connected {
             upstream = Some(c);
             break;
         }

@@ -95,11 +95,15 @@ const CUSTOM: &[&str] = &[
     "circuit_breakers",
     "connection_limits",
     "fault_delay",
+    "hash_balancing",
     "http1_wire",
     "least_request",
     "listener_sni",
+    "outlier_detection",
+    "outlier_statistical",
     "request_id",
     "tcp_proxy",
+    "upstream_max_duration",
     "websocket",
     "weighted_clusters",
 ];
@@ -309,3 +313,15 @@ mod least_request;
 
 #[path = "conformance_custom/fault_delay.rs"]
 mod fault_delay;
+
+#[path = "conformance_custom/outlier_detection.rs"]
+mod outlier_detection;
+
+#[path = "conformance_custom/hash_balancing.rs"]
+mod hash_balancing;
+
+#[path = "conformance_custom/upstream_max_duration.rs"]
+mod upstream_max_duration;
+
+#[path = "conformance_custom/outlier_statistical.rs"]
+mod outlier_statistical;

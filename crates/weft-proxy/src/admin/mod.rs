@@ -240,10 +240,13 @@ fn clusters(server: &Server, as_json: bool) -> Reply {
         let eps = c.endpoints.load();
         let mut hosts = Vec::new();
         for h in &eps.hosts {
-            let flags = if h.healthy {
-                "healthy"
-            } else {
-                "/failed_eds_health"
+            let ejected = h.outlier.is_ejected();
+            // Envoy's flag order: active health check, outlier check, EDS health.
+            let flags = match (ejected, h.healthy) {
+                (false, true) => "healthy",
+                (true, true) => "/failed_outlier_check",
+                (false, false) => "/failed_eds_health",
+                (true, false) => "/failed_outlier_check/failed_eds_health",
             };
             let _ = writeln!(out, "{name}::{}::rq_total::{}", h.addr, h.rq_total.get());
             let _ = writeln!(out, "{name}::{}::rq_error::{}", h.addr, h.rq_error.get());
@@ -261,7 +264,11 @@ fn clusters(server: &Server, as_json: bool) -> Reply {
                     { "name": "rq_total", "type": "COUNTER", "value": h.rq_total.get().to_string() },
                     { "name": "rq_error", "type": "COUNTER", "value": h.rq_error.get().to_string() },
                 ],
-                "health_status": { "eds_health_status": if h.healthy { "HEALTHY" } else { "UNHEALTHY" } },
+                "health_status": if ejected {
+                    serde_json::json!({ "failed_outlier_check": true, "eds_health_status": if h.healthy { "HEALTHY" } else { "UNHEALTHY" } })
+                } else {
+                    serde_json::json!({ "eds_health_status": if h.healthy { "HEALTHY" } else { "UNHEALTHY" } })
+                },
                 "weight": h.weight,
                 "hostname": h.hostname.clone().unwrap_or_default(),
             }));

@@ -5,16 +5,17 @@
 //! is published for the workers.
 
 use super::snapshot::{ActiveListener, Shared, Snapshot};
-use crate::model::cluster::{ClusterConfig, Discovery};
+use crate::model::cluster::{Balancer, ClusterConfig, Discovery};
 use crate::model::endpoint::{self, Endpoint, HostPort};
 use crate::model::hcm::RouteSource;
 use crate::model::listener::{ListenerConfig, NetworkFilter};
 use crate::model::route::RouteConfig;
 use crate::model::{ConvertError, support};
 use crate::stats::Registry;
-use crate::upstream::cluster::{Cluster, ClusterStats};
+use crate::upstream::cluster::{Cluster, ClusterStats, MaglevStats, RingHashStats, TableGauges};
 use crate::upstream::dns;
 use crate::upstream::endpoints::hosts_of;
+use crate::upstream::outlier::OutlierStats;
 use crate::upstream::resources::CircuitBreakerStats;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
@@ -355,7 +356,32 @@ impl Store {
             let stats = self
                 .registry
                 .scope(&format!("cluster.{name}."), ClusterStats::default);
-            let cluster = Arc::new(Cluster::new(config, c, stats));
+            let mut cluster = Cluster::new(config, c, stats);
+            // Envoy has these statistics only for clusters that detect outliers.
+            if cluster.config.outlier.is_some() {
+                cluster = cluster.with_outlier_stats(self.registry.scope(
+                    &format!("cluster.{name}.outlier_detection."),
+                    OutlierStats::default,
+                ));
+            }
+            // And these only for the balancers they describe.
+            match cluster.config.balancer {
+                Balancer::RingHash { .. } => {
+                    cluster = cluster.with_table_gauges(TableGauges::Ring(self.registry.scope(
+                        &format!("cluster.{name}.ring_hash_lb."),
+                        RingHashStats::default,
+                    )));
+                }
+                Balancer::Maglev { .. } => {
+                    cluster = cluster.with_table_gauges(TableGauges::Maglev(
+                        self.registry
+                            .scope(&format!("cluster.{name}.maglev_lb."), MaglevStats::default),
+                    ));
+                }
+                _ => {}
+            }
+            let cluster = Arc::new(cluster);
+            cluster.spawn_outlier_timer();
             self.registry
                 .scope(
                     &format!("cluster.{name}.circuit_breakers."),

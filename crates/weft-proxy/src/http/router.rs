@@ -10,6 +10,7 @@ use super::retry::{Decision, RetryState};
 use super::timers::{Activity, BodyTimer, Deadlines, Expired};
 use super::{ConnCtx, fault, upgrade};
 use crate::model::cluster::Discovery;
+use crate::model::hash_policy;
 use crate::model::hcm::{HttpFilter, RouteSource};
 use crate::model::header_ops::{FormatContext, HeaderOps};
 use crate::model::matcher::Pseudo;
@@ -19,6 +20,7 @@ use crate::model::route_action::{
 };
 use crate::upstream::cluster::{Cluster, Wire};
 use crate::upstream::endpoints::Host;
+use crate::upstream::outlier::Outcome;
 use crate::upstream::pool::{ActiveRequest, Attach, ResetReason, UpstreamError};
 use bytes::Bytes;
 use http::header::{self, HeaderName};
@@ -717,6 +719,7 @@ fn pick_host(
     cluster: &Cluster,
     ctx: &ConnCtx,
     avoid: Option<(&[std::net::SocketAddr], u32)>,
+    hash: Option<u64>,
 ) -> Option<Picked> {
     if matches!(cluster.config.discovery, Discovery::OriginalDst) {
         return Some(Picked {
@@ -725,9 +728,12 @@ fn pick_host(
         });
     }
     let set = cluster.endpoints.load();
+    if set.in_panic() {
+        cluster.stats.lb_healthy_panic.inc();
+    }
     let h = match avoid {
-        Some((tried, extra)) => set.pick_avoiding(tried, extra),
-        None => set.pick(),
+        Some((tried, extra)) => set.pick_avoiding(tried, extra, hash),
+        None => set.pick(hash),
     }?;
     Some(Picked {
         addr: h.addr,
@@ -794,7 +800,21 @@ async fn forward(
         ex.flag = Some(Flag::NoClusterFound);
         return reply(f.not_found_status, None, ex.grpc, ex.head);
     };
-    let Some(mut picked) = pick_host(&cluster, ctx, None) else {
+    // The hashing balancers pick by the route's hash policy, read before any rewrite.
+    let hashed = if cluster.config.balancer.is_hashing() && !f.hash_policy.is_empty() {
+        hash_policy::hash(
+            &f.hash_policy,
+            &hash_policy::Request {
+                headers: req.headers(),
+                path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+                remote: ctx.remote,
+                local: ctx.local,
+            },
+        )
+    } else {
+        hash_policy::Hashed::default()
+    };
+    let Some(mut picked) = pick_host(&cluster, ctx, None, hashed.hash) else {
         return no_healthy_upstream(ex, &levels, &cluster, req.headers());
     };
 
@@ -956,6 +976,9 @@ async fn forward(
             }
         };
         let overflowed = || replay.as_ref().is_some_and(|r| r.overflowed());
+        if let Some(h) = &picked.host {
+            record_outlier(&cluster, h, &outcome, ex.grpc);
+        }
         let retry_after = match outcome {
             Ok(Ok((resp, lease, active))) => {
                 let decision = match retry.as_mut() {
@@ -991,6 +1014,7 @@ async fn forward(
                             started,
                             deadlines,
                             request_done: activity.is_done(),
+                            set_cookie: hashed.set_cookie,
                         };
                         return deliver(resp, up, ex, &levels, &cluster, &mut downstream_upgrade);
                     }
@@ -1030,7 +1054,7 @@ async fn forward(
             ex.attempts = Some(attempt);
         }
         let avoid = retry.as_ref().and_then(|rs| rs.avoid());
-        let Some(next) = pick_host(&cluster, ctx, avoid) else {
+        let Some(next) = pick_host(&cluster, ctx, avoid, hashed.hash) else {
             let headers = head.as_ref().map(|h| &h.headers);
             return no_healthy_upstream(
                 ex,
@@ -1043,6 +1067,70 @@ async fn forward(
         if let Some(rs) = retry.as_mut() {
             rs.attempted(picked.addr);
         }
+    }
+}
+
+/// How one try ended: an answer (with its connection and its claim on the cluster), an
+/// upstream failure, or a timer.
+type TryOutcome = Result<
+    Result<
+        (
+            Response<Incoming>,
+            Option<crate::upstream::pool::Lease>,
+            ActiveRequest,
+        ),
+        UpstreamError,
+    >,
+    Expired,
+>;
+
+/// Charges a try's result to its host's outlier detection as Envoy's router does: the
+/// status of response headers (for gRPC, the `grpc-status` they carry, as an HTTP status);
+/// a reset or failed connection as a local-origin failure (after a connection that was
+/// made); a route or per-try timeout awaiting headers. A request the circuit breakers
+/// refused never reached the host, and the downstream's own timers say nothing about it.
+fn record_outlier(cluster: &Cluster, host: &Arc<Host>, outcome: &TryOutcome, grpc: bool) {
+    if cluster.config.outlier.is_none() {
+        return;
+    }
+    match outcome {
+        Ok(Ok((resp, ..))) => {
+            cluster.record(host, Outcome::Connected);
+            let status = match resp.headers().get("grpc-status") {
+                Some(g) if grpc => grpc_to_http(g.as_bytes()),
+                _ => resp.status().as_u16(),
+            };
+            cluster.record(host, Outcome::Status(status));
+        }
+        Ok(Err(UpstreamError::Overflow)) => {}
+        Ok(Err(UpstreamError::Connect(_))) => cluster.record(host, Outcome::ConnectFailed),
+        Ok(Err(UpstreamError::Reset(_))) => {
+            cluster.record(host, Outcome::Connected);
+            cluster.record(host, Outcome::ConnectFailed);
+        }
+        Err(Expired::Route | Expired::PerTry) => cluster.record(host, Outcome::Timeout),
+        Err(_) => {}
+    }
+}
+
+/// Envoy's `Grpc::Utility::grpcToHttpStatus` (an unknown or unreadable code is 500).
+fn grpc_to_http(code: &[u8]) -> u16 {
+    let code = std::str::from_utf8(code)
+        .ok()
+        .and_then(|c| c.trim().parse::<u32>().ok());
+    match code {
+        Some(0) => 200,
+        Some(1) => 499,
+        Some(3 | 9 | 11) => 400,
+        Some(4) => 504,
+        Some(5) => 404,
+        Some(6 | 10) => 409,
+        Some(7) => 403,
+        Some(8) => 429,
+        Some(12) => 501,
+        Some(14) => 503,
+        Some(16) => 401,
+        _ => 500,
     }
 }
 
@@ -1166,6 +1254,8 @@ struct Upstream {
     deadlines: Deadlines,
     /// The whole request had been sent when the answer came.
     request_done: bool,
+    /// A hash-policy cookie made up for this request.
+    set_cookie: Option<HeaderValue>,
 }
 
 /// Hands the upstream's response downstream.
@@ -1201,6 +1291,9 @@ fn deliver(
     }
     if let Some(n) = ex.attempts {
         h.insert(X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(n));
+    }
+    if let Some(c) = up.set_cookie {
+        h.append(header::SET_COOKIE, c);
     }
     levels.response_ops(resp.headers_mut(), ctx, &HeaderMap::new());
     let (parts, body) = resp.into_parts();

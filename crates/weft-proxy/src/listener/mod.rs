@@ -246,7 +246,11 @@ async fn serve_connection(
             crate::http::server::serve(io, conn, hcm.clone(), hstats.clone(), shared, drain).await;
         }
         (NetworkFilter::TcpProxy(t), Some(ChainStats::Tcp(tstats))) => {
-            crate::tcp_proxy::serve(io, t, tstats.clone(), &shared, original.unwrap_or(dst)).await;
+            let ends = crate::tcp_proxy::Ends {
+                remote,
+                original_dst: original.unwrap_or(dst),
+            };
+            crate::tcp_proxy::serve(io, t, tstats.clone(), &shared, ends).await;
         }
         _ => {}
     }

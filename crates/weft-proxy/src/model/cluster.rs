@@ -1,10 +1,12 @@
 //! Clusters: how endpoints are found (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST),
 //! how the proxy talks to them (HTTP/1.1, HTTP/2 or the downstream's protocol; connect
-//! timeout, idle timeout, TCP keepalive, source address), how one is picked (round robin or
-//! least request), and the circuit breakers that bound connections, pending and active
-//! requests, and retries.
+//! timeout, idle timeout, TCP keepalive, source address), how one is picked (round robin,
+//! least request, random, ring hash or Maglev; outlier ejection and the panic threshold
+//! decide which hosts count as healthy), and the circuit breakers that bound connections,
+//! pending and active requests, and retries.
 
 use super::endpoint::{Endpoint, HostPort, endpoints};
+use super::outlier::OutlierConfig;
 use super::{ConvertError, Result, duration, timeout, unpack};
 use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers as PbCircuitBreakers, Cluster, cluster::ClusterDiscoveryType,
@@ -99,6 +101,25 @@ pub enum Balancer {
         choice_count: u32,
         active_request_bias: f64,
     },
+    /// A uniformly random host; Envoy's random balancer does not consult host weights.
+    Random,
+    /// Envoy's ketama-style ring: each host hashed (XXH64 of `address_i`) onto a ring of
+    /// `min_ring_size..=max_ring_size` entries in proportion to its weight.
+    RingHash {
+        min_ring_size: u64,
+        max_ring_size: u64,
+    },
+    /// Google's Maglev lookup table of `table_size` (a prime) entries.
+    Maglev {
+        table_size: u64,
+    },
+}
+
+impl Balancer {
+    /// Picks by a request's hash (route `hash_policy`) rather than by its own state.
+    pub fn is_hashing(&self) -> bool {
+        matches!(self, Balancer::RingHash { .. } | Balancer::Maglev { .. })
+    }
 }
 
 /// One priority's circuit breaker limits.
@@ -182,6 +203,8 @@ pub struct ClusterConfig {
     pub h2: H2Settings,
     /// Idle upstream connections are closed after this (Envoy's default: one hour).
     pub idle_timeout: Option<Duration>,
+    /// Connections this old are drained: they take no new request and close once idle.
+    pub max_connection_duration: Option<Duration>,
     pub max_requests_per_connection: Option<u32>,
     pub tcp_keepalive: Option<TcpKeepalive>,
     pub dns_family: DnsFamily,
@@ -191,6 +214,10 @@ pub struct ClusterConfig {
     /// a TTL of zero, an empty answer and a failure). Other kinds of cluster ignore it.
     pub respect_dns_ttl: bool,
     pub balancer: Balancer,
+    /// `common_lb_config.healthy_panic_threshold`, a whole percentage: below this share
+    /// of healthy hosts every host is balanced over (0 turns panic mode off).
+    pub panic_threshold: u32,
+    pub outlier: Option<OutlierConfig>,
     pub circuit_breakers: CircuitBreakers,
     /// `upstream_bind_config`: the source addresses to bind (the first of the endpoint's
     /// IP family is used, else the first).
@@ -201,6 +228,12 @@ pub struct ClusterConfig {
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
+const DEFAULT_PANIC_THRESHOLD: u32 = 50;
+const DEFAULT_MIN_RING_SIZE: u64 = 1024;
+const MAX_RING_SIZE: u64 = 8 * 1024 * 1024;
+const DEFAULT_MAGLEV_TABLE_SIZE: u64 = 65537;
+/// The largest Maglev table Envoy's validation allows.
+const MAX_MAGLEV_TABLE_SIZE: u64 = 5_000_011;
 
 impl ClusterConfig {
     pub fn new(c: &Cluster) -> Result<Self> {
@@ -233,6 +266,13 @@ impl ClusterConfig {
             (LbPolicy::LeastRequest, k) if k != DiscoveryType::OriginalDst => {
                 least_request(c.lb_config.as_ref())?
             }
+            (LbPolicy::Random, k) if k != DiscoveryType::OriginalDst => Balancer::Random,
+            (LbPolicy::RingHash, k) if k != DiscoveryType::OriginalDst => {
+                ring_hash(c.lb_config.as_ref())?
+            }
+            (LbPolicy::Maglev, k) if k != DiscoveryType::OriginalDst => {
+                maglev(c.lb_config.as_ref())?
+            }
             (LbPolicy::ClusterProvided, DiscoveryType::OriginalDst) => Balancer::RoundRobin,
             (other, DiscoveryType::OriginalDst) => {
                 return Err(ConvertError::new(
@@ -248,8 +288,8 @@ impl ClusterConfig {
                 return Err(ConvertError::new(
                     &root.field("lb_policy"),
                     format!(
-                        "{} is not supported by weft-proxy yet (only ROUND_ROBIN and \
-                         LEAST_REQUEST)",
+                        "{} is not supported by weft-proxy yet (only ROUND_ROBIN, \
+                         LEAST_REQUEST, RANDOM, RING_HASH and MAGLEV)",
                         other.as_str_name()
                     ),
                 ));
@@ -261,15 +301,38 @@ impl ClusterConfig {
                 (
                     LbConfig::LeastRequestLbConfig(_),
                     Balancer::LeastRequest { .. }
-                )
+                ) | (LbConfig::RingHashLbConfig(_), Balancer::RingHash { .. })
+                    | (LbConfig::MaglevLbConfig(_), Balancer::Maglev { .. })
             )
         {
             return Err(ConvertError::new(
                 &root.field("lb_config"),
-                "an lb_config needs its own lb_policy (only least_request_lb_config with \
-                 LEAST_REQUEST is supported by weft-proxy)",
+                "an lb_config needs its own lb_policy (least_request_lb_config with \
+                 LEAST_REQUEST, ring_hash_lb_config with RING_HASH, maglev_lb_config with \
+                 MAGLEV)",
             ));
         }
+        let panic_threshold = match c
+            .common_lb_config
+            .as_ref()
+            .and_then(|l| l.healthy_panic_threshold.as_ref())
+        {
+            None => DEFAULT_PANIC_THRESHOLD,
+            Some(p) if (0.0..=100.0).contains(&p.value) => p.value.round() as u32,
+            Some(p) => {
+                return Err(ConvertError::new(
+                    &root
+                        .field("common_lb_config")
+                        .field("healthy_panic_threshold")
+                        .field("value"),
+                    format!("must be between 0 and 100 (is {})", p.value),
+                ));
+            }
+        };
+        let outlier = match &c.outlier_detection {
+            Some(od) => Some(OutlierConfig::new(od, &root.field("outlier_detection"))?),
+            None => None,
+        };
         let circuit_breakers = match &c.circuit_breakers {
             Some(cb) => CircuitBreakers::new(cb, &root.field("circuit_breakers"))?,
             None => CircuitBreakers::default(),
@@ -363,17 +426,22 @@ impl ClusterConfig {
             Some(d) => timeout(Some(d), &common_path.field("idle_timeout"))?,
         };
         if let Some(o) = &common
-            && (o.max_connection_duration.is_some()
-                || o.max_stream_duration.is_some()
+            && (o.max_stream_duration.is_some()
                 || o.max_headers_count.is_some()
                 || o.headers_with_underscores_action != 0)
         {
             return Err(ConvertError::new(
                 &common_path,
-                "only idle_timeout and max_requests_per_connection are supported by weft-proxy \
-                 for upstream connections",
+                "only idle_timeout, max_connection_duration and max_requests_per_connection are \
+                 supported by weft-proxy for upstream connections",
             ));
         }
+        let max_connection_duration = timeout(
+            common
+                .as_ref()
+                .and_then(|o| o.max_connection_duration.as_ref()),
+            &common_path.field("max_connection_duration"),
+        )?;
         let secs = |v: Option<envoy_types::pb::google::protobuf::UInt32Value>| {
             v.map(|v| Duration::from_secs(u64::from(v.value)))
                 .filter(|d| !d.is_zero())
@@ -433,6 +501,7 @@ impl ClusterConfig {
             protocol,
             h2,
             idle_timeout,
+            max_connection_duration,
             max_requests_per_connection: common
                 .as_ref()
                 .and_then(|o| o.max_requests_per_connection)
@@ -443,6 +512,8 @@ impl ClusterConfig {
             dns_refresh,
             respect_dns_ttl: c.respect_dns_ttl,
             balancer,
+            panic_threshold,
+            outlier,
             circuit_breakers,
             source_addresses,
         })
@@ -483,6 +554,84 @@ fn least_request(cfg: Option<&LbConfig>) -> Result<Balancer> {
         choice_count,
         active_request_bias,
     })
+}
+
+/// `ring_hash_lb_config`, with Envoy's defaults (1024 to 8M entries, XX_HASH).
+fn ring_hash(cfg: Option<&LbConfig>) -> Result<Balancer> {
+    use envoy_types::pb::envoy::config::cluster::v3::cluster::ring_hash_lb_config::HashFunction;
+    let path = FieldPath::root()
+        .field("lb_config")
+        .field("ring_hash_lb_config");
+    let rh = match cfg {
+        Some(LbConfig::RingHashLbConfig(rh)) => *rh,
+        _ => Default::default(),
+    };
+    if rh.hash_function != HashFunction::XxHash as i32 {
+        return Err(ConvertError::new(
+            &path.field("hash_function"),
+            "only XX_HASH is supported by weft-proxy (MURMUR_HASH_2 is not)",
+        ));
+    }
+    let min_ring_size = rh
+        .minimum_ring_size
+        .map_or(DEFAULT_MIN_RING_SIZE, |v| v.value);
+    let max_ring_size = rh.maximum_ring_size.map_or(MAX_RING_SIZE, |v| v.value);
+    for (v, name) in [
+        (min_ring_size, "minimum_ring_size"),
+        (max_ring_size, "maximum_ring_size"),
+    ] {
+        if v > MAX_RING_SIZE {
+            return Err(ConvertError::new(
+                &path.field(name),
+                format!("must be at most {MAX_RING_SIZE} (is {v})"),
+            ));
+        }
+    }
+    if min_ring_size > max_ring_size {
+        return Err(ConvertError::new(
+            &path,
+            format!(
+                "ring hash: minimum_ring_size ({min_ring_size}) > maximum_ring_size \
+                 ({max_ring_size})"
+            ),
+        ));
+    }
+    Ok(Balancer::RingHash {
+        min_ring_size,
+        max_ring_size,
+    })
+}
+
+/// `maglev_lb_config`: the table size, a prime (65537 unless set).
+fn maglev(cfg: Option<&LbConfig>) -> Result<Balancer> {
+    let path = FieldPath::root()
+        .field("lb_config")
+        .field("maglev_lb_config");
+    let table_size = match cfg {
+        Some(LbConfig::MaglevLbConfig(m)) => m.table_size.map(|v| v.value),
+        _ => None,
+    }
+    .unwrap_or(DEFAULT_MAGLEV_TABLE_SIZE);
+    if table_size > MAX_MAGLEV_TABLE_SIZE {
+        return Err(ConvertError::new(
+            &path.field("table_size"),
+            format!("must be at most {MAX_MAGLEV_TABLE_SIZE} (is {table_size})"),
+        ));
+    }
+    if !is_prime(table_size) {
+        return Err(ConvertError::new(
+            &path.field("table_size"),
+            "The table size of maglev must be prime number",
+        ));
+    }
+    Ok(Balancer::Maglev { table_size })
+}
+
+fn is_prime(n: u64) -> bool {
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 /// `upstream_bind_config`'s addresses: `source_address`, then `extra_source_addresses`.
@@ -677,6 +826,34 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn upstream_max_connection_duration_applies_and_max_stream_duration_is_refused() {
+        use envoy_types::pb::google::protobuf::Duration as PbDuration;
+        let mut c = h2_cluster(Http2ProtocolOptions::default());
+        c.common_http_protocol_options = Some(HttpProtocolOptions {
+            max_connection_duration: Some(PbDuration {
+                seconds: 2,
+                nanos: 0,
+            }),
+            ..Default::default()
+        });
+        // The typed options carry none, so the cluster-level ones count.
+        let config = ClusterConfig::new(&c).expect("max_connection_duration");
+        assert_eq!(config.max_connection_duration, Some(Duration::from_secs(2)));
+        c.common_http_protocol_options = Some(HttpProtocolOptions {
+            max_stream_duration: Some(PbDuration {
+                seconds: 2,
+                nanos: 0,
+            }),
+            ..Default::default()
+        });
+        let e = ClusterConfig::new(&c).expect_err("max_stream_duration");
+        assert!(
+            e.to_string().contains("common_http_protocol_options"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -658,6 +658,7 @@ mod tests {
                 idle_timeout: None,
                 max_connect_attempts: 1,
                 max_downstream_connection_duration: None,
+                hash_source_ip: false,
             }),
         }
     }

@@ -10,10 +10,12 @@
 pub mod cluster;
 pub mod endpoint;
 pub mod fault;
+pub mod hash_policy;
 pub mod hcm;
 pub mod header_ops;
 pub mod listener;
 pub mod matcher;
+pub mod outlier;
 pub mod retry;
 pub mod route;
 pub mod route_action;

@@ -1,6 +1,7 @@
 //! What a matched route does: forward to a cluster (fixed, from a header, or a weighted
 //! split) with its rewrites and timeouts, answer with a redirect, or answer directly.
 
+use super::hash_policy::HashPolicy;
 use super::header_ops::HeaderOps;
 use super::matcher::FullRegex;
 use super::retry::RetryPolicy;
@@ -130,6 +131,8 @@ pub struct Forward {
     pub upgrades: Vec<(String, bool)>,
     /// The route's retry policy, else its virtual host's.
     pub retry: Option<Arc<RetryPolicy>>,
+    /// What the hashing balancers hash the request by (empty: a random hash).
+    pub hash_policy: Vec<HashPolicy>,
 }
 
 impl Forward {
@@ -261,6 +264,14 @@ impl Forward {
             max_stream_duration_set: a.max_stream_duration.is_some(),
             grpc_timeout_max,
             upgrades,
+            hash_policy: a
+                .hash_policy
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    HashPolicy::new(p, &path.field("hash_policy").index(i)).transpose()
+                })
+                .collect::<Result<_>>()?,
             retry: a
                 .retry_policy
                 .as_ref()

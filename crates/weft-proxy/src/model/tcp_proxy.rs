@@ -1,5 +1,6 @@
 //! `tcp_proxy`: a connection relayed byte for byte to one cluster (or a weighted choice of
-//! clusters), with Envoy's idle timeout, connect attempts and maximum duration.
+//! clusters), with Envoy's idle timeout, connect attempts and maximum duration, and the
+//! client's IP as the hash for RING_HASH and MAGLEV clusters when `hash_policy` says so.
 
 use super::{ConvertError, Result, timeout};
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
@@ -24,6 +25,8 @@ pub struct TcpProxyConfig {
     pub idle_timeout: Option<Duration>,
     pub max_connect_attempts: u32,
     pub max_downstream_connection_duration: Option<Duration>,
+    /// `hash_policy: [{source_ip: {}}]`: hashing balancers pick by the client's IP.
+    pub hash_source_ip: bool,
 }
 
 /// Envoy's default idle timeout for tcp_proxy.
@@ -71,7 +74,27 @@ impl TcpProxyConfig {
                 ));
             }
         };
+        use envoy_types::pb::envoy::r#type::v3::hash_policy::PolicySpecifier;
+        let mut hash_source_ip = false;
+        for (i, h) in t.hash_policy.iter().enumerate() {
+            match &h.policy_specifier {
+                Some(PolicySpecifier::SourceIp(_)) => hash_source_ip = true,
+                Some(PolicySpecifier::FilterState(_)) => {
+                    return Err(ConvertError::new(
+                        &path.field("hash_policy").index(i).field("filter_state"),
+                        "filter state hashing is not supported by weft-proxy",
+                    ));
+                }
+                None => {
+                    return Err(ConvertError::new(
+                        &path.field("hash_policy").index(i),
+                        "one of source_ip or filter_state is required",
+                    ));
+                }
+            }
+        }
         Ok(TcpProxyConfig {
+            hash_source_ip,
             stat_prefix: t.stat_prefix.clone(),
             target,
             idle_timeout: match &t.idle_timeout {

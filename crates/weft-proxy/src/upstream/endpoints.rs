@@ -1,9 +1,16 @@
 //! The hosts of a cluster at one moment, and picking one of the healthy ones: round robin
-//! (smoothly weighted), or Envoy's least request — the least busy of `choice_count` random
+//! (smoothly weighted), Envoy's least request — the least busy of `choice_count` random
 //! picks when the weights are equal, an earliest-deadline-first schedule over
-//! `weight / (active + 1)^bias` when they are not. A set is immutable once built (only the
-//! pick state moves); membership changes build a new set and swap it in.
+//! `weight / (active + 1)^bias` when they are not — random, or a ring hash or Maglev table
+//! looked up by the request's hash. A set is immutable once built (only the pick state
+//! moves); membership changes, ejections and returns build a new set and swap it in.
+//!
+//! Healthy means healthy by EDS and not ejected by outlier detection. When the healthy
+//! share falls below the cluster's panic threshold, Envoy's panic mode balances over every
+//! host instead.
 
+use super::hashing::{Maglev, Ring, normalize};
+use super::outlier::HostOutlier;
 use crate::model::cluster::Balancer;
 use crate::stats::{Counter, Gauge};
 use parking_lot::Mutex;
@@ -24,6 +31,7 @@ pub struct Host {
     pub rq_error: Counter,
     /// Requests in flight to this host (what least request compares).
     pub rq_active: Gauge,
+    pub outlier: HostOutlier,
 }
 
 impl Host {
@@ -36,7 +44,13 @@ impl Host {
             rq_total: Counter::default(),
             rq_error: Counter::default(),
             rq_active: Gauge::default(),
+            outlier: HostOutlier::default(),
         }
+    }
+
+    /// Healthy by EDS and not ejected.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy && !self.outlier.is_ejected()
     }
 
     /// The same endpoint as `other`: a membership update keeps this host (and its
@@ -93,31 +107,64 @@ enum Picker {
         /// Present when the healthy hosts' weights differ.
         edf: Option<Mutex<Edf>>,
     },
+    Random,
+    Ring(Ring),
+    Maglev(Maglev),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStats {
+    Ring([u64; 3]),
+    Maglev([u64; 2]),
 }
 
 #[derive(Debug)]
 pub struct EndpointSet {
     pub hosts: Vec<Arc<Host>>,
-    /// Indices of the healthy hosts.
-    healthy: Vec<usize>,
+    /// Indices of the hosts picks are made from: the healthy ones, or all in panic.
+    usable: Vec<usize>,
+    healthy_count: usize,
+    panic: bool,
     picker: Picker,
 }
 
 impl Default for EndpointSet {
     fn default() -> Self {
-        EndpointSet::new(Vec::new(), Balancer::RoundRobin)
+        EndpointSet::new(Vec::new(), Balancer::RoundRobin, 0)
     }
+}
+
+/// Whether Envoy would be in panic: fewer healthy hosts than `threshold` percent of all
+/// (with a threshold of 0 never, not even with no healthy host left).
+fn in_panic(healthy: usize, total: usize, threshold: u32) -> bool {
+    total > 0 && threshold > 0 && (100.0 * healthy as f64 / total as f64) < f64::from(threshold)
 }
 
 /// Longest schedule built for weighted hosts; beyond it weights are scaled down.
 const MAX_SCHEDULE: u64 = 4096;
 
 impl EndpointSet {
-    pub fn new(hosts: Vec<Arc<Host>>, balancer: Balancer) -> Self {
-        let healthy: Vec<usize> = (0..hosts.len()).filter(|i| hosts[*i].healthy).collect();
+    pub fn new(hosts: Vec<Arc<Host>>, balancer: Balancer, panic_threshold: u32) -> Self {
+        let healthy: Vec<usize> = (0..hosts.len())
+            .filter(|i| hosts[*i].is_healthy())
+            .collect();
+        let healthy_count = healthy.len();
+        let panic = in_panic(healthy_count, hosts.len(), panic_threshold);
+        let healthy = if panic {
+            (0..hosts.len()).collect()
+        } else {
+            healthy
+        };
         let equal = healthy
             .iter()
             .all(|i| hosts[*i].weight == hosts[healthy[0]].weight);
+        let weighted = || {
+            normalize(
+                healthy
+                    .iter()
+                    .map(|i| (*i, hosts[*i].addr, hosts[*i].weight)),
+            )
+        };
         let picker = match balancer {
             Balancer::RoundRobin => Picker::RoundRobin {
                 schedule: if equal {
@@ -141,23 +188,57 @@ impl EndpointSet {
                     }))
                 }),
             },
+            Balancer::Random => Picker::Random,
+            Balancer::RingHash {
+                min_ring_size,
+                max_ring_size,
+            } => Picker::Ring(Ring::new(&weighted(), min_ring_size, max_ring_size)),
+            Balancer::Maglev { table_size } => Picker::Maglev(Maglev::new(&weighted(), table_size)),
         };
         EndpointSet {
             hosts,
-            healthy,
+            usable: healthy,
+            healthy_count,
+            panic,
             picker,
         }
     }
 
     pub fn healthy_count(&self) -> usize {
-        self.healthy.len()
+        self.healthy_count
     }
 
-    /// The next host, or `None` when no host is healthy.
-    pub fn pick(&self) -> Option<&Arc<Host>> {
-        if self.healthy.is_empty() {
+    /// Picks are made from every host, healthy or not (Envoy's `lb_healthy_panic`).
+    pub fn in_panic(&self) -> bool {
+        self.panic
+    }
+
+    /// The hashing balancer's table statistics, as Envoy reports them: a ring's size and
+    /// least and most entries of a host, or a Maglev table's least and most.
+    pub fn table_stats(&self) -> Option<TableStats> {
+        match &self.picker {
+            Picker::Ring(r) => r.stats.map(TableStats::Ring),
+            Picker::Maglev(m) => m.stats.map(TableStats::Maglev),
+            _ => None,
+        }
+    }
+
+    /// Hosts currently ejected by outlier detection.
+    pub fn ejected_count(&self) -> usize {
+        self.hosts.iter().filter(|h| h.outlier.is_ejected()).count()
+    }
+
+    /// The next host, or `None` when no host is usable. `hash` is the request's hash for
+    /// the hashing balancers (a random one stands in when the route gives none).
+    pub fn pick(&self, hash: Option<u64>) -> Option<&Arc<Host>> {
+        self.pick_attempt(hash, 0)
+    }
+
+    fn pick_attempt(&self, hash: Option<u64>, attempt: u32) -> Option<&Arc<Host>> {
+        if self.usable.is_empty() {
             return None;
         }
+        let healthy = &self.usable;
         let i = match &self.picker {
             Picker::RoundRobin { schedule, next } => {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -175,6 +256,9 @@ impl EndpointSet {
                 edf: None,
                 ..
             } => self.least_of_random(*choice_count),
+            Picker::Random => healthy[fastrand::usize(..healthy.len())],
+            Picker::Ring(r) => r.pick(hash.unwrap_or_else(|| fastrand::u64(..)), attempt)?,
+            Picker::Maglev(m) => m.pick(hash.unwrap_or_else(|| fastrand::u64(..)), attempt)?,
         };
         self.hosts.get(i)
     }
@@ -182,9 +266,9 @@ impl EndpointSet {
     /// Envoy's N choices: `choice_count` random healthy hosts (with replacement), keeping
     /// the first of those with the fewest active requests.
     fn least_of_random(&self, choice_count: u32) -> usize {
-        let mut best = self.healthy[fastrand::usize(..self.healthy.len())];
+        let mut best = self.usable[fastrand::usize(..self.usable.len())];
         for _ in 1..choice_count {
-            let other = self.healthy[fastrand::usize(..self.healthy.len())];
+            let other = self.usable[fastrand::usize(..self.usable.len())];
             if self.hosts[other].rq_active.get() < self.hosts[best].rq_active.get() {
                 best = other;
             }
@@ -193,14 +277,25 @@ impl EndpointSet {
     }
 
     /// A pick for a retry: up to `extra` more picks while the host is one already `tried`
-    /// (the `previous_hosts` predicate); the last pick stands if every one was tried.
-    pub fn pick_avoiding(&self, tried: &[SocketAddr], extra: u32) -> Option<&Arc<Host>> {
-        let mut host = self.pick()?;
-        for _ in 0..extra {
+    /// (the `previous_hosts` predicate); the last pick stands if every one was tried. The
+    /// hashing balancers look further along their table for each extra pick, as Envoy does.
+    pub fn pick_avoiding(
+        &self,
+        tried: &[SocketAddr],
+        extra: u32,
+        hash: Option<u64>,
+    ) -> Option<&Arc<Host>> {
+        // One hash for every attempt, so the hashing balancers step from the same place.
+        let hash = match self.picker {
+            Picker::Ring(_) | Picker::Maglev(_) => Some(hash.unwrap_or_else(|| fastrand::u64(..))),
+            _ => hash,
+        };
+        let mut host = self.pick_attempt(hash, 0)?;
+        for attempt in 1..=extra {
             if !tried.contains(&host.addr) {
                 break;
             }
-            host = self.pick()?;
+            host = self.pick_attempt(hash, attempt)?;
         }
         Some(host)
     }
@@ -348,15 +443,16 @@ mod tests {
         let set = EndpointSet::new(
             vec![host(1, 1, true), host(2, 1, false), host(3, 1, true)],
             Balancer::RoundRobin,
+            0,
         );
         let picks: Vec<u16> = (0..4)
-            .map(|_| set.pick().expect("healthy").addr.port())
+            .map(|_| set.pick(None).expect("healthy").addr.port())
             .collect();
         assert_eq!(picks.iter().filter(|p| **p == 2).count(), 0);
         assert_eq!(picks.iter().filter(|p| **p == 1).count(), 2);
         assert!(
-            EndpointSet::new(vec![host(1, 1, false)], Balancer::RoundRobin)
-                .pick()
+            EndpointSet::new(vec![host(1, 1, false)], Balancer::RoundRobin, 0)
+                .pick(None)
                 .is_none()
         );
     }
@@ -366,9 +462,10 @@ mod tests {
         let set = EndpointSet::new(
             vec![host(1, 3, true), host(2, 1, true)],
             Balancer::RoundRobin,
+            0,
         );
         let picks: Vec<u16> = (0..8)
-            .map(|_| set.pick().expect("healthy").addr.port())
+            .map(|_| set.pick(None).expect("healthy").addr.port())
             .collect();
         assert_eq!(picks.iter().filter(|p| **p == 1).count(), 6);
         assert!(picks.windows(2).all(|w| w != [2, 2]), "{picks:?}");
@@ -378,13 +475,13 @@ mod tests {
     fn least_request_prefers_the_idle_host() {
         let busy = host(1, 1, true);
         busy.rq_active.inc();
-        let set = EndpointSet::new(vec![busy, host(2, 1, true)], least_request(64));
+        let set = EndpointSet::new(vec![busy, host(2, 1, true)], least_request(64), 0);
         // 64 random choices among two hosts miss the idle one with probability 2^-64.
-        assert!((0..100).all(|_| set.pick().expect("healthy").addr.port() == 2));
+        assert!((0..100).all(|_| set.pick(None).expect("healthy").addr.port() == 2));
         // With two choices the idle host wins unless both picks land on the busy one.
-        let set = EndpointSet::new(set.hosts.clone(), least_request(2));
+        let set = EndpointSet::new(set.hosts.clone(), least_request(2), 0);
         let idle = (0..4000)
-            .filter(|_| set.pick().expect("healthy").addr.port() == 2)
+            .filter(|_| set.pick(None).expect("healthy").addr.port() == 2)
             .count();
         // p = 3/4 over 4000 picks: the standard deviation is 27; this allows 7 of them.
         assert!((2810..=3190).contains(&idle), "{idle}");
@@ -394,10 +491,10 @@ mod tests {
     fn weighted_least_request_follows_weight_over_active_requests() {
         let heavy = host(1, 3, true);
         let light = host(2, 1, true);
-        let set = EndpointSet::new(vec![heavy.clone(), light], least_request(2));
+        let set = EndpointSet::new(vec![heavy.clone(), light], least_request(2), 0);
         let count = |set: &EndpointSet, n| {
             (0..n)
-                .filter(|_| set.pick().expect("healthy").addr.port() == 1)
+                .filter(|_| set.pick(None).expect("healthy").addr.port() == 1)
                 .count()
         };
         let idle = count(&set, 4000);
@@ -415,11 +512,93 @@ mod tests {
 
     #[test]
     fn retries_avoid_hosts_already_tried() {
-        let set = EndpointSet::new(vec![host(1, 1, true), host(2, 1, true)], least_request(2));
-        let tried = [SocketAddr::from(([127, 0, 0, 1], 1))];
-        assert!(
-            (0..100).all(|_| { set.pick_avoiding(&tried, 64).expect("healthy").addr.port() == 2 })
+        let set = EndpointSet::new(
+            vec![host(1, 1, true), host(2, 1, true)],
+            least_request(2),
+            0,
         );
+        let tried = [SocketAddr::from(([127, 0, 0, 1], 1))];
+        assert!((0..100).all(|_| {
+            set.pick_avoiding(&tried, 64, None)
+                .expect("healthy")
+                .addr
+                .port()
+                == 2
+        }));
+    }
+
+    #[test]
+    fn random_ignores_weights_and_skips_unhealthy_hosts() {
+        let set = EndpointSet::new(
+            vec![host(1, 3, true), host(2, 1, true), host(3, 1, false)],
+            Balancer::Random,
+            0,
+        );
+        let ones = (0..4000)
+            .filter(|_| set.pick(None).expect("healthy").addr.port() == 1)
+            .count();
+        // An even split of 4000 has a standard deviation of 32; weights 3:1 would give 3000.
+        assert!((1800..=2200).contains(&ones), "{ones}");
+        assert!((0..200).all(|_| set.pick(None).expect("healthy").addr.port() != 3));
+    }
+
+    #[test]
+    fn panic_mode_balances_over_every_host_below_the_threshold() {
+        let hosts = || vec![host(1, 1, true), host(2, 1, false), host(3, 1, false)];
+        // One healthy of three is 33%, under 50%: every host serves.
+        let set = EndpointSet::new(hosts(), Balancer::RoundRobin, 50);
+        assert!(set.in_panic());
+        let seen: std::collections::BTreeSet<u16> = (0..6)
+            .map(|_| set.pick(None).expect("any").addr.port())
+            .collect();
+        assert_eq!(seen, [1, 2, 3].into());
+        // Under a 30% threshold only the healthy one does.
+        let set = EndpointSet::new(hosts(), Balancer::RoundRobin, 30);
+        assert!(!set.in_panic());
+        assert!((0..6).all(|_| set.pick(None).expect("healthy").addr.port() == 1));
+        // No healthy host: panic unless the threshold is 0.
+        let none = || vec![host(1, 1, false)];
+        assert!(
+            EndpointSet::new(none(), Balancer::RoundRobin, 50)
+                .pick(None)
+                .is_some()
+        );
+        assert!(
+            EndpointSet::new(none(), Balancer::RoundRobin, 0)
+                .pick(None)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn hashing_picks_are_sticky_and_retries_step_along_the_table() {
+        for balancer in [
+            Balancer::RingHash {
+                min_ring_size: 1024,
+                max_ring_size: 8 << 20,
+            },
+            Balancer::Maglev { table_size: 65537 },
+        ] {
+            let set = EndpointSet::new(
+                vec![host(1, 1, true), host(2, 1, true), host(3, 1, true)],
+                balancer,
+                0,
+            );
+            let mut spread = std::collections::BTreeSet::new();
+            let mut moved = 0;
+            for key in 0..60u64 {
+                let h = crate::upstream::xxhash::xxh64(&key.to_le_bytes(), 0);
+                let first = set.pick(Some(h)).expect("host").addr;
+                assert!((0..5).all(|_| set.pick(Some(h)).expect("host").addr == first));
+                let retry = set.pick_avoiding(&[first], 5, Some(h)).expect("host").addr;
+                moved += usize::from(retry != first);
+                spread.insert(first.port());
+            }
+            assert_eq!(spread, [1, 2, 3].into(), "{balancer:?}");
+            // Like Envoy's, the extra lookups do not guarantee another host, only make it
+            // likely.
+            assert!(moved >= 50, "{balancer:?}: {moved} of 60 retries moved");
+        }
     }
 
     #[test]
@@ -427,6 +606,7 @@ mod tests {
         let old = EndpointSet::new(
             vec![host(1, 1, true), host(2, 1, true)],
             Balancer::RoundRobin,
+            0,
         );
         old.hosts[0].rq_active.inc();
         let new = carry_over(

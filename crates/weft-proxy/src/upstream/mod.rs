@@ -5,5 +5,8 @@ pub mod cluster;
 pub mod connector;
 pub mod dns;
 pub mod endpoints;
+pub mod hashing;
+pub mod outlier;
 pub mod pool;
 pub mod resources;
+pub mod xxhash;

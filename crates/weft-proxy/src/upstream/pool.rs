@@ -10,6 +10,9 @@
 //! is under `max_connections`, unless this pool has none to the host at all; and a request
 //! is only attached to a connection while the cluster is under `max_requests`. Past a limit
 //! the request fails with [`UpstreamError::Overflow`].
+//!
+//! A connection older than the cluster's `max_connection_duration` is drained as Envoy
+//! drains it: it takes no new request, and closes once its requests are done.
 
 use super::cluster::ClusterStats;
 use super::connector::{ConnectError, Connector};
@@ -24,6 +27,7 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -176,7 +180,11 @@ struct IdleH1 {
     sender: http1::SendRequest<Body>,
     since: Instant,
     served: u32,
+    drain: Drain,
 }
+
+/// Set when a connection reached `max_connection_duration`: it takes no new request.
+type Drain = Arc<AtomicBool>;
 
 /// What a request waiting for an HTTP/1.1 connection is woken with.
 enum Wake {
@@ -199,10 +207,11 @@ struct H1Host {
 pub struct Pool {
     connector: Connector,
     idle_timeout: Option<Duration>,
+    max_duration: Option<Duration>,
     max_requests: Option<u32>,
     h2_settings: H2Settings,
     h1: Mutex<HashMap<SocketAddr, H1Host>>,
-    h2: Mutex<HashMap<SocketAddr, http2::SendRequest<Body>>>,
+    h2: Mutex<HashMap<SocketAddr, (http2::SendRequest<Body>, Drain)>>,
 }
 
 /// An HTTP/1.1 connection lent out for one request; [`Pool::give_back`] returns it.
@@ -211,6 +220,7 @@ pub struct Lease {
     addr: SocketAddr,
     sender: http1::SendRequest<Body>,
     served: u32,
+    drain: Drain,
 }
 
 /// A response, the HTTP/1.1 connection it came on (to give back once the body is read), and
@@ -221,12 +231,14 @@ impl Pool {
     pub fn new(
         connector: Connector,
         idle_timeout: Option<Duration>,
+        max_duration: Option<Duration>,
         max_requests: Option<u32>,
         h2_settings: H2Settings,
     ) -> Self {
         Pool {
             connector,
             idle_timeout,
+            max_duration,
             max_requests,
             h2_settings,
             h1: Mutex::new(HashMap::new()),
@@ -276,6 +288,7 @@ impl Pool {
                         addr,
                         sender: idle.sender,
                         served: idle.served,
+                        drain: idle.drain,
                     };
                     if lease.sender.ready().await.is_ok() {
                         break lease;
@@ -328,11 +341,12 @@ impl Pool {
         match rx {
             Some(rx) => Ok(rx.await.unwrap_or(Wake::Closed)),
             None => {
-                let sender = Box::pin(self.open_h1(addr)).await?;
+                let (sender, drain) = Box::pin(self.open_h1(addr)).await?;
                 Ok(Wake::Ready(IdleH1 {
                     sender,
                     since: Instant::now(),
                     served: 0,
+                    drain,
                 }))
             }
         }
@@ -346,12 +360,13 @@ impl Pool {
             let fresh = self
                 .idle_timeout
                 .is_none_or(|t| now.duration_since(c.since) < t);
-            if fresh && !c.sender.is_closed() {
+            if fresh && !c.sender.is_closed() && !c.drain.load(Ordering::Relaxed) {
                 return Some(Lease {
                     pool: self.clone(),
                     addr,
                     sender: c.sender,
                     served: c.served,
+                    drain: c.drain,
                 });
             }
         }
@@ -378,7 +393,7 @@ impl Pool {
     async fn open_h1(
         self: &Arc<Self>,
         addr: SocketAddr,
-    ) -> Result<http1::SendRequest<Body>, UpstreamError> {
+    ) -> Result<(http1::SendRequest<Body>, Drain), UpstreamError> {
         let opened = async {
             let io = self.connector.connect(addr).await?;
             http1::Builder::new()
@@ -389,11 +404,27 @@ impl Pool {
         match opened.await {
             Ok((sender, conn)) => {
                 let pool = self.clone();
+                let drain = Drain::default();
+                let expiry = self.expiry(drain.clone());
                 tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
+                    let conn = conn.with_upgrades();
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = &mut conn => {}
+                        () = expiry => {
+                            // Idle ones close now; a busy one when its request is done.
+                            pool.h1
+                                .lock()
+                                .entry(addr)
+                                .or_default()
+                                .idle
+                                .retain(|c| !c.drain.load(Ordering::Relaxed));
+                            let _ = conn.await;
+                        }
+                    }
                     pool.closed(addr);
                 });
-                Ok(sender)
+                Ok((sender, drain))
             }
             Err(e) => {
                 self.closed(addr);
@@ -402,7 +433,25 @@ impl Pool {
         }
     }
 
-    async fn open_h2(&self, addr: SocketAddr) -> Result<http2::SendRequest<Body>, UpstreamError> {
+    /// Resolves when a connection opened now reaches `max_connection_duration` (never
+    /// without one), marking it drained and counting it as Envoy does.
+    fn expiry(&self, drain: Drain) -> impl std::future::Future<Output = ()> + use<> {
+        let max = self.max_duration;
+        let stats = self.connector.stats.clone();
+        async move {
+            match max {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+            drain.store(true, Ordering::Relaxed);
+            stats.upstream_cx_max_duration_reached.inc();
+        }
+    }
+
+    async fn open_h2(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> Result<(http2::SendRequest<Body>, Drain), UpstreamError> {
         let io = self.connector.connect(addr).await?;
         let mut b = http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
@@ -414,10 +463,26 @@ impl Pool {
             b.keep_alive_timeout(t);
         }
         let (sender, conn) = b.handshake(io).await.map_err(UpstreamError::Reset)?;
+        let drain = Drain::default();
+        let expiry = self.expiry(drain.clone());
+        let pool = self.clone();
         tokio::spawn(async move {
-            let _ = conn.await;
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = &mut conn => {}
+                () = expiry => {
+                    // New streams go to a new connection; this one ends with its last.
+                    {
+                        let mut h2 = pool.h2.lock();
+                        if h2.get(&addr).is_some_and(|(_, d)| d.load(Ordering::Relaxed)) {
+                            h2.remove(&addr);
+                        }
+                    }
+                    let _ = conn.await;
+                }
+            }
         });
-        Ok(sender)
+        Ok((sender, drain))
     }
 
     /// Returns a connection whose response was read to the end: to the oldest request
@@ -428,14 +493,19 @@ impl Pool {
             addr,
             sender,
             served,
+            drain,
         } = lease;
-        if pool.max_requests.is_some_and(|m| served >= m) || sender.is_closed() {
+        if pool.max_requests.is_some_and(|m| served >= m)
+            || sender.is_closed()
+            || drain.load(Ordering::Relaxed)
+        {
             return;
         }
         let mut idle = IdleH1 {
             sender,
             since: Instant::now(),
             served,
+            drain,
         };
         let mut h1 = pool.h1.lock();
         let host = h1.entry(addr).or_default();
@@ -452,7 +522,7 @@ impl Pool {
     /// Sends over HTTP/2 on the host's shared connection (opened on first use, the request
     /// pending meanwhile).
     pub async fn send_h2(
-        &self,
+        self: &Arc<Self>,
         addr: SocketAddr,
         req: http::Request<Body>,
         attach: &Attach<'_>,
@@ -460,7 +530,9 @@ impl Pool {
         let existing = {
             let mut h2 = self.h2.lock();
             match h2.get(&addr) {
-                Some(s) if !s.is_closed() => Some(s.clone()),
+                Some((s, drain)) if !s.is_closed() && !drain.load(Ordering::Relaxed) => {
+                    Some(s.clone())
+                }
                 Some(_) => {
                     h2.remove(&addr);
                     None
@@ -477,8 +549,8 @@ impl Pool {
                     // the host always opens one, as Envoy's does.
                     attach.stats.upstream_cx_overflow.inc();
                 }
-                let sender = Box::pin(self.open_h2(addr)).await?;
-                self.h2.lock().insert(addr, sender.clone());
+                let (sender, drain) = Box::pin(self.open_h2(addr)).await?;
+                self.h2.lock().insert(addr, (sender.clone(), drain));
                 drop(pending);
                 sender
             }

@@ -17,7 +17,8 @@
 //! `x-echo-fail-grpc-status: G` a trailers-only gRPC answer with that status, or with
 //! `x-echo-fail-reset: true` the connection (HTTP/2: the stream) dropped without an answer,
 //! or with `x-echo-fail-delay-ms: D` an answer that is only late by D ms. Tests put the port
-//! of their proxy in K so runs never share a count.
+//! of their proxy in K so runs never share a count. `x-echo-status-of: NAME=STATUS` makes
+//! only the backend called NAME answer with STATUS, for outlier detection tests.
 //!
 //! [`upgrade`]: super::upgrade
 
@@ -220,6 +221,30 @@ async fn answer(req: Request<Incoming>, ctx: &Ctx) -> Response<EchoBody> {
     respond(&ctx.name, &parts, body.len()).unwrap_or_else(|e| plain(StatusCode::BAD_REQUEST, e))
 }
 
+/// `x-echo-status-of: NAME=STATUS` (repeatable): the status this backend, and only it,
+/// answers with (so one host of a cluster can fail while the others do not).
+fn status_of(name: &str, h: &HeaderMap) -> Result<Option<StatusCode>, String> {
+    for v in h.get_all("x-echo-status-of") {
+        let v = v
+            .to_str()
+            .map_err(|_| "x-echo-status-of is not text".to_string())?;
+        let (who, status) = v
+            .split_once('=')
+            .ok_or_else(|| format!("x-echo-status-of {v:?} is not NAME=STATUS"))?;
+        if who.trim() != name {
+            continue;
+        }
+        return status
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .and_then(|n| StatusCode::from_u16(n).ok())
+            .map(Some)
+            .ok_or_else(|| format!("x-echo-status-of {v:?}: not a status code"));
+    }
+    Ok(None)
+}
+
 fn respond(
     name: &str,
     parts: &http::request::Parts,
@@ -232,6 +257,7 @@ fn respond(
             .ok_or_else(|| format!("x-echo-status {n} is not a status code"))?,
         None => StatusCode::OK,
     };
+    let status = status_of(name, &parts.headers)?.unwrap_or(status);
     let mut headers = HeaderMap::new();
     headers.insert("x-echo-backend", value(name)?);
     for v in parts.headers.get_all("x-echo-response-header") {
