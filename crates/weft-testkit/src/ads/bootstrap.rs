@@ -43,3 +43,49 @@ static_resources:
 "#
     )
 }
+
+/// A proxy as an Istio sidecar or gateway presents itself to the control plane: the node id
+/// `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local` and the metadata istio-agent sends.
+#[derive(Clone, Debug)]
+pub struct IstioNode {
+    /// `sidecar` or `router`.
+    pub kind: &'static str,
+    pub pod: String,
+    pub namespace: String,
+    pub ip: String,
+    /// `{ app: x, version: v1 }` (YAML flow map).
+    pub labels: String,
+}
+
+impl IstioNode {
+    pub fn id(&self) -> String {
+        format!(
+            "{}~{}~{}.{ns}~{ns}.svc.cluster.local",
+            self.kind,
+            self.ip,
+            self.pod,
+            ns = self.namespace
+        )
+    }
+}
+
+/// Bootstrap YAML for `node` with Istio's node metadata, over state-of-the-world ADS to
+/// `127.0.0.1:ads_port` (CDS and LDS by ADS; the admin port is chosen by the kernel).
+pub fn istio_bootstrap(node: &IstioNode, ads_port: u16) -> String {
+    let id = node.id();
+    let IstioNode {
+        namespace,
+        ip,
+        labels,
+        ..
+    } = node;
+    let base = bootstrap(&id, AdsMode::Sotw, ads_port);
+    base.replacen(
+        "  cluster: weft-ads-conformance\n",
+        &format!(
+            "  cluster: {namespace}\n  metadata:\n    NAMESPACE: {namespace}\n    \
+             SERVICE_ACCOUNT: default\n    INSTANCE_IPS: {ip}\n    LABELS: {labels}\n"
+        ),
+        1,
+    )
+}
