@@ -31,6 +31,7 @@ pub const SERVED_ROOTS: &[&str] = &[
     "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     "envoy.extensions.filters.http.fault.v3.HTTPFault",
+    "envoy.extensions.filters.http.cors.v3.Cors",
     "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
 ];
 

@@ -59,6 +59,7 @@ data_driven!(
     basic_proxying,
     cluster_header,
     connect_failure,
+    cors,
     forwarding_headers,
     direct_response,
     direct_response_location,
@@ -101,7 +102,9 @@ const CUSTOM: &[&str] = &[
     "listener_sni",
     "outlier_detection",
     "outlier_statistical",
+    "priorities",
     "request_id",
+    "request_mirroring",
     "tcp_proxy",
     "upstream_max_duration",
     "websocket",
@@ -325,3 +328,9 @@ mod upstream_max_duration;
 
 #[path = "conformance_custom/outlier_statistical.rs"]
 mod outlier_statistical;
+
+#[path = "conformance_custom/request_mirroring.rs"]
+mod request_mirroring;
+
+#[path = "conformance_custom/priorities.rs"]
+mod priorities;

@@ -2,9 +2,11 @@
 //! sends each request where its route says.
 
 pub mod body;
+pub mod cors;
 pub mod fault;
 pub mod forwarding;
 pub mod local_reply;
+pub mod mirror;
 pub mod retry;
 pub mod router;
 pub mod server;

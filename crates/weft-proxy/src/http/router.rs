@@ -8,7 +8,7 @@ use super::forwarding::{self, X_REQUEST_ID};
 use super::local_reply::reply;
 use super::retry::{Decision, RetryState};
 use super::timers::{Activity, BodyTimer, Deadlines, Expired};
-use super::{ConnCtx, fault, upgrade};
+use super::{ConnCtx, cors, fault, mirror, upgrade};
 use crate::model::cluster::Discovery;
 use crate::model::hash_policy;
 use crate::model::hcm::{HttpFilter, RouteSource};
@@ -93,6 +93,11 @@ struct Exchange<'a> {
     /// The tries so far, when the virtual host reports them (`x-envoy-attempt-count` on
     /// the response).
     attempts: Option<u32>,
+    /// What the CORS filter adds to the response, once it let the request through.
+    cors: Option<cors::Latched>,
+    /// A filter answered with a reply of its own making (not a local reply), which the
+    /// route's response headers do not touch.
+    bare_reply: bool,
 }
 
 pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ResponseBody> {
@@ -141,8 +146,13 @@ pub async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<R
         close: false,
         grpc_status: None,
         attempts: None,
+        cors: None,
+        bare_reply: false,
     };
     let mut resp = route_and_forward(req, &mut ex, upgrade_kind).await;
+    if let Some(c) = &ex.cors {
+        c.apply(resp.headers_mut());
+    }
     // The downstream speaks its own protocol whatever the upstream answered with.
     *resp.version_mut() = version;
     let status = resp.status().as_u16();
@@ -289,6 +299,7 @@ async fn route_and_forward(
             HttpFilter::Fault(fault_filter) => {
                 fault::concerns(fault_filter, &place, req.headers(), &pseudo)
             }
+            HttpFilter::Cors(c) => cors::concerns(c, &place, req.headers()),
             HttpFilter::Router(_) => false,
         });
         // Boxed: only requests a filter acts on pay for the larger future.
@@ -296,7 +307,9 @@ async fn route_and_forward(
             && let Some(mut resp) = Box::pin(run_filters(ex, &place, req.headers(), &pseudo)).await
         {
             // Envoy finishes a filter's local reply with the route's response headers.
-            if let (Some(table), Some((vhost, route))) = (table.as_deref(), selected) {
+            if let (false, Some(table), Some((vhost, route))) =
+                (ex.bare_reply, table.as_deref(), selected)
+            {
                 let levels = Levels {
                     table,
                     vhost,
@@ -408,6 +421,14 @@ async fn run_filters(
                     }
                 }
             }
+            HttpFilter::Cors(c) => match cors::run(c, None, place, pseudo.method, headers) {
+                cors::Outcome::Continue(latched) => ex.cors = latched,
+                cors::Outcome::Reply(resp, latched) => {
+                    ex.cors = latched;
+                    ex.bare_reply = true;
+                    return Some(*resp);
+                }
+            },
             HttpFilter::Router(_) => return None,
         }
     }
@@ -728,13 +749,18 @@ fn pick_host(
         });
     }
     let set = cluster.endpoints.load();
-    if set.in_panic() {
+    let (tried, extra) = avoid.unwrap_or((&[], 0));
+    // Counted per pick from the priority the pick came from (Envoy counts a panic pick
+    // even when other priorities are healthy); an empty pick still counts a panicking set.
+    let Some((h, panic)) = set.pick_checked(tried, extra, hash) else {
+        if set.in_panic() {
+            cluster.stats.lb_healthy_panic.inc();
+        }
+        return None;
+    };
+    if panic {
         cluster.stats.lb_healthy_panic.inc();
     }
-    let h = match avoid {
-        Some((tried, extra)) => set.pick_avoiding(tried, extra, hash),
-        None => set.pick(hash),
-    }?;
     Some(Picked {
         addr: h.addr,
         host: Some(h.clone()),
@@ -798,7 +824,10 @@ async fn forward(
     let Some(cluster) = cluster_name.and_then(|n| snapshot.clusters.get(n)).cloned() else {
         ctx.stats.no_cluster.inc();
         ex.flag = Some(Flag::NoClusterFound);
-        return reply(f.not_found_status, None, ex.grpc, ex.head);
+        // A local reply after the route was chosen: the route's response headers apply.
+        let mut resp = reply(f.not_found_status, None, ex.grpc, ex.head);
+        levels.response_ops(resp.headers_mut(), ctx, req.headers());
+        return resp;
     };
     // The hashing balancers pick by the route's hash policy, read before any rewrite.
     let hashed = if cluster.config.balancer.is_hashing() && !f.hash_policy.is_empty() {
@@ -893,8 +922,54 @@ async fn forward(
         .route
         .buffer_limit
         .map_or(ctx.hcm.buffer_limit, |r| r.min(ctx.hcm.buffer_limit));
-    let (replay, mut incoming) = match retry {
-        Some(_) => (
+    // Envoy shadows neither upgrades nor CONNECT.
+    let mut shadows = if f.mirrors.is_empty()
+        || upgrade_kind.is_some()
+        || parts.method == http::Method::CONNECT
+    {
+        Vec::new()
+    } else {
+        mirror::pick(&f.mirrors, &parts.headers, snapshot)
+    };
+    // A mirrored request's body is read whole first, so that every copy and try can send it.
+    // Only a body of announced size within the buffer limit is read ahead: a streaming body
+    // (a gRPC stream may wait for answers before it ends) must reach the upstream as it
+    // comes, so such requests are not copied.
+    if !incoming.is_end_stream()
+        && incoming
+            .size_hint()
+            .exact()
+            .is_none_or(|n| n > u64::from(buffer_limit))
+        && !shadows.is_empty()
+    {
+        tracing::debug!("request body of unknown or large size: not mirrored");
+        shadows.clear();
+    }
+    let mut buffered: Option<Bytes> = None;
+    let incoming = if shadows.is_empty() || incoming.is_end_stream() {
+        Some(incoming)
+    } else {
+        let limit = [
+            ctx.hcm.request_timeout,
+            f.idle_timeout.or(ctx.hcm.stream_idle_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match mirror::read_body(incoming, buffer_limit as usize, limit).await {
+            Ok(b) => {
+                activity.finish();
+                buffered = Some(b);
+                None
+            }
+            Err(status) => {
+                ex.close = true;
+                return reply(status, None, ex.grpc, ex.head);
+            }
+        }
+    };
+    let (replay, mut incoming) = match (retry.as_ref(), incoming) {
+        (Some(_), Some(incoming)) => (
             Some(Replay::new(
                 incoming,
                 buffer_limit as usize,
@@ -902,7 +977,7 @@ async fn forward(
             )),
             None,
         ),
-        None => (None, Some(incoming)),
+        (_, incoming) => (None, incoming),
     };
     let head = retry.as_ref().map(|_| Head::of(&parts));
     let mut next_parts = Some(parts);
@@ -936,10 +1011,16 @@ async fn forward(
             base.route,
             started,
         );
-        let body = match (&replay, incoming.take()) {
-            (Some(r), _) => Body::Replay(r.next_try()),
-            (None, Some(i)) => Body::Tracked(i, activity.clone()),
-            (None, None) => Body::Empty,
+        if !shadows.is_empty() {
+            for shadow in shadows.drain(..) {
+                mirror::spawn(shadow, &p, buffered.clone(), timeout);
+            }
+        }
+        let body = match (&replay, incoming.take(), &buffered) {
+            (Some(r), _, _) => Body::Replay(r.next_try()),
+            (None, Some(i), _) => Body::Tracked(i, activity.clone()),
+            (None, None, Some(b)) => Body::full(b.clone()),
+            (None, None, None) => Body::Empty,
         };
         let upstream_req = match retarget(p, wire) {
             Ok(parts) => Request::from_parts(parts, body),
@@ -1457,7 +1538,7 @@ fn failure(
 
 /// Re-targets a request head for the upstream: origin-form for HTTP/1.1 (with `Host`),
 /// absolute-form for HTTP/2 (the host becomes `:authority`).
-fn retarget(
+pub(super) fn retarget(
     mut parts: http::request::Parts,
     wire: Wire,
 ) -> Result<http::request::Parts, StatusCode> {

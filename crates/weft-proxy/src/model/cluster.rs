@@ -2,8 +2,9 @@
 //! how the proxy talks to them (HTTP/1.1, HTTP/2 or the downstream's protocol; connect
 //! timeout, idle timeout, TCP keepalive, source address), how one is picked (round robin,
 //! least request, random, ring hash or Maglev; outlier ejection and the panic threshold
-//! decide which hosts count as healthy), and the circuit breakers that bound connections,
-//! pending and active requests, and retries.
+//! decide which hosts count as healthy; slow start and locality weighted balancing adjust
+//! the choice), and the circuit breakers that bound connections, pending and active
+//! requests, and retries.
 
 use super::endpoint::{Endpoint, HostPort, endpoints};
 use super::outlier::OutlierConfig;
@@ -11,6 +12,7 @@ use super::{ConvertError, Result, duration, timeout, unpack};
 use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers as PbCircuitBreakers, Cluster, cluster::ClusterDiscoveryType,
     cluster::DiscoveryType, cluster::DnsLookupFamily, cluster::LbConfig, cluster::LbPolicy,
+    cluster::SlowStartConfig, cluster::common_lb_config::LocalityConfigSpecifier,
 };
 use envoy_types::pb::envoy::config::core::v3::{
     BindConfig as PbBindConfig, Http2ProtocolOptions, HttpProtocolOptions, RoutingPriority,
@@ -122,6 +124,63 @@ impl Balancer {
     }
 }
 
+/// Envoy's slow start: a host that became healthy less than `window` ago has its weight
+/// scaled by `max(min_weight, (age / window)^(1 / aggression))`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowStart {
+    pub window: Duration,
+    /// As configured; Envoy treats a value that is not above 0 as 1 when it applies it.
+    pub aggression: f64,
+    /// `min_weight_percent` as a fraction (Envoy's default: 10%).
+    pub min_weight: f64,
+}
+
+impl SlowStart {
+    fn new(c: &SlowStartConfig, path: &FieldPath) -> Result<Option<Self>> {
+        let window = match &c.slow_start_window {
+            None => Duration::ZERO,
+            Some(d) => duration(d, &path.field("slow_start_window"))?,
+        };
+        let min_weight = match &c.min_weight_percent {
+            None => 0.1,
+            Some(p) if (0.0..=100.0).contains(&p.value) => p.value / 100.0,
+            Some(p) => {
+                return Err(ConvertError::new(
+                    &path.field("min_weight_percent").field("value"),
+                    format!("must be between 0 and 100 (is {})", p.value),
+                ));
+            }
+        };
+        // Envoy's window is whole milliseconds; below one there is no slow start.
+        Ok((window.as_millis() > 0).then_some(SlowStart {
+            window: Duration::from_millis(window.as_millis() as u64),
+            aggression: c.aggression.as_ref().map_or(1.0, |a| a.default_value),
+            min_weight,
+        }))
+    }
+
+    /// The factor on a host's weight `age` after it became healthy (1 once out of slow
+    /// start), as Envoy's `applySlowStartFactor` computes it.
+    pub fn factor(&self, age: Duration) -> f64 {
+        if age >= self.window {
+            return 1.0;
+        }
+        let aggression = if self.aggression > 0.0 {
+            self.aggression
+        } else {
+            1.0
+        };
+        let ms = (age.as_millis() as u64).max(1) as f64;
+        let time_factor = ms / self.window.as_millis() as f64;
+        let scaled = if aggression == 1.0 || time_factor == 1.0 {
+            time_factor
+        } else {
+            time_factor.powf(1.0 / aggression)
+        };
+        scaled.max(self.min_weight)
+    }
+}
+
 /// One priority's circuit breaker limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
@@ -217,6 +276,11 @@ pub struct ClusterConfig {
     /// `common_lb_config.healthy_panic_threshold`, a whole percentage: below this share
     /// of healthy hosts every host is balanced over (0 turns panic mode off).
     pub panic_threshold: u32,
+    /// `slow_start_config` of round robin or least request, when its window is not zero.
+    pub slow_start: Option<SlowStart>,
+    /// `common_lb_config.locality_weighted_lb_config`: a locality is picked by its
+    /// `load_balancing_weight` and health before a host within it.
+    pub locality_weighted: bool,
     pub outlier: Option<OutlierConfig>,
     pub circuit_breakers: CircuitBreakers,
     /// `upstream_bind_config`: the source addresses to bind (the first of the endpoint's
@@ -301,15 +365,62 @@ impl ClusterConfig {
                 (
                     LbConfig::LeastRequestLbConfig(_),
                     Balancer::LeastRequest { .. }
-                ) | (LbConfig::RingHashLbConfig(_), Balancer::RingHash { .. })
+                ) | (LbConfig::RoundRobinLbConfig(_), Balancer::RoundRobin)
+                    | (LbConfig::RingHashLbConfig(_), Balancer::RingHash { .. })
                     | (LbConfig::MaglevLbConfig(_), Balancer::Maglev { .. })
             )
         {
             return Err(ConvertError::new(
                 &root.field("lb_config"),
-                "an lb_config needs its own lb_policy (least_request_lb_config with \
-                 LEAST_REQUEST, ring_hash_lb_config with RING_HASH, maglev_lb_config with \
-                 MAGLEV)",
+                "an lb_config needs its own lb_policy (round_robin_lb_config with ROUND_ROBIN, \
+                 least_request_lb_config with LEAST_REQUEST, ring_hash_lb_config with \
+                 RING_HASH, maglev_lb_config with MAGLEV)",
+            ));
+        }
+        let slow_start = match &c.lb_config {
+            Some(LbConfig::RoundRobinLbConfig(rr)) => match &rr.slow_start_config {
+                Some(s) => SlowStart::new(
+                    s,
+                    &root
+                        .field("round_robin_lb_config")
+                        .field("slow_start_config"),
+                )?,
+                None => None,
+            },
+            Some(LbConfig::LeastRequestLbConfig(lr)) => match &lr.slow_start_config {
+                Some(s) => SlowStart::new(
+                    s,
+                    &root
+                        .field("least_request_lb_config")
+                        .field("slow_start_config"),
+                )?,
+                None => None,
+            },
+            _ => None,
+        };
+        let locality_weighted = match c
+            .common_lb_config
+            .as_ref()
+            .and_then(|l| l.locality_config_specifier.as_ref())
+        {
+            None => false,
+            Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(_)) => true,
+            Some(LocalityConfigSpecifier::ZoneAwareLbConfig(_)) => {
+                return Err(ConvertError::new(
+                    &root.field("common_lb_config").field("zone_aware_lb_config"),
+                    "zone aware routing is not supported by weft-proxy",
+                ));
+            }
+        };
+        if locality_weighted && balancer.is_hashing() {
+            // Envoy folds locality weights into the ring or table's host weights; the
+            // proxy's tables do not, so the combination is refused rather than misapplied.
+            return Err(ConvertError::new(
+                &root
+                    .field("common_lb_config")
+                    .field("locality_weighted_lb_config"),
+                "locality weighted balancing with RING_HASH or MAGLEV is not supported by \
+                 weft-proxy",
             ));
         }
         let panic_threshold = match c
@@ -513,6 +624,8 @@ impl ClusterConfig {
             respect_dns_ttl: c.respect_dns_ttl,
             balancer,
             panic_threshold,
+            slow_start,
+            locality_weighted,
             outlier,
             circuit_breakers,
             source_addresses,
@@ -883,5 +996,103 @@ mod tests {
         }))
         .expect_err("a per-connection stream limit cannot be honoured yet");
         assert!(err.message.contains("max_concurrent_streams"), "{err}");
+    }
+
+    fn with_slow_start(window_secs: i64, aggression: Option<f64>, min: Option<f64>) -> Cluster {
+        use envoy_types::pb::envoy::config::cluster::v3::cluster::RoundRobinLbConfig;
+        use envoy_types::pb::envoy::config::core::v3::RuntimeDouble;
+        Cluster {
+            name: "c".into(),
+            lb_config: Some(LbConfig::RoundRobinLbConfig(RoundRobinLbConfig {
+                slow_start_config: Some(SlowStartConfig {
+                    slow_start_window: Some(envoy_types::pb::google::protobuf::Duration {
+                        seconds: window_secs,
+                        nanos: 0,
+                    }),
+                    aggression: aggression.map(|v| RuntimeDouble {
+                        default_value: v,
+                        runtime_key: "k".into(),
+                    }),
+                    min_weight_percent: min
+                        .map(|value| envoy_types::pb::envoy::r#type::v3::Percent { value }),
+                }),
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn slow_start_converts_with_envoys_defaults() {
+        let c = ClusterConfig::new(&with_slow_start(60, None, None)).expect("slow start");
+        assert_eq!(
+            c.slow_start,
+            Some(SlowStart {
+                window: Duration::from_secs(60),
+                aggression: 1.0,
+                min_weight: 0.1,
+            })
+        );
+        let c = ClusterConfig::new(&with_slow_start(60, Some(2.0), Some(20.0))).expect("set");
+        let s = c.slow_start.expect("on");
+        assert_eq!((s.aggression, s.min_weight), (2.0, 0.2));
+        // A zero window is no slow start at all.
+        let c = ClusterConfig::new(&with_slow_start(0, None, None)).expect("zero window");
+        assert_eq!(c.slow_start, None);
+        let e = ClusterConfig::new(&with_slow_start(60, None, Some(120.0))).expect_err("120%");
+        assert!(e.to_string().contains("min_weight_percent"), "{e}");
+    }
+
+    #[test]
+    fn slow_start_factor_follows_envoys_formula() {
+        let s = |aggression| SlowStart {
+            window: Duration::from_secs(60),
+            aggression,
+            min_weight: 0.1,
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(s(1.0).factor(secs(15)), 0.25);
+        assert_eq!(s(2.0).factor(secs(15)), 0.5);
+        // Below the floor, and at the very start (Envoy counts at least a millisecond).
+        assert_eq!(s(1.0).factor(secs(1)), 0.1);
+        assert_eq!(s(1.0).factor(Duration::ZERO), 0.1);
+        assert_eq!(s(1.0).factor(secs(60)), 1.0);
+        // Envoy applies an aggression that is not above 0 as 1.
+        assert_eq!(s(-3.0).factor(secs(30)), 0.5);
+    }
+
+    #[test]
+    fn locality_weighting_is_refused_only_where_it_cannot_apply() {
+        use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+            CommonLbConfig, common_lb_config::LocalityWeightedLbConfig,
+        };
+        let mut c = Cluster {
+            name: "c".into(),
+            lb_policy: LbPolicy::RingHash as i32,
+            common_lb_config: Some(CommonLbConfig {
+                locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                    LocalityWeightedLbConfig {},
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = ClusterConfig::new(&c).expect_err("ring hash");
+        assert!(e.to_string().contains("locality_weighted_lb_config"), "{e}");
+        c.lb_policy = LbPolicy::RoundRobin as i32;
+        assert!(
+            ClusterConfig::new(&c)
+                .expect("round robin")
+                .locality_weighted
+        );
+        // DNS clusters' resolved hosts keep their endpoint's priority and locality.
+        let mut dns = dns_cluster(DiscoveryType::StrictDns, false);
+        if let Some(cla) = &mut dns.load_assignment {
+            cla.endpoints[0].priority = 1;
+        }
+        let Discovery::StrictDns(eps) = ClusterConfig::new(&dns).expect("DNS priority").discovery
+        else {
+            panic!("a STRICT_DNS cluster")
+        };
+        assert_eq!(eps[0].placement.priority, 1);
     }
 }

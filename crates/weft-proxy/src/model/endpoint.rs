@@ -1,6 +1,6 @@
-//! Endpoints (`ClusterLoadAssignment`, inline or from EDS): addresses with their weight and
-//! health. Only priority 0 is served until priorities and failover arrive with locality
-//! load balancing, so higher priorities are rejected rather than mixed in.
+//! Endpoints (`ClusterLoadAssignment`, inline or from EDS): addresses with their weight,
+//! health, priority and locality, and the assignment's `policy` (overprovisioning factor,
+//! weighted priority health), which decides how load spills from one priority to the next.
 
 use super::{ConvertError, Result};
 use envoy_types::pb::envoy::config::core::v3::{
@@ -90,6 +90,40 @@ pub fn socket_addr(a: &Address, path: &FieldPath) -> Result<SocketAddr> {
     })
 }
 
+/// The assignment's `policy`, as Envoy applies it to every priority of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Percent: a priority's health is `min(100, factor * healthy / total)`.
+    pub overprovisioning_factor: u32,
+    /// Health counts hosts' weights rather than hosts.
+    pub weighted_priority_health: bool,
+}
+
+/// Envoy's default overprovisioning factor (1.4).
+pub const DEFAULT_OVERPROVISIONING_FACTOR: u32 = 140;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            overprovisioning_factor: DEFAULT_OVERPROVISIONING_FACTOR,
+            weighted_priority_health: false,
+        }
+    }
+}
+
+/// Where an endpoint sits in its assignment: its priority, its locality (the index of its
+/// `LocalityLbEndpoints`) and that locality's `load_balancing_weight` (0 when unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Placement {
+    pub priority: u32,
+    pub locality: u32,
+    pub locality_weight: u32,
+    pub policy: Policy,
+}
+
+/// Envoy's limit on priorities (`LocalityLbEndpoints.priority` is validated `lte: 128`).
+pub const MAX_PRIORITY: u32 = 128;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint<A> {
     pub address: A,
@@ -97,19 +131,63 @@ pub struct Endpoint<A> {
     pub healthy: bool,
     /// `endpoint.hostname`, used by `auto_host_rewrite`.
     pub hostname: Option<String>,
+    pub placement: Placement,
 }
 
 /// The endpoints of a load assignment; `resolve` says whether hostnames are allowed.
 pub fn endpoints(cla: &ClusterLoadAssignment, path: &FieldPath) -> Result<Vec<Endpoint<HostPort>>> {
     let mut out = Vec::new();
+    let policy = match &cla.policy {
+        None => Policy::default(),
+        Some(p) => Policy {
+            overprovisioning_factor: match p.overprovisioning_factor {
+                None => DEFAULT_OVERPROVISIONING_FACTOR,
+                Some(v) if v.value > 0 => v.value,
+                Some(_) => {
+                    return Err(ConvertError::new(
+                        &path.field("policy").field("overprovisioning_factor"),
+                        "value must be greater than 0",
+                    ));
+                }
+            },
+            weighted_priority_health: p.weighted_priority_health,
+        },
+    };
+    // Envoy groups a priority's hosts by `locality`, so entries naming the same locality
+    // are one locality, weighted by the last entry's weight.
+    let key = |l: &envoy_types::pb::envoy::config::endpoint::v3::LocalityLbEndpoints| {
+        let loc = l.locality.clone().unwrap_or_default();
+        (l.priority, loc.region, loc.zone, loc.sub_zone)
+    };
+    let mut localities: std::collections::HashMap<_, (u32, u32)> = Default::default();
+    for (i, loc) in cla.endpoints.iter().enumerate() {
+        let weight = loc.load_balancing_weight.map_or(0, |w| w.value);
+        localities
+            .entry(key(loc))
+            .and_modify(|e| e.1 = weight)
+            .or_insert((i as u32, weight));
+    }
     for (i, loc) in cla.endpoints.iter().enumerate() {
         let lpath = path.field("endpoints").index(i);
-        if loc.priority != 0 {
+        let (locality, locality_weight) = localities[&key(loc)];
+        if loc.priority > MAX_PRIORITY {
             return Err(ConvertError::new(
                 &lpath.field("priority"),
-                "priorities other than 0 are not supported by weft-proxy yet",
+                format!("value must be less than or equal to {MAX_PRIORITY}"),
             ));
         }
+        if loc.load_balancing_weight.is_some_and(|w| w.value == 0) {
+            return Err(ConvertError::new(
+                &lpath.field("load_balancing_weight"),
+                "must be at least 1",
+            ));
+        }
+        let placement = Placement {
+            priority: loc.priority,
+            locality,
+            locality_weight,
+            policy,
+        };
         if loc.lb_config.is_some() {
             return Err(ConvertError::new(
                 &lpath.field("leds_cluster_locality_config"),
@@ -159,8 +237,93 @@ pub fn endpoints(cla: &ClusterLoadAssignment, path: &FieldPath) -> Result<Vec<En
                 weight,
                 healthy,
                 hostname: (!ep.hostname.is_empty()).then(|| ep.hostname.clone()),
+                placement,
             });
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::config::core::v3::{Locality, SocketAddress, address};
+    use envoy_types::pb::envoy::config::endpoint::v3::{
+        Endpoint as PbEndpoint, LbEndpoint, LocalityLbEndpoints, cluster_load_assignment,
+    };
+    use envoy_types::pb::google::protobuf::UInt32Value;
+
+    fn group(port: u32, priority: u32, zone: &str, weight: Option<u32>) -> LocalityLbEndpoints {
+        LocalityLbEndpoints {
+            locality: Some(Locality {
+                zone: zone.into(),
+                ..Default::default()
+            }),
+            priority,
+            load_balancing_weight: weight.map(|value| UInt32Value { value }),
+            lb_endpoints: vec![LbEndpoint {
+                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(PbEndpoint {
+                    address: Some(Address {
+                        address: Some(address::Address::SocketAddress(SocketAddress {
+                            address: "127.0.0.1".into(),
+                            port_specifier: Some(PortSpecifier::PortValue(port)),
+                            ..Default::default()
+                        })),
+                    }),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn priorities_localities_and_policy_are_kept() {
+        let cla = ClusterLoadAssignment {
+            endpoints: vec![
+                group(1, 0, "z1", Some(2)),
+                group(2, 1, "z2", None),
+                group(3, 0, "z1", Some(5)),
+            ],
+            policy: Some(cluster_load_assignment::Policy {
+                overprovisioning_factor: Some(UInt32Value { value: 200 }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let eps = endpoints(&cla, &FieldPath::root()).expect("converts");
+        let p: Vec<Placement> = eps.iter().map(|e| e.placement).collect();
+        assert_eq!((p[0].priority, p[1].priority), (0, 1));
+        // The same zone twice in a priority is one locality, with the last weight.
+        assert_eq!((p[0].locality, p[0].locality_weight), (0, 5));
+        assert_eq!((p[2].locality, p[2].locality_weight), (0, 5));
+        assert_eq!(p[1].locality_weight, 0);
+        assert_eq!(p[0].policy.overprovisioning_factor, 200);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        let cla = ClusterLoadAssignment {
+            endpoints: vec![group(1, 129, "z", None)],
+            ..Default::default()
+        };
+        let e = endpoints(&cla, &FieldPath::root()).expect_err("priority 129");
+        assert!(e.to_string().contains("priority"), "{e}");
+        let cla = ClusterLoadAssignment {
+            endpoints: vec![group(1, 0, "z", Some(0))],
+            ..Default::default()
+        };
+        let e = endpoints(&cla, &FieldPath::root()).expect_err("weight 0");
+        assert!(e.to_string().contains("load_balancing_weight"), "{e}");
+        let cla = ClusterLoadAssignment {
+            policy: Some(cluster_load_assignment::Policy {
+                overprovisioning_factor: Some(UInt32Value { value: 0 }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = endpoints(&cla, &FieldPath::root()).expect_err("factor 0");
+        assert!(e.to_string().contains("overprovisioning_factor"), "{e}");
+    }
 }

@@ -3,6 +3,7 @@
 //! (`x-forwarded-for`, `x-request-id`, `via`, `server`, client certificate details).
 
 use super::cluster::H2Settings;
+use super::cors::CORS;
 use super::fault::{FAULT, FaultConfig};
 use super::listener::Cidr;
 use super::route::RouteConfig;
@@ -11,6 +12,7 @@ use envoy_types::pb::envoy::config::core::v3::{
     HttpProtocolOptions, config_source::ConfigSourceSpecifier,
     http_protocol_options::HeadersWithUnderscoresAction,
 };
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_connection_manager::CodecType,
@@ -73,7 +75,15 @@ pub struct RouterConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpFilter {
     Fault(FaultFilter),
+    /// The CORS filter; its policies come from the route table levels, by this name.
+    Cors(CorsFilter),
     Router(RouterConfig),
+}
+
+/// `envoy.filters.http.cors`: the filter itself has no settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorsFilter {
+    pub name: String,
 }
 
 /// The fault filter as configured in the chain; routes override its configuration by the
@@ -447,6 +457,12 @@ fn http_filters(
                 filters.push(HttpFilter::Fault(FaultFilter {
                     name: f.name.clone(),
                     config: Arc::new(FaultConfig::new(&unpack(any, FAULT, &p)?, &p)?),
+                }));
+            }
+            CORS => {
+                let _: Cors = unpack(any, CORS, &p.field("typed_config"))?;
+                filters.push(HttpFilter::Cors(CorsFilter {
+                    name: f.name.clone(),
                 }));
             }
             ROUTER => {

@@ -8,6 +8,7 @@
 #![allow(deprecated)]
 
 pub mod cluster;
+pub mod cors;
 pub mod endpoint;
 pub mod fault;
 pub mod hash_policy;
@@ -15,6 +16,7 @@ pub mod hcm;
 pub mod header_ops;
 pub mod listener;
 pub mod matcher;
+pub mod mirror;
 pub mod outlier;
 pub mod retry;
 pub mod route;

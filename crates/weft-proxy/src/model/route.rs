@@ -4,6 +4,7 @@
 //! A virtual host's `require_tls` is checked before its routes, as Envoy's
 //! `VirtualHostImpl::getRouteFromEntries` does.
 
+use super::cors::{CORS_POLICY, CorsPolicy};
 use super::fault::{FAULT, FaultConfig};
 use super::header_ops::HeaderOps;
 use super::matcher::{FullRegex, HeaderMatcher, Pseudo, QueryMatcher};
@@ -24,37 +25,50 @@ use std::sync::Arc;
 use weft_yaml::FieldPath;
 
 /// `typed_per_filter_config` at one level: the overrides for HTTP filters, by the filter's
-/// name in the connection manager's chain. Only the fault filter takes per-route
-/// configuration so far.
+/// name in the connection manager's chain (the fault filter's, and the CORS filter's
+/// `CorsPolicy`).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct PerFilter(Vec<(String, Arc<FaultConfig>)>);
+pub struct PerFilter {
+    faults: Vec<(String, Arc<FaultConfig>)>,
+    cors: Vec<(String, Arc<CorsPolicy>)>,
+}
 
 impl PerFilter {
     fn new(map: &HashMap<String, Any>, path: &FieldPath) -> Result<Self> {
-        let mut out = Vec::with_capacity(map.len());
+        let mut out = PerFilter::default();
         for (name, any) in map {
             let p = path.key(name);
             match type_name(any) {
-                FAULT => out.push((
+                FAULT => out.faults.push((
                     name.clone(),
                     Arc::new(FaultConfig::new(&unpack(any, FAULT, &p)?, &p)?),
+                )),
+                CORS_POLICY => out.cors.push((
+                    name.clone(),
+                    Arc::new(CorsPolicy::new(&unpack(any, CORS_POLICY, &p)?, &p)?),
                 )),
                 other => {
                     return Err(ConvertError::new(
                         &p,
                         format!(
-                            "per-route configuration of type `{other}` is not supported by                              weft-proxy (only the fault filter's)"
+                            "per-route configuration of type `{other}` is not supported by \
+                             weft-proxy (only the fault filter's and the CORS filter's)"
                         ),
                     ));
                 }
             }
         }
-        Ok(PerFilter(out))
+        Ok(out)
+    }
+
+    /// The CORS policy for the filter named `name`.
+    pub fn cors(&self, name: &str) -> Option<&Arc<CorsPolicy>> {
+        self.cors.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
 
     /// The fault filter override for the filter named `name`.
     pub fn fault(&self, name: &str) -> Option<&Arc<FaultConfig>> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+        self.faults.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
 }
 
@@ -680,6 +694,47 @@ mod tests {
         assert_eq!(pick("api.io:8080"), Some("port"));
         assert_eq!(pick("api.io"), Some("any"));
         assert_eq!(pick("www.foo.com:80"), Some("any"));
+    }
+
+    #[test]
+    fn cors_policies_are_kept_per_filter_name_and_other_types_refused() {
+        use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as Pb;
+        let any = |type_url: &str, value: Vec<u8>| Any {
+            type_url: format!("type.googleapis.com/{type_url}"),
+            value,
+        };
+        let policy = Pb {
+            allow_methods: "GET".into(),
+            ..Default::default()
+        };
+        let mut v = vhost("v", &["*"]);
+        v.typed_per_filter_config.insert(
+            "envoy.filters.http.cors".into(),
+            any(CORS_POLICY, prost::Message::encode_to_vec(&policy)),
+        );
+        let t = table(vec![v]);
+        let got = t.virtual_hosts[0]
+            .per_filter
+            .cors("envoy.filters.http.cors")
+            .expect("kept");
+        assert_eq!(got.allow_methods.as_ref().unwrap(), "GET");
+        assert!(t.virtual_hosts[0].per_filter.cors("other").is_none());
+
+        let mut v = vhost("v", &["*"]);
+        v.typed_per_filter_config.insert(
+            "x".into(),
+            any("envoy.extensions.filters.http.cors.v3.Cors", vec![]),
+        );
+        let err = RouteConfig::new(&RouteConfiguration {
+            name: "t".into(),
+            virtual_hosts: vec![v],
+            ..Default::default()
+        })
+        .expect_err("a filter's own config is not a per-route one");
+        assert_eq!(
+            err.path.to_string(),
+            "virtual_hosts[0].typed_per_filter_config[x]"
+        );
     }
 
     #[test]

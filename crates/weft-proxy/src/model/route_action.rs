@@ -4,6 +4,7 @@
 use super::hash_policy::HashPolicy;
 use super::header_ops::HeaderOps;
 use super::matcher::FullRegex;
+use super::mirror::MirrorPolicy;
 use super::retry::RetryPolicy;
 use super::{ConvertError, Result, timeout};
 use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source::Specifier};
@@ -133,6 +134,8 @@ pub struct Forward {
     pub retry: Option<Arc<RetryPolicy>>,
     /// What the hashing balancers hash the request by (empty: a random hash).
     pub hash_policy: Vec<HashPolicy>,
+    /// `request_mirror_policies`: where copies of the request go.
+    pub mirrors: Vec<MirrorPolicy>,
 }
 
 impl Forward {
@@ -277,18 +280,30 @@ impl Forward {
                 .as_ref()
                 .map(|r| RetryPolicy::new(r, &path.field("retry_policy")).map(Arc::new))
                 .transpose()?,
+            mirrors: a
+                .request_mirror_policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| MirrorPolicy::new(p, &path.field("request_mirror_policies").index(i)))
+                .collect::<Result<_>>()?,
         })
     }
 
     /// Every cluster name this action can send to (`None` for names read from a header).
     pub fn clusters(&self) -> Vec<&str> {
-        match &self.target {
+        let mut out = match &self.target {
             Target::Cluster(c) => vec![c.as_str()],
             Target::Header(_) => vec![],
             Target::Weighted { targets, .. } => {
                 targets.iter().map(|t| t.cluster.as_str()).collect()
             }
-        }
+        };
+        // Envoy validates the shadow clusters of a route like its own.
+        out.extend(self.mirrors.iter().filter_map(|m| match &m.target {
+            super::mirror::MirrorTarget::Cluster(c) => Some(c.as_str()),
+            super::mirror::MirrorTarget::Header(_) => None,
+        }));
+        out
     }
 }
 

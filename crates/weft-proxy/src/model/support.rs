@@ -349,6 +349,23 @@ const SUPPORTED: &[(&str, &[&str])] = &[
         "envoy.extensions.filters.common.fault.v3.FaultDelay.HeaderDelay",
         &[],
     ),
+    ("envoy.extensions.filters.http.cors.v3.Cors", &[]),
+    (
+        // `shadow_enabled` only feeds the filter's statistics, as in Envoy.
+        "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        &[
+            "allow_origin_string_match",
+            "allow_methods",
+            "allow_headers",
+            "expose_headers",
+            "max_age",
+            "allow_credentials",
+            "filter_enabled",
+            "shadow_enabled",
+            "allow_private_network_access",
+            "forward_not_matching_preflights",
+        ],
+    ),
     (
         "envoy.extensions.filters.http.router.v3.Router",
         &[
@@ -521,6 +538,21 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "max_stream_duration",
             "retry_policy",
             "hash_policy",
+            "request_mirror_policies",
+        ],
+    ),
+    (
+        // `request_headers_mutations` is listed so the converter refuses it with a reason
+        // (model::mirror); `trace_sampled` only steers tracing, which weft-proxy does not do.
+        "envoy.config.route.v3.RouteAction.RequestMirrorPolicy",
+        &[
+            "cluster",
+            "cluster_header",
+            "runtime_fraction",
+            "trace_sampled",
+            "disable_shadow_host_suffix_append",
+            "request_headers_mutations",
+            "host_rewrite_literal",
         ],
     ),
     (
@@ -653,6 +685,7 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "wait_for_warm_on_init",
             "circuit_breakers",
             "upstream_bind_config",
+            "round_robin_lb_config",
             "least_request_lb_config",
             "ring_hash_lb_config",
             "maglev_lb_config",
@@ -662,7 +695,19 @@ const SUPPORTED: &[(&str, &[&str])] = &[
     ),
     (
         "envoy.config.cluster.v3.Cluster.CommonLbConfig",
-        &["healthy_panic_threshold"],
+        &["healthy_panic_threshold", "locality_weighted_lb_config"],
+    ),
+    (
+        "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig",
+        &[],
+    ),
+    (
+        "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig",
+        &["slow_start_config"],
+    ),
+    (
+        "envoy.config.cluster.v3.Cluster.SlowStartConfig",
+        &["slow_start_window", "aggression", "min_weight_percent"],
     ),
     (
         "envoy.config.cluster.v3.Cluster.RingHashLbConfig",
@@ -721,7 +766,7 @@ const SUPPORTED: &[(&str, &[&str])] = &[
     ),
     (
         "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig",
-        &["choice_count", "active_request_bias"],
+        &["choice_count", "active_request_bias", "slow_start_config"],
     ),
     (
         // Runtime keys name overrides in Envoy's runtime layers; weft-proxy has none, and

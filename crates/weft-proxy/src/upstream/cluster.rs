@@ -4,7 +4,7 @@
 //! connections.
 
 use super::connector::Connector;
-use super::endpoints::{EndpointSet, Host, TableStats, carry_over, hosts_of};
+use super::endpoints::{EndpointSet, Host, LbSettings, TableStats, carry_over, hosts_of};
 use super::outlier::{Detector, Origin, Outcome, OutlierStats, enforced, statistical_outliers};
 use super::pool::Pool;
 use super::resources::Resources;
@@ -132,10 +132,9 @@ impl Cluster {
             source: config.source_addresses.clone().into(),
         };
         let c = Cluster {
-            endpoints: ArcSwap::from_pointee(EndpointSet::new(
+            endpoints: ArcSwap::from_pointee(EndpointSet::with_settings(
                 Vec::new(),
-                config.balancer,
-                config.panic_threshold,
+                LbSettings::of(&config),
             )),
             resources,
             pools: (0..=worker::count()).map(|_| OnceLock::new()).collect(),
@@ -216,7 +215,7 @@ impl Cluster {
 
     /// Swaps in a set of `hosts` as they are now (healthy, ejected). Callers hold `writer`.
     fn publish(&self, hosts: Vec<Arc<Host>>) {
-        let set = EndpointSet::new(hosts, self.config.balancer, self.config.panic_threshold);
+        let set = EndpointSet::with_settings(hosts, LbSettings::of(&self.config));
         self.stats
             .membership_healthy
             .set(set.healthy_count() as i64);

@@ -151,7 +151,7 @@ fn hosts_of(t: &Target) -> impl Iterator<Item = Host> + '_ {
     let e = &t.endpoint;
     t.addrs.iter().map(move |a| {
         let hostname = e.hostname.clone().or_else(|| Some(e.address.host.clone()));
-        Host::new(*a, hostname, e.healthy, e.weight)
+        Host::new(*a, hostname, e.healthy, e.weight).with_placement(e.placement)
     })
 }
 

@@ -8,5 +8,6 @@ pub mod endpoints;
 pub mod hashing;
 pub mod outlier;
 pub mod pool;
+pub mod priority;
 pub mod resources;
 pub mod xxhash;

@@ -18,7 +18,9 @@
 //! `x-echo-fail-reset: true` the connection (HTTP/2: the stream) dropped without an answer,
 //! or with `x-echo-fail-delay-ms: D` an answer that is only late by D ms. Tests put the port
 //! of their proxy in K so runs never share a count. `x-echo-status-of: NAME=STATUS` makes
-//! only the backend called NAME answer with STATUS, for outlier detection tests.
+//! only the backend called NAME answer with STATUS, for outlier detection tests, and
+//! `x-echo-delay-of: NAME=MS` delays only it (a slow mirror). Every request answered with an
+//! account is also recorded for [`super::EchoServer::recent`].
 //!
 //! [`upgrade`]: super::upgrade
 
@@ -56,7 +58,13 @@ pub(super) type EchoBody = UnsyncBoxBody<Bytes, Infallible>;
 pub(super) struct Ctx {
     pub(super) name: String,
     pub(super) served: Arc<AtomicU64>,
+    /// The latest requests answered with an account, for tests that cannot see the answer
+    /// (a mirrored request's response goes nowhere).
+    pub(super) recent: Arc<parking_lot::Mutex<VecDeque<EchoSeen>>>,
 }
+
+/// How many accounts [`Ctx::recent`] keeps.
+pub(super) const RECENT: usize = 1024;
 
 /// What the echo knows about the connection a request arrived on.
 struct Conn {
@@ -215,10 +223,63 @@ async fn answer(req: Request<Incoming>, ctx: &Ctx) -> Response<EchoBody> {
         Ok(None) => {}
         Err(e) => return plain(StatusCode::BAD_REQUEST, e),
     }
+    match delay_of(&ctx.name, &parts.headers) {
+        Ok(Some(ms)) => tokio::time::sleep(Duration::from_millis(ms.min(MAX_DELAY_MS))).await,
+        Ok(None) => {}
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e),
+    }
     if grpc::is_grpc(&parts.method, &parts.headers) {
         return grpc::respond(&ctx.name, &parts.headers, &body);
     }
+    {
+        let mut recent = ctx.recent.lock();
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(seen_of(&ctx.name, &parts, body.len()));
+    }
     respond(&ctx.name, &parts, body.len()).unwrap_or_else(|e| plain(StatusCode::BAD_REQUEST, e))
+}
+
+fn seen_of(name: &str, parts: &http::request::Parts, body_len: usize) -> EchoSeen {
+    EchoSeen {
+        backend: name.to_string(),
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.to_string()),
+        version: format!("{:?}", parts.version),
+        authority: parts.uri.authority().map(|a| a.to_string()).or_else(|| {
+            parts
+                .headers
+                .get("host")
+                .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+        }),
+        headers: all_headers(&parts.headers),
+        body_len,
+    }
+}
+
+/// `x-echo-delay-of: NAME=MS` (repeatable): a delay for this backend only (so a mirrored
+/// copy can be slow while the main request is not).
+fn delay_of(name: &str, h: &HeaderMap) -> Result<Option<u64>, String> {
+    for v in h.get_all("x-echo-delay-of") {
+        let v = v
+            .to_str()
+            .map_err(|_| "x-echo-delay-of is not text".to_string())?;
+        let (who, ms) = v
+            .split_once('=')
+            .ok_or_else(|| format!("x-echo-delay-of {v:?} is not NAME=MS"))?;
+        if who.trim() == name {
+            return ms
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("x-echo-delay-of {v:?}: not a number"));
+        }
+    }
+    Ok(None)
 }
 
 /// `x-echo-status-of: NAME=STATUS` (repeatable): the status this backend, and only it,
@@ -281,23 +342,7 @@ fn respond(
         }
         None => {
             headers.insert("content-type", HeaderValue::from_static("application/json"));
-            let seen = EchoSeen {
-                backend: name.to_string(),
-                method: parts.method.to_string(),
-                path: parts
-                    .uri
-                    .path_and_query()
-                    .map_or_else(|| "/".to_string(), |p| p.to_string()),
-                version: format!("{:?}", parts.version),
-                authority: parts.uri.authority().map(|a| a.to_string()).or_else(|| {
-                    parts
-                        .headers
-                        .get("host")
-                        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
-                }),
-                headers: all_headers(&parts.headers),
-                body_len,
-            };
+            let seen = seen_of(name, parts, body_len);
             Bytes::from(serde_json::to_vec(&seen).map_err(|e| e.to_string())?)
         }
     };

@@ -31,6 +31,7 @@ pub struct EchoServer {
     name: String,
     addr: SocketAddr,
     served: Arc<AtomicU64>,
+    recent: Arc<parking_lot::Mutex<std::collections::VecDeque<EchoSeen>>>,
     task: JoinHandle<()>,
 }
 
@@ -39,11 +40,15 @@ impl EchoServer {
     pub async fn http(name: &str) -> Result<Self, Error> {
         let listener = bind().await?;
         let served = Arc::new(AtomicU64::new(0));
+        let recent = Arc::new(parking_lot::Mutex::new(Default::default()));
         let ctx = Arc::new(http::Ctx {
             name: name.to_string(),
             served: served.clone(),
+            recent: recent.clone(),
         });
-        Self::start(name, listener, served, move |l| http::serve(l, ctx))
+        let mut server = Self::start(name, listener, served, move |l| http::serve(l, ctx))?;
+        server.recent = recent;
+        Ok(server)
     }
 
     /// A raw TCP echo named `name`: every connection gets its bytes back until it closes.
@@ -72,6 +77,7 @@ impl EchoServer {
             name: name.to_string(),
             addr,
             served,
+            recent: Default::default(),
             task: tokio::spawn(serve(listener)),
         })
     }
@@ -86,6 +92,12 @@ impl EchoServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// What the latest HTTP requests answered with an account looked like (at most the
+    /// last thousand or so), oldest first.
+    pub fn recent(&self) -> Vec<EchoSeen> {
+        self.recent.lock().iter().cloned().collect()
     }
 
     /// HTTP requests (or TCP connections) served so far.

@@ -291,10 +291,20 @@ pub(crate) fn hash_balancing() {
                     )
                 })
                 .collect();
+            // The figures depend on this run's backend ports, which differ between the
+            // proxies' runs: each is held to its own prediction, and only the verdict is
+            // compared across proxies.
+            let verdict = |v: BTreeMap<String, String>| {
+                if v == expected {
+                    "as predicted from this run's ports".to_string()
+                } else {
+                    format!("{v:?}")
+                }
+            };
             out.push(Outcome::new(
                 format!("{cluster}: table statistics"),
-                seen,
-                expected,
+                verdict(seen),
+                verdict(expected.clone()),
             ));
         }
 
