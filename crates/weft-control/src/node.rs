@@ -43,6 +43,9 @@ pub struct Proxy {
     pub service_account: String,
     pub cluster_id: String,
     pub istio_version: String,
+    /// `region/zone/subzone` (as the registry writes an endpoint's): the node's `locality`,
+    /// else its topology labels; empty when unknown.
+    pub locality: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -102,6 +105,16 @@ impl Proxy {
             "grpc" => Generator::Grpc,
             _ => Generator::Envoy,
         };
+        let labels = meta.string_map("LABELS");
+        let locality = match &node.locality {
+            Some(l) if !(l.region.is_empty() && l.zone.is_empty() && l.sub_zone.is_empty()) => {
+                [l.region.as_str(), &l.zone, &l.sub_zone]
+                    .join("/")
+                    .trim_end_matches('/')
+                    .to_string()
+            }
+            _ => crate::registry::locality_of(&labels),
+        };
         Ok(Proxy {
             id: node.id.clone(),
             proxy_type,
@@ -113,10 +126,11 @@ impl Proxy {
             namespace,
             ips,
             dns_domain: domain.to_string(),
-            labels: meta.string_map("LABELS"),
+            labels,
             service_account: meta.string("SERVICE_ACCOUNT").to_string(),
             cluster_id: meta.string("CLUSTER_ID").to_string(),
             istio_version: meta.string("ISTIO_VERSION").to_string(),
+            locality,
         })
     }
 

@@ -26,6 +26,7 @@ fn bootstrap(ads: SocketAddr) -> String {
     format!(
         r#"node:
   id: {NODE}
+  locality: {{ region: r1, zone: z1 }}
   cluster: productpage.default
   metadata:
     NAMESPACE: default
@@ -100,13 +101,13 @@ fn pods(reviews_v2_ip: &str) -> String {
         r#"
 apiVersion: v1
 kind: Pod
-metadata: {{ name: reviews-v1-0, namespace: default, labels: {{ app: reviews, version: v1 }} }}
+metadata: {{ name: reviews-v1-0, namespace: default, labels: {{ app: reviews, version: v1, topology.kubernetes.io/region: r1, topology.kubernetes.io/zone: z1 }} }}
 spec: {{ containers: [{{ name: app, image: reviews }}] }}
 status: {{ phase: Running, podIP: 127.0.0.21 }}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {{ name: reviews-v2-0, namespace: default, labels: {{ app: reviews, version: v2 }} }}
+metadata: {{ name: reviews-v2-0, namespace: default, labels: {{ app: reviews, version: v2, topology.kubernetes.io/region: r2, topology.kubernetes.io/zone: z9 }} }}
 spec: {{ containers: [{{ name: app, image: reviews }}] }}
 status: {{ phase: Running, podIP: {reviews_v2_ip} }}
 ---
@@ -401,6 +402,12 @@ spec:
     match: [{ uri: { prefix: /team } }]
     delegate: { name: reviews-team }
   - name: split
+    mirror: { host: ratings, port: { number: 9090 } }
+    mirrorPercentage: { value: 25 }
+    corsPolicy:
+      allowOrigins: [{ exact: https://shop.example.com }]
+      allowMethods: [GET]
+      maxAge: 1h
     route:
     - { destination: { host: reviews, subset: v1 }, weight: 50 }
     - { destination: { host: reviews, subset: v2 }, weight: 50 }
@@ -602,6 +609,48 @@ async fn envoy_applies_destination_rule_traffic_policies() -> anyhow::Result<()>
         split["hash_policy"].as_array().map(Vec::len),
         Some(1),
         "v1's hash; v2 has none"
+    );
+    let mirror = &split["request_mirror_policies"][0];
+    assert_eq!(
+        mirror["cluster"],
+        "outbound|9090||ratings.default.svc.cluster.local"
+    );
+    assert_eq!(
+        mirror["runtime_fraction"]["default_value"]["numerator"],
+        250_000
+    );
+    let cors = &vh["routes"][2]["typed_per_filter_config"]["envoy.filters.http.cors"];
+    assert_eq!(cors["allow_methods"], "GET");
+    assert_eq!(cors["max_age"], "3600");
+
+    // Outlier detection makes Istio's default locality failover apply: the proxy is in
+    // r1/z1, so v1's pod (r1/z1) has priority 0 and v2's (r2) priority 1.
+    let (_, eds) = envoy
+        .admin_get("/config_dump?resource=dynamic_endpoint_configs&include_eds")
+        .await?;
+    let eds: serde_json::Value = serde_json::from_str(&eds)?;
+    let cla = eds["configs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| &c["endpoint_config"])
+        .find(|c| c["cluster_name"] == reviews)
+        .unwrap_or_else(|| panic!("no endpoints of {reviews}: {eds}"));
+    let priorities: Vec<(String, u64)> = cla["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            (
+                l["locality"]["region"].as_str().unwrap_or("").to_string(),
+                l["priority"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        priorities,
+        [("r1".to_string(), 0), ("r2".to_string(), 1)],
+        "{cla}"
     );
 
     // TCP routes by subnet with a weighted split, then the catch-all route; TLS by SNI on

@@ -11,17 +11,16 @@ use envoy_types::pb::envoy::config::cluster::v3::{
 };
 use envoy_types::pb::envoy::config::core::v3::{
     AggregatedConfigSource, ApiVersion, ConfigSource, Http1ProtocolOptions,
-    HttpProtocolOptions as CommonHttpOptions, Locality, config_source,
+    HttpProtocolOptions as CommonHttpOptions, config_source,
 };
-use envoy_types::pb::envoy::config::endpoint::v3::{
-    ClusterLoadAssignment, Endpoint as LbHost, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
-};
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options,
 };
 use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration, UInt32Value};
 use envoy_types::util::pack_any;
 
+use super::locality::LocalityRule;
 use super::names::cluster_name;
 use super::traffic_policy::{Policy, downstream_protocol, http2_explicit};
 use super::view::MeshView;
@@ -42,6 +41,26 @@ pub struct EdsRef {
     pub port: u16,
     /// Subset labels; empty for the service-wide cluster.
     pub labels: BTreeMap<String, String>,
+    /// How the proxy's locality arranges the endpoints, when it does.
+    pub locality: Option<LocalityRule>,
+}
+
+/// The locality rule of a cluster with `policy` for `proxy` (see `locality`).
+fn locality_rule(proxy: &Proxy, view: &MeshView, policy: &Policy) -> Option<LocalityRule> {
+    let setting = super::locality::setting(policy.load_balancer, &view.mesh)?;
+    let failover = policy.outlier_detection.is_some();
+    if setting.distribute.is_empty() && !failover {
+        return None;
+    }
+    let proxy_labels = super::locality::priority_labels(setting)
+        .filter_map(|k| Some((k.to_string(), proxy.labels.get(k)?.clone())))
+        .collect();
+    Some(LocalityRule {
+        setting: setting.clone(),
+        failover,
+        proxy_locality: proxy.locality.clone(),
+        proxy_labels,
+    })
 }
 
 pub struct Built {
@@ -159,7 +178,15 @@ fn service_cluster(
             c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(kind as i32));
             dns_settings(&mut c, proxy);
             c.lb_policy = cluster::LbPolicy::LeastRequest as i32;
-            c.load_assignment = Some(dns_load_assignment(view, svc, port.port, &name, labels)?);
+            let rule = locality_rule(proxy, view, policy);
+            c.load_assignment = Some(dns_load_assignment(
+                view,
+                svc,
+                port.port,
+                &name,
+                labels,
+                rule.as_ref(),
+            )?);
         }
         Resolution::ClientSideLb => {
             c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(
@@ -202,22 +229,16 @@ fn dns_settings(c: &mut Cluster, proxy: &Proxy) {
     c.respect_dns_ttl = true;
 }
 
-/// A DNS cluster's endpoints, inline as istiod's buildLocalityLbEndpoints puts them: by
-/// locality (sorted), each weighted by the sum of its endpoints' weights, names and IPs
-/// alike (Envoy resolves names, and takes IPs as they are). `None` when there are none.
+/// A DNS cluster's endpoints, inline: names and IPs alike (Envoy resolves names, and takes
+/// IPs as they are); `None` when there are none.
 fn dns_load_assignment(
     view: &MeshView,
     svc: &Service,
     port: u16,
     name: &str,
     labels: &BTreeMap<String, String>,
+    rule: Option<&LocalityRule>,
 ) -> Option<ClusterLoadAssignment> {
-    let mut by_locality: BTreeMap<&str, (u32, Vec<LbEndpoint>)> = BTreeMap::new();
-    let eps = view
-        .registry
-        .endpoints_of(&svc.hostname, port)
-        .into_iter()
-        .filter(|ep| ep.healthy && selects(labels, &ep.labels));
     // LOGICAL_DNS takes exactly one endpoint (Envoy rejects more); the registry keeps one
     // per definition, so only a host defined in several namespaces can offer more.
     let limit = if svc.resolution == Resolution::DnsRoundRobin {
@@ -225,43 +246,22 @@ fn dns_load_assignment(
     } else {
         usize::MAX
     };
-    for ep in eps.take(limit) {
-        let weight = ep.weight.max(1);
-        let (total, list) = by_locality.entry(&ep.locality).or_default();
-        *total = total.saturating_add(weight);
-        list.push(LbEndpoint {
-            host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(LbHost {
-                address: Some(super::endpoints::socket_address(&ep.host(), ep.port)),
-                ..Default::default()
-            })),
-            load_balancing_weight: Some(UInt32Value { value: weight }),
-            ..Default::default()
-        });
-    }
-    if by_locality.is_empty() {
+    let eps: Vec<&crate::registry::Endpoint> = view
+        .registry
+        .endpoints_of(&svc.hostname, port)
+        .into_iter()
+        .filter(|ep| ep.healthy && selects(labels, &ep.labels))
+        .take(limit)
+        .collect();
+    if eps.is_empty() {
         return None;
     }
-    let endpoints = by_locality
-        .into_iter()
-        .map(|(label, (weight, lb_endpoints))| {
-            let mut parts = label.splitn(3, '/').map(str::to_string);
-            LocalityLbEndpoints {
-                locality: Some(Locality {
-                    region: parts.next().unwrap_or_default(),
-                    zone: parts.next().unwrap_or_default(),
-                    sub_zone: parts.next().unwrap_or_default(),
-                }),
-                lb_endpoints,
-                load_balancing_weight: Some(UInt32Value { value: weight }),
-                ..Default::default()
-            }
-        })
-        .collect();
-    Some(ClusterLoadAssignment {
-        cluster_name: name.to_string(),
-        endpoints,
-        ..Default::default()
-    })
+    Some(super::endpoints::assignment(
+        name,
+        eps.into_iter(),
+        false,
+        rule,
+    ))
 }
 
 /// Every outbound cluster the proxy can reach, then the two catch-alls.
@@ -296,6 +296,7 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
                     hostname: svc.hostname.clone(),
                     port: port.port,
                     labels,
+                    locality: locality_rule(proxy, view, &policy),
                 });
                 if out.iter().any(|b: &Built| b.name == name) {
                     continue;
@@ -351,6 +352,7 @@ mod tests {
     use super::*;
     use crate::registry::Registry;
     use crate::translate::MeshSettings;
+    use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint;
 
     const MESH: &str = r#"
 apiVersion: networking.istio.io/v1

@@ -1,7 +1,8 @@
-//! ClusterLoadAssignments as istiod builds them: endpoints grouped by locality (sorted by
-//! its `region/zone/subzone` label), each locality weighted by the sum of its endpoints'
-//! weights — which proxyless gRPC requires, as it drops unweighted localities — and
-//! unhealthy endpoints left out.
+//! ClusterLoadAssignments as istiod builds them, for EDS and inline in DNS clusters:
+//! endpoints grouped by locality (sorted by its `region/zone/subzone` label), each locality
+//! weighted by the sum of its endpoints' weights — which proxyless gRPC requires, as it
+//! drops unweighted localities — unhealthy endpoints left out, and the proxy's locality
+//! rule applied.
 
 use std::collections::BTreeMap;
 
@@ -9,14 +10,15 @@ use envoy_types::pb::envoy::config::core::v3::{
     Address, HealthStatus, Locality, SocketAddress, address, socket_address,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
-    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+    ClusterLoadAssignment, Endpoint as LbHost, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
 };
 use envoy_types::pb::google::protobuf::{Any, UInt32Value};
 use envoy_types::util::pack_any;
 
 use super::cluster::EdsRef;
+use super::locality::{Group, LocalityRule};
 use super::view::MeshView;
-use crate::registry::selects;
+use crate::registry::{Endpoint, selects};
 
 pub fn socket_address(ip: &str, port: u16) -> Address {
     Address {
@@ -37,47 +39,73 @@ fn locality(label: &str) -> Locality {
     }
 }
 
-pub fn load_assignment(eds: &EdsRef, view: &MeshView) -> (String, Any) {
-    let mut by_locality: BTreeMap<&str, Vec<LbEndpoint>> = BTreeMap::new();
-    let mut weights: BTreeMap<&str, u32> = BTreeMap::new();
-    for ep in view.registry.endpoints_of(&eds.hostname, eds.port) {
-        // A DNS name is for the proxy's resolver (STRICT_DNS/LOGICAL_DNS clusters carry
-        // such endpoints inline); EDS addresses must be IPs.
-        if !ep.healthy || ep.hostname.is_some() || !selects(&eds.labels, &ep.labels) {
-            continue;
-        }
+/// A ClusterLoadAssignment of `endpoints` as istiod builds them (buildLocalityLbEndpoints):
+/// by locality, sorted by its label, each locality weighted by the sum of its endpoints'
+/// weights; then the proxy's locality rule, if any (`labels_known`: the endpoints' labels
+/// can decide `failoverPriority`, which istiod does not apply to DNS clusters). EDS
+/// endpoints say they are healthy; inline DNS ones say nothing.
+pub(super) fn assignment<'a>(
+    name: &str,
+    endpoints: impl Iterator<Item = &'a Endpoint>,
+    eds: bool,
+    rule: Option<&LocalityRule>,
+) -> ClusterLoadAssignment {
+    let mut by_locality: BTreeMap<&str, Group<'a>> = BTreeMap::new();
+    for ep in endpoints {
         let weight = ep.weight.max(1);
-        *weights.entry(&ep.locality).or_default() += weight;
-        by_locality
-            .entry(&ep.locality)
-            .or_default()
-            .push(LbEndpoint {
-                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                    address: Some(socket_address(&ep.address.to_string(), ep.port)),
+        let group = by_locality.entry(&ep.locality).or_insert_with(|| Group {
+            locality: ep.locality.clone(),
+            weight: 0,
+            priority: 0,
+            endpoints: Vec::new(),
+        });
+        group.weight = group.weight.saturating_add(weight);
+        let address = if eds {
+            socket_address(&ep.address.to_string(), ep.port)
+        } else {
+            socket_address(&ep.host(), ep.port)
+        };
+        group.endpoints.push((
+            LbEndpoint {
+                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(LbHost {
+                    address: Some(address),
                     ..Default::default()
                 })),
-                health_status: HealthStatus::Healthy as i32,
+                health_status: if eds { HealthStatus::Healthy as i32 } else { 0 },
                 load_balancing_weight: Some(UInt32Value { value: weight }),
                 ..Default::default()
-            });
+            },
+            &ep.labels,
+        ));
     }
-    let endpoints = by_locality
+    let mut groups: Vec<Group<'a>> = by_locality.into_values().collect();
+    if let Some(rule) = rule {
+        super::locality::apply(&mut groups, rule, eds);
+    }
+    ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        endpoints: groups
+            .into_iter()
+            .map(|g| LocalityLbEndpoints {
+                locality: Some(locality(&g.locality)),
+                lb_endpoints: g.endpoints.into_iter().map(|(e, _)| e).collect(),
+                load_balancing_weight: Some(UInt32Value { value: g.weight }),
+                priority: g.priority,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub fn load_assignment(eds: &EdsRef, view: &MeshView) -> (String, Any) {
+    // A DNS name is for the proxy's resolver (STRICT_DNS/LOGICAL_DNS clusters carry such
+    // endpoints inline); EDS addresses must be IPs.
+    let endpoints = view
+        .registry
+        .endpoints_of(&eds.hostname, eds.port)
         .into_iter()
-        .map(|(label, lb_endpoints)| LocalityLbEndpoints {
-            locality: Some(locality(label)),
-            lb_endpoints,
-            load_balancing_weight: Some(UInt32Value {
-                value: weights[label],
-            }),
-            ..Default::default()
-        })
-        .collect();
-    (
-        eds.cluster.clone(),
-        pack_any(ClusterLoadAssignment {
-            cluster_name: eds.cluster.clone(),
-            endpoints,
-            ..Default::default()
-        }),
-    )
+        .filter(|ep| ep.healthy && ep.hostname.is_none() && selects(&eds.labels, &ep.labels));
+    let cla = assignment(&eds.cluster, endpoints, true, eds.locality.as_ref());
+    (eds.cluster.clone(), pack_any(cla))
 }

@@ -96,7 +96,10 @@ pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
                 virtual_hosts: vec![VirtualHost {
                     name: format!("{}:{}", svc.hostname, sp.port),
                     domains: domains(proxy, svc, sp.port, true),
-                    routes: service_routes(proxy, view, svc, sp.port),
+                    routes: service_routes(proxy, view, svc, sp.port)
+                        .into_iter()
+                        .map(for_grpc_route)
+                        .collect(),
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -181,6 +184,20 @@ fn for_grpc(mut c: Cluster) -> Cluster {
     }
     c.typed_extension_protocol_options.clear();
     c
+}
+
+/// A route as gRPC takes it: gRPC has no CORS filter (and NACKs per-route configuration
+/// of filters it does not know) and does not mirror, so both are left out, as istiod's
+/// gRPC generator never sets them.
+fn for_grpc_route(
+    mut r: envoy_types::pb::envoy::config::route::v3::Route,
+) -> envoy_types::pb::envoy::config::route::v3::Route {
+    r.typed_per_filter_config.remove(super::route::CORS_FILTER);
+    if let Some(envoy_types::pb::envoy::config::route::v3::route::Action::Route(a)) = &mut r.action
+    {
+        a.request_mirror_policies.clear();
+    }
+    r
 }
 
 /// gRPC NACKs a ClusterLoadAssignment listing one address twice (Envoy does not), which

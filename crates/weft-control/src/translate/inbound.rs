@@ -225,6 +225,13 @@ fn inbound_hcm(
                 ..Default::default()
             },
             HttpFilter {
+                name: super::route::CORS_FILTER.into(),
+                config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
+                    envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors::default(),
+                ))),
+                ..Default::default()
+            },
+            HttpFilter {
                 name: "envoy.filters.http.router".into(),
                 config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
                     Router::default(),

@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
 };
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
@@ -26,7 +27,7 @@ use envoy_types::util::pack_any;
 use super::cluster::{BLACKHOLE, PASSTHROUGH, ads};
 use super::endpoints::socket_address;
 use super::names::cluster_name;
-use super::route::{FAULT_FILTER, pack, port_routes, service_routes};
+use super::route::{CORS_FILTER, FAULT_FILTER, pack, port_routes, service_routes};
 use super::view::{MeshView, OutboundPolicy};
 use crate::node::Proxy;
 use crate::registry::Protocol;
@@ -61,7 +62,8 @@ fn http_filter(name: &str, config: Any) -> HttpFilter {
     }
 }
 
-/// The outbound HTTP connection manager: routes by RDS, fault then router.
+/// The outbound HTTP connection manager: routes by RDS; fault, CORS, then the router
+/// (istiod's order; the first two act only where a route configures them).
 pub fn outbound_hcm(stat_prefix: String, route_config_name: String) -> HttpConnectionManager {
     HttpConnectionManager {
         stat_prefix,
@@ -72,6 +74,7 @@ pub fn outbound_hcm(stat_prefix: String, route_config_name: String) -> HttpConne
         })),
         http_filters: vec![
             http_filter(FAULT_FILTER, pack_any(HttpFault::default())),
+            http_filter(CORS_FILTER, pack_any(Cors::default())),
             http_filter("envoy.filters.http.router", pack_any(Router::default())),
         ],
         use_remote_address: Some(BoolValue { value: false }),

@@ -13,6 +13,7 @@ mod host_index;
 mod inbound;
 mod l4_route;
 mod listener;
+mod locality;
 mod names;
 mod route;
 mod scope;
@@ -110,25 +111,35 @@ pub struct GroupKey {
     labels: Vec<(String, String)>,
 }
 
+/// Among [`label_keys`], the mark that endpoints depend on the proxy's locality: some
+/// DestinationRule has outlier detection or locality settings (or the mesh distributes).
+/// No Kubernetes label can be named so.
+pub const LOCALITY_KEY: &str = "\u{0}locality";
+
 impl GroupKey {
     pub fn of(proxy: &Proxy, label_keys: &std::collections::BTreeSet<String>) -> Self {
+        let mut labels: Vec<(String, String)> = proxy
+            .labels
+            .iter()
+            .filter(|(k, _)| label_keys.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if label_keys.contains(LOCALITY_KEY) {
+            labels.push((LOCALITY_KEY.to_string(), proxy.locality.clone()));
+        }
         Self {
             generator: proxy.generator,
             proxy_type: proxy.proxy_type,
             namespace: proxy.namespace.clone(),
             dns_domain: proxy.dns_domain.clone(),
-            labels: proxy
-                .labels
-                .iter()
-                .filter(|(k, _)| label_keys.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels,
         }
     }
 }
 
 /// The label keys that can change a proxy's [`shared`] resources: those of Sidecar and
-/// Gateway selectors and of VirtualService `sourceLabels`.
+/// Gateway selectors, of VirtualService `sourceLabels` and of locality `failoverPriority`,
+/// and [`LOCALITY_KEY`] when the proxy's locality matters.
 pub fn label_keys(view: &MeshView) -> std::collections::BTreeSet<String> {
     let mut keys = std::collections::BTreeSet::new();
     for s in &view.sidecars {
@@ -138,6 +149,41 @@ pub fn label_keys(view: &MeshView) -> std::collections::BTreeSet<String> {
     }
     for g in &view.gateways {
         keys.extend(g.spec.selector.keys().cloned());
+    }
+    // Locality rules read the proxy's locality and its `failoverPriority` labels.
+    let mut locality = view
+        .mesh
+        .locality_lb
+        .as_ref()
+        .is_some_and(|s| !s.distribute.is_empty());
+    let mut settings: Vec<&weft_config::networking::destination_rule::LocalityLoadBalancerSetting> =
+        view.mesh.locality_lb.iter().collect();
+    for dr in &view.destination_rules {
+        let policies = dr.spec.traffic_policy.iter().chain(
+            dr.spec
+                .subsets
+                .iter()
+                .filter_map(|s| s.traffic_policy.as_ref()),
+        );
+        for tp in policies {
+            let levels =
+                std::iter::once((tp.load_balancer.as_ref(), tp.outlier_detection.is_some())).chain(
+                    tp.port_level_settings
+                        .iter()
+                        .map(|p| (p.load_balancer.as_ref(), p.outlier_detection.is_some())),
+                );
+            for (lb, outlier) in levels {
+                let own = lb.and_then(|lb| lb.locality_lb_setting.as_ref());
+                locality |= outlier || own.is_some();
+                settings.extend(own);
+            }
+        }
+    }
+    if locality {
+        keys.insert(LOCALITY_KEY.to_string());
+        for s in settings {
+            keys.extend(locality::priority_labels(s).map(str::to_string));
+        }
     }
     for vs in &view.virtual_services {
         for r in &vs.spec.http {

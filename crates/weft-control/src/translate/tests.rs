@@ -39,6 +39,7 @@ pub(super) fn proxy(namespace: &str, labels: &[(&str, &str)]) -> Proxy {
         service_account: "default".into(),
         cluster_id: String::new(),
         istio_version: String::new(),
+        locality: String::new(),
     }
 }
 

@@ -40,6 +40,8 @@ pub struct MeshSettings {
     pub tcp_keepalive: Option<weft_config::networking::destination_rule::TcpKeepalive>,
     /// MeshConfig `h2UpgradePolicy: UPGRADE`: HTTP ports' clusters speak HTTP/2 upstream.
     pub h2_upgrade: bool,
+    /// MeshConfig `localityLbSetting` (Istio's default: enabled, no rules).
+    pub locality_lb: Option<weft_config::networking::destination_rule::LocalityLoadBalancerSetting>,
 }
 
 impl Default for MeshSettings {
@@ -54,6 +56,12 @@ impl Default for MeshSettings {
             inbound_port: 15006,
             tcp_keepalive: None,
             h2_upgrade: false,
+            locality_lb: Some(
+                weft_config::networking::destination_rule::LocalityLoadBalancerSetting {
+                    enabled: Some(true),
+                    ..Default::default()
+                },
+            ),
         }
     }
 }
@@ -90,6 +98,9 @@ impl MeshSettings {
         }
         self.h2_upgrade =
             mesh.h2_upgrade_policy == weft_config::mesh::mesh_config::H2UpgradePolicy::Upgrade;
+        if mesh.locality_lb_setting.is_some() {
+            self.locality_lb = mesh.locality_lb_setting.clone();
+        }
     }
 }
 

@@ -36,6 +36,7 @@ fn router() -> Proxy {
         service_account: String::new(),
         cluster_id: String::new(),
         istio_version: String::new(),
+        locality: String::new(),
     }
 }
 

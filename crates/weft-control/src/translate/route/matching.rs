@@ -14,7 +14,7 @@ use super::Binding;
 use crate::node::Proxy;
 use crate::translate::gateway::resolve_gateway_name;
 
-fn string_matcher(m: &StringMatch) -> Option<StringMatcher> {
+pub(super) fn string_matcher(m: &StringMatch) -> Option<StringMatcher> {
     let pattern = match m.kind()? {
         StringMatchKind::Exact(s) => string_matcher::MatchPattern::Exact(s.to_string()),
         StringMatchKind::Prefix(s) => string_matcher::MatchPattern::Prefix(s.to_string()),

@@ -2,7 +2,9 @@
 //! per service on that port (domains as istiod generates them) plus the catch-all, and a
 //! VirtualService's `http` rules become Envoy routes in order (istiod's translateRoute).
 
+mod cors;
 mod matching;
+mod mirror;
 mod policy;
 
 use std::collections::BTreeMap;
@@ -30,6 +32,7 @@ use policy::{apply_headers, fault, header_options, retry_policy};
 pub(super) use matching::is_catch_all;
 
 pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
+pub use cors::CORS_FILTER;
 
 /// The VirtualService (if any) that routes `svc` for this proxy: applies to the mesh,
 /// visible in the proxy's namespace, host matching; the proxy's own namespace first.
@@ -158,6 +161,16 @@ fn translate(
     if let Some(h) = &rule.headers {
         apply_headers(&mut r, h);
     }
+    // Whatever the route does, as istiod: a fault or CORS policy applies to redirects and
+    // direct responses too.
+    if let Some(f) = &rule.fault {
+        r.typed_per_filter_config
+            .insert(FAULT_FILTER.into(), pack_any(fault(f)));
+    }
+    if let Some(c) = &rule.cors_policy {
+        r.typed_per_filter_config
+            .insert(CORS_FILTER.into(), pack_any(cors::policy(c)));
+    }
     if let Some(redirect) = &rule.redirect {
         let mut action = RedirectAction {
             response_code: match redirect.redirect_code {
@@ -280,10 +293,7 @@ fn translate(
             );
         }
     }
-    if let Some(f) = &rule.fault {
-        r.typed_per_filter_config
-            .insert(FAULT_FILTER.into(), pack_any(fault(f)));
-    }
+    action.request_mirror_policies = mirror::policies(rule, view, &vs.namespace, port);
     r.action = Some(route::Action::Route(action));
     r
 }
@@ -461,3 +471,6 @@ pub fn port_routes(proxy: &Proxy, view: &MeshView, port: u16) -> RouteConfigurat
 pub fn pack(rc: RouteConfiguration) -> (String, Any) {
     (rc.name.clone(), pack_any(rc))
 }
+
+#[cfg(test)]
+mod tests;

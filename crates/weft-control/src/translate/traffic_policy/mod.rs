@@ -5,9 +5,9 @@
 //! upstream HTTP options, outlier detection and load balancing become the cluster's own
 //! fields, and a consistent hash becomes the route's `hash_policy`.
 //!
-//! Not applied yet, and said so by `weft describe`: `tls` (origination and Istio mutual
-//! TLS arrive with workload identity) and `localityLbSetting` (per-proxy endpoint
-//! priorities); nor the top level's `tunnel`, `proxyProtocol` and `retryBudget`.
+//! Locality settings arrange the endpoints (see `locality`). Not applied yet, and said so
+//! by `weft describe`: `tls` (origination and Istio mutual TLS arrive with workload
+//! identity), nor the top level's `tunnel`, `proxyProtocol` and `retryBudget`.
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers, Cluster, OutlierDetection as PbOutlier, UpstreamConnectionOptions, cluster,
@@ -89,17 +89,10 @@ pub fn describe(policy: &Policy) -> Vec<String> {
         )
     }
     let mut out = Vec::new();
-    if let Some(lb) = policy.load_balancer {
-        let mut lb = lb.clone();
-        if lb.locality_lb_setting.take().is_some() {
-            out.push(
-                "localityLbSetting not applied yet (endpoints are not prioritised by locality)"
-                    .to_string(),
-            );
-        }
-        if lb != LoadBalancerSettings::default() {
-            out.insert(0, json("loadBalancer", &lb));
-        }
+    if let Some(lb) = policy.load_balancer
+        && *lb != LoadBalancerSettings::default()
+    {
+        out.push(json("loadBalancer", lb));
     }
     if let Some(p) = policy.connection_pool {
         out.push(json("connectionPool", p));
@@ -161,6 +154,17 @@ pub fn apply(
     h2_upgrade(http, policy.connection_pool, port, mesh);
     if let Some(o) = policy.outlier_detection {
         outlier_detection(c, o);
+    }
+    if let Some(l) = super::locality::setting(policy.load_balancer, mesh)
+        && super::locality::weighted(l, policy.outlier_detection.is_some())
+    {
+        c.common_lb_config
+            .get_or_insert_with(Default::default)
+            .locality_config_specifier = Some(
+            cluster::common_lb_config::LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                Default::default(),
+            ),
+        );
     }
     load_balancer(c, policy.load_balancer);
 }
