@@ -5,7 +5,8 @@
 //! and endpoints over ADS from an in-process control plane reading a directory of
 //! Kubernetes and Istio YAML, and requests to the service's ClusterIP must go where the
 //! VirtualService says: a header match to v2, an 80/20 split otherwise, an injected abort,
-//! and a TCP service's connections by the tcp route for the client's labels.
+//! a TCP service's connections by the tcp route for the client's labels, and an HTTP
+//! service's requests by its DestinationRule's consistent hash.
 //! Then an edit of the split must take effect without a restart. The inbound side is
 //! checked the same way on 15006.
 //!
@@ -163,6 +164,40 @@ spec:
   - { name: v1, labels: { version: v1 } }
   - { name: v2, labels: { version: v2 } }
 ---
+apiVersion: v1
+kind: Service
+metadata: { name: ratings, namespace: default }
+spec:
+  clusterIP: 10.99.0.12
+  selector: { app: ratings }
+  ports: [{ name: http, port: 9080 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ratings-1, namespace: default, labels: { kubernetes.io/service-name: ratings } }
+addressType: IPv4
+ports: [{ name: http, port: 8083 }]
+endpoints:
+- addresses: [10.99.0.3]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ratings-2, namespace: default, labels: { kubernetes.io/service-name: ratings } }
+addressType: IPv4
+ports: [{ name: http, port: 8084 }]
+endpoints:
+- addresses: [10.99.0.3]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ratings, namespace: default }
+spec:
+  host: ratings
+  trafficPolicy:
+    loadBalancer: { consistentHash: { httpHeaderName: x-user } }
+    outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }
+    connectionPool: { http: { http1MaxPendingRequests: 100, maxRequestsPerConnection: 10 } }
+---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: ledger, namespace: default }
@@ -174,6 +209,12 @@ spec:
   - match: [{ sourceLabels: { app: productpage } }]
     route: [{ destination: { host: ledger, subset: v2 } }]
 "#;
+
+/// The ratings Service (HTTP), hashed by the `x-user` header by its DestinationRule.
+const RATINGS: &str = "10.99.0.12:9080";
+/// Requests per user: with two backends, a hash that did not hold would send all of them to
+/// one backend with probability 2^-19.
+const HASHED_REQUESTS: u32 = 20;
 
 /// The ledger Service: plain TCP (its backends happen to speak HTTP, which names them).
 const LEDGER: &str = "10.99.0.11:7000";
@@ -365,6 +406,21 @@ fn routes_captured_traffic(peer: &ProxyBinary) {
                 let (status, backend) = get_at(LEDGER, "ledger", &[]).await?;
                 assert_eq!((status, backend.as_deref()), (200, Some("ledger-v2")));
             }
+
+            // The DestinationRule's consistent hash: each user's requests stay on one
+            // backend, and the users together reach both.
+            let mut reached = std::collections::BTreeSet::new();
+            for user in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+                let mut seen = std::collections::BTreeSet::new();
+                for _ in 0..HASHED_REQUESTS {
+                    let (status, backend) = get_at(RATINGS, "ratings", &[("x-user", user)]).await?;
+                    assert_eq!(status, 200);
+                    seen.insert(backend.unwrap_or_default());
+                }
+                assert_eq!(seen.len(), 1, "{user} went to {seen:?}");
+                reached.extend(seen);
+            }
+            assert_eq!(reached.len(), 2, "six users all hashed to {reached:?}");
 
             // Everything to v2 now; the edit reaches Envoy without a restart.
             let acks =
