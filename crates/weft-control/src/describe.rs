@@ -428,7 +428,7 @@ fn policy_section(out: &mut String, view: &MeshView, resources: &[&Resource], sv
     let mut workload_labels: Vec<&BTreeMap<String, String>> = Vec::new();
     for p in &svc.ports {
         for e in view.registry.endpoints_of(&svc.hostname, p.port) {
-            if !workload_labels.contains(&&e.labels) {
+            if !workload_labels.contains(&&*e.labels) {
                 workload_labels.push(&e.labels);
             }
         }

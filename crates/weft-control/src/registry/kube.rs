@@ -370,7 +370,7 @@ fn add_workloads(
                 address: *ip,
                 hostname: None,
                 port,
-                labels: w.labels.clone(),
+                labels: std::sync::Arc::new(w.labels.clone()),
                 locality: locality_of(&w.labels),
                 service_account: w.service_account.clone(),
                 weight: 1,

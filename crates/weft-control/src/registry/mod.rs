@@ -91,7 +91,9 @@ pub struct Endpoint {
     pub hostname: Option<String>,
     /// The port the workload listens on (the service's target port).
     pub port: u16,
-    pub labels: BTreeMap<String, String>,
+    /// Shared with the Pod (or workload) it came from: ten thousand endpoints would
+    /// otherwise hold ten thousand copies of what the Pods already hold.
+    pub labels: Labels,
     /// `region/zone/subzone`, from the topology labels; empty when unknown.
     pub locality: String,
     pub service_account: String,
@@ -234,6 +236,9 @@ impl Registry {
         })
     }
 }
+
+/// A workload's labels, shared by everything that reads them.
+pub type Labels = std::sync::Arc<BTreeMap<String, String>>;
 
 /// Whether every `selector` label is on `labels` (an empty selector selects all).
 pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {

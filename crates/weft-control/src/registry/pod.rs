@@ -11,7 +11,7 @@ pub struct PodInfo {
     pub name: Option<String>,
     /// Resolved: the default namespace when unset.
     pub namespace: String,
-    pub labels: Option<BTreeMap<String, String>>,
+    pub labels: Option<super::Labels>,
     pub service_account_name: Option<String>,
     /// Container ports as (name, number), in container order.
     pub ports: Vec<(Option<String>, i32)>,
@@ -38,7 +38,7 @@ impl PodInfo {
                 .filter(|n| !n.is_empty())
                 .unwrap_or(weft_config::kinds::DEFAULT_NAMESPACE)
                 .to_string(),
-            labels: pod.metadata.labels.clone(),
+            labels: pod.metadata.labels.clone().map(std::sync::Arc::new),
             service_account_name: spec.and_then(|s| s.service_account_name.clone()),
             ports: spec
                 .into_iter()

@@ -48,7 +48,7 @@ enum Addr {
 struct Instance {
     name: String,
     namespace: String,
-    labels: BTreeMap<String, String>,
+    labels: super::Labels,
     addr: Addr,
     /// Port numbers by name: a WorkloadEntry's `ports`, a pod's named container ports.
     ports: BTreeMap<String, u16>,
@@ -65,7 +65,7 @@ impl Instance {
         endpoint(
             &self.addr,
             port,
-            &self.labels,
+            self.labels.clone(),
             &self.locality,
             self.weight,
             &self.service_account,
@@ -77,7 +77,7 @@ impl Instance {
 fn endpoint(
     addr: &Addr,
     port: u16,
-    labels: &BTreeMap<String, String>,
+    labels: super::Labels,
     locality: &str,
     weight: u32,
     service_account: &str,
@@ -91,7 +91,7 @@ fn endpoint(
         address,
         hostname,
         port,
-        labels: labels.clone(),
+        labels,
         locality: locality.to_string(),
         service_account: service_account.to_string(),
         // istiod's GetLoadBalancingWeight: an unset weight is 1.
@@ -183,7 +183,7 @@ fn workload_entry(obj: &Object<WorkloadEntry>) -> Option<Instance> {
         addr: addr_of(&we.address)?,
         ports: port_map(&we.ports),
         locality: entry_locality(&we.locality, &labels),
-        labels,
+        labels: std::sync::Arc::new(labels),
         weight: we.weight,
         service_account: we.service_account.clone(),
         workload_entry: true,
@@ -216,7 +216,7 @@ fn proxies(workloads: &[Workload]) -> impl Iterator<Item = Instance> + '_ {
         w.ips.iter().map(move |ip| Instance {
             name: w.name.clone(),
             namespace: w.namespace.clone(),
-            labels: w.labels.clone(),
+            labels: std::sync::Arc::new(w.labels.clone()),
             addr: Addr::Ip(*ip),
             ports: BTreeMap::new(),
             locality: locality_of(&w.labels),
@@ -485,7 +485,7 @@ fn add_service_entry(registry: &mut Registry, obj: &Object<ServiceEntry>, instan
                     let ep = endpoint(
                         addr,
                         p,
-                        &we.labels,
+                        std::sync::Arc::new(we.labels.clone()),
                         &entry_locality(&we.locality, &we.labels),
                         we.weight,
                         &we.service_account,
@@ -499,7 +499,7 @@ fn add_service_entry(registry: &mut Registry, obj: &Object<ServiceEntry>, instan
                     let ep = endpoint(
                         &Addr::Host(host.clone()),
                         p,
-                        &BTreeMap::new(),
+                        super::Labels::default(),
                         "",
                         1,
                         "",

@@ -134,7 +134,7 @@ spec:
         ["10.3.0.1:9000", "10.3.0.2:9000"]
     );
     let first = &http[0];
-    assert_eq!(first.labels, labels(&[("version", "v1")]));
+    assert_eq!(*first.labels, labels(&[("version", "v1")]));
     assert_eq!(first.locality, "eu-west/b");
     assert_eq!(first.weight, 5);
     assert_eq!(first.service_account, "payments");
@@ -354,7 +354,7 @@ fn workload_selector_picks_entries_pods_and_connected_proxies() {
     let vm = &http[0];
     assert_eq!(vm.workload, "vm-1");
     assert_eq!(
-        vm.labels,
+        *vm.labels,
         labels(&[("app", "cart"), ("env", "prod")]),
         "metadata labels win over spec labels"
     );
