@@ -229,7 +229,13 @@ impl Case {
                 5 => g.service_entry(),
                 6 => g.workload_entry(),
                 7 => g.destination_rule(),
-                8 | 9 => g.virtual_service(),
+                8 | 9 => {
+                    if g.range(0, 4) == 0 {
+                        g.delegate()
+                    } else {
+                        g.virtual_service()
+                    }
+                }
                 10 => g.sidecar(),
                 11 => g.gateway(),
                 _ => g.mesh_config(),
@@ -382,6 +388,8 @@ fn proxy(spec: &ProxySpec, index: usize) -> Proxy {
         service_account: "default".into(),
         cluster_id: String::new(),
         istio_version: String::new(),
+        // As istio-agent reports it: from the workload's topology labels.
+        locality: weft_control::registry::locality_of(&spec.labels),
     }
 }
 
@@ -1068,21 +1076,150 @@ impl Gen<'_> {
 
     fn destination_rule(&mut self) -> Value {
         let meta = self.numbered("dr", 3);
-        let subsets = self.list(
-            3,
-            |g| json!({ "name": g.text(SUBSETS, &[]), "labels": { "version": g.pick(VERSIONS) } }),
-        );
-        let lb = |g: &mut Gen| {
-            let simple = g.pick(&["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"]);
-            json!({ "loadBalancer": { "simple": simple } })
-        };
+        let subsets = self.list(3, |g| {
+            Gen::fields(vec![
+                ("name", Some(json!(g.text(SUBSETS, &[])))),
+                ("labels", Some(json!({ "version": g.pick(VERSIONS) }))),
+                ("trafficPolicy", g.maybe(|g| g.traffic_policy())),
+            ])
+        });
         let spec = Gen::fields(vec![
             ("host", Some(json!(self.text(HOSTS, HOSTS_ODD)))),
             ("subsets", Some(subsets)),
             ("exportTo", self.export_to()),
-            ("trafficPolicy", self.maybe(lb)),
+            ("trafficPolicy", self.maybe(|g| g.traffic_policy())),
         ]);
         Gen::istio("DestinationRule", meta, spec)
+    }
+
+    /// A traffic policy (with port-level settings at the top level and in subsets alike).
+    fn traffic_policy(&mut self) -> Value {
+        let mut fields = self.policy_parts();
+        fields.push((
+            "portLevelSettings",
+            self.maybe(|g| {
+                g.list1(2, |g| {
+                    let mut f = g.policy_parts();
+                    f.push(("port", Some(json!({ "number": g.port() }))));
+                    Gen::fields(f)
+                })
+            }),
+        ));
+        Gen::fields(fields)
+    }
+
+    fn policy_parts(&mut self) -> Vec<(&'static str, Option<Value>)> {
+        vec![
+            ("loadBalancer", self.maybe(Gen::load_balancer)),
+            ("connectionPool", self.maybe(Gen::connection_pool)),
+            ("outlierDetection", self.maybe(Gen::outlier_detection)),
+        ]
+    }
+
+    fn load_balancer(&mut self) -> Value {
+        let mut f = Vec::new();
+        if self.chance() {
+            let simple = self.pick(&[
+                "ROUND_ROBIN",
+                "LEAST_REQUEST",
+                "LEAST_CONN",
+                "RANDOM",
+                "PASSTHROUGH",
+            ]);
+            f.push(("simple", Some(json!(simple))));
+        } else {
+            let key = match self.range(0, 3) {
+                0 => ("httpHeaderName", json!(self.text(HEADER_NAMES, &[]))),
+                1 => (
+                    "httpCookie",
+                    Gen::fields(vec![
+                        ("name", Some(json!("user"))),
+                        ("path", self.maybe(|g| json!(g.text(URIS, &[])))),
+                        ("ttl", self.maybe(Gen::duration)),
+                    ]),
+                ),
+                2 => ("useSourceIp", json!(true)),
+                _ => ("httpQueryParameterName", json!("q")),
+            };
+            let mut h = vec![(key.0, Some(key.1))];
+            match self.range(0, 2) {
+                0 => h.push((
+                    "ringHash",
+                    Some(json!({ "minimumRingSize": self.pick(&[0, 64, 1024, 8192]) })),
+                )),
+                1 => h.push((
+                    "maglev",
+                    Some(json!({ "tableSize": self.pick(&[251, 65537, 1021]) })),
+                )),
+                _ => {}
+            }
+            f.push(("consistentHash", Some(Gen::fields(h))));
+        }
+        let locality = |g: &mut Gen| {
+            let regions = ["us-east", "eu", "ap"];
+            match g.range(0, 3) {
+                0 => json!({ "enabled": g.chance() }),
+                1 => json!({ "failover": [{ "from": g.pick(&regions), "to": g.pick(&regions) }] }),
+                2 => json!({ "failoverPriority": [g.pick(&["version", "app", "topology.kubernetes.io/zone", "app=web"])] }),
+                _ => json!({ "distribute": [{ "from": g.pick(&["us-east/*", "*", "eu/a"]), "to": { "us-east/*": 60, "eu/*": 40 } }] }),
+            }
+        };
+        f.push(("localityLbSetting", self.maybe(locality)));
+        f.push(("warmupDurationSecs", self.maybe(Gen::duration)));
+        Gen::fields(f)
+    }
+
+    fn connection_pool(&mut self) -> Value {
+        let tcp = |g: &mut Gen| {
+            Gen::fields(vec![
+                ("maxConnections", g.maybe(|g| json!(g.pick(&[1, 100, 0])))),
+                ("connectTimeout", g.maybe(Gen::duration)),
+                ("maxConnectionDuration", g.maybe(Gen::duration)),
+                ("idleTimeout", g.maybe(Gen::duration)),
+                (
+                    "tcpKeepalive",
+                    g.maybe(|g| {
+                        Gen::fields(vec![
+                            ("probes", g.maybe(|g| json!(g.pick(&[0, 3])))),
+                            ("time", g.maybe(Gen::duration)),
+                            ("interval", g.maybe(Gen::duration)),
+                        ])
+                    }),
+                ),
+            ])
+        };
+        let http = |g: &mut Gen| {
+            Gen::fields(vec![
+                ("http1MaxPendingRequests", g.maybe(|g| json!(g.pick(&[1, 1024])))),
+                ("http2MaxRequests", g.maybe(|g| json!(g.pick(&[1, 1000])))),
+                ("maxRequestsPerConnection", g.maybe(|g| json!(g.pick(&[0, 1, 10])))),
+                ("maxRetries", g.maybe(|g| json!(g.pick(&[0, 3])))),
+                ("idleTimeout", g.maybe(Gen::duration)),
+                (
+                    "h2UpgradePolicy",
+                    g.maybe(|g| json!(g.pick(&["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"]))),
+                ),
+                ("useClientProtocol", g.maybe(|g| json!(g.chance()))),
+                ("maxConcurrentStreams", g.maybe(|g| json!(g.pick(&[0, 1, 100])))),
+            ])
+        };
+        Gen::fields(vec![
+            ("tcp", Some(tcp(self))),
+            ("http", self.maybe(http)),
+        ])
+    }
+
+    fn outlier_detection(&mut self) -> Value {
+        Gen::fields(vec![
+            ("consecutive5xxErrors", self.maybe(|g| json!(g.pick(&[0, 1, 5])))),
+            ("consecutiveGatewayErrors", self.maybe(|g| json!(g.pick(&[0, 3])))),
+            ("splitExternalLocalOriginErrors", self.maybe(|_| json!(true))),
+            ("consecutiveLocalOriginFailures", self.maybe(|g| json!(g.pick(&[1, 4])))),
+            ("interval", self.maybe(Gen::duration)),
+            ("baseEjectionTime", self.maybe(Gen::duration)),
+            ("maxEjectionPercent", self.maybe(|g| json!(g.pick(&[0, 10, 100])))),
+            ("minHealthPercent", self.maybe(|g| json!(g.pick(&[0, 50])))),
+        ])
     }
 
     fn string_match(&mut self, common: &[&str], odd: &[&str]) -> Value {
@@ -1304,9 +1441,51 @@ impl Gen<'_> {
                 fields.push(("timeout", self.maybe(Gen::duration)));
                 fields.push(("retries", self.maybe(Gen::retries)));
                 fields.push(("fault", self.maybe(Gen::fault)));
+                fields.push(("mirror", self.maybe(Gen::destination)));
+                fields.push(("mirrorPercentage", self.maybe(Gen::percentage)));
+                fields.push((
+                    "mirrors",
+                    self.maybe(|g| {
+                        g.list1(2, |g| {
+                            Gen::fields(vec![
+                                ("destination", Some(g.destination())),
+                                ("percentage", g.maybe(Gen::percentage)),
+                            ])
+                        })
+                    }),
+                ));
             }
         }
+        fields.push(("corsPolicy", self.maybe(Gen::cors)));
         Gen::fields(fields)
+    }
+
+    fn cors(&mut self) -> Value {
+        Gen::fields(vec![
+            (
+                "allowOrigins",
+                self.maybe(|g| g.list1(2, |g| g.string_match(AUTHORITIES, AUTHORITIES_ODD))),
+            ),
+            ("allowMethods", self.maybe(|_| json!(["GET", "POST"]))),
+            ("allowHeaders", self.maybe(|_| json!(["x-a"]))),
+            ("exposeHeaders", self.maybe(|_| json!(["x-b"]))),
+            ("maxAge", self.maybe(Gen::duration)),
+            ("allowCredentials", self.maybe(|g| json!(g.chance()))),
+            (
+                "unmatchedPreflights",
+                self.maybe(|g| json!(g.pick(&["FORWARD", "IGNORE"]))),
+            ),
+        ])
+    }
+
+    /// A delegate VirtualService (no hosts) that roots name from their `http` routes.
+    fn delegate(&mut self) -> Value {
+        let meta = self.numbered("dvs", 1);
+        let spec = Gen::fields(vec![
+            ("http", Some(self.list1(2, Gen::http_route))),
+            ("exportTo", self.export_to()),
+        ]);
+        Gen::istio("VirtualService", meta, spec)
     }
 
     fn l4_route(&mut self, tls: bool) -> Value {
@@ -1341,7 +1520,18 @@ impl Gen<'_> {
                 Some(self.list1(2, |g| json!(g.text(HOSTS, HOSTS_ODD)))),
             ),
             ("gateways", self.maybe(Gen::gateways_ref)),
-            ("http", Some(self.list1(3, Gen::http_route))),
+            (
+                "http",
+                Some(self.list1(3, |g| {
+                    if g.range(0, 5) == 0 {
+                        let ns = g.pick(NAMESPACES);
+                        let name = format!("dvs-{}", g.range(0, 1));
+                        json!({ "match": [{ "uri": { "prefix": "/d" } }], "delegate": { "name": name, "namespace": ns } })
+                    } else {
+                        g.http_route()
+                    }
+                })),
+            ),
             ("tcp", self.maybe(|g| g.list1(1, |g| g.l4_route(false)))),
             ("tls", self.maybe(|g| g.list1(1, |g| g.l4_route(true)))),
             ("exportTo", self.export_to()),
@@ -1365,10 +1555,36 @@ impl Gen<'_> {
             ])
         });
         let policy = |g: &mut Gen| json!({ "mode": g.pick(&["ALLOW_ANY", "REGISTRY_ONLY"]) });
+        let ingress = |g: &mut Gen| {
+            g.list1(2, |g| {
+                let protocol = g.pick(SE_PROTOCOLS);
+                Gen::fields(vec![
+                    (
+                        "port",
+                        Some(json!({ "number": g.port(), "protocol": protocol, "name": "in" })),
+                    ),
+                    (
+                        "defaultEndpoint",
+                        g.maybe(|g| json!(g.pick(&["127.0.0.1:8080", "0.0.0.0:9090", "[::1]:8080"]))),
+                    ),
+                    ("captureMode", g.maybe(|g| json!(g.pick(&["DEFAULT", "IPTABLES", "NONE"])))),
+                    ("bind", g.maybe(|_| json!("127.0.0.1"))),
+                    (
+                        "connectionPool",
+                        g.maybe(|g| json!({ "tcp": { "maxConnections": g.pick(&[1, 10]) } })),
+                    ),
+                ])
+            })
+        };
         let spec = Gen::fields(vec![
             (
                 "workloadSelector",
                 self.maybe(|g| json!({ "labels": g.app_selector() })),
+            ),
+            ("ingress", self.maybe(ingress)),
+            (
+                "inboundConnectionPool",
+                self.maybe(|g| json!({ "http": { "http1MaxPendingRequests": g.pick(&[1, 10]) } })),
             ),
             ("egress", Some(egress)),
             ("outboundTrafficPolicy", self.maybe(policy)),
