@@ -23,6 +23,9 @@ const TYPES: [&str; 4] = [
     type_url::ROUTE_CONFIGURATION,
 ];
 
+/// The longest the push and reject counters lag behind the server (see `follow`).
+const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A histogram with fixed upper bounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
@@ -116,12 +119,22 @@ impl Metrics {
         let mut pushes = self.pushes.lock();
         let mut rejects = self.rejects.lock();
         for (node, n) in &status.nodes {
-            let entry = seen.nodes.entry(node.clone()).or_default();
+            if !seen.nodes.contains_key(node) {
+                seen.nodes.insert(node.clone(), Default::default());
+            }
+            let Some(entry) = seen.nodes.get_mut(node) else {
+                continue;
+            };
             if entry.0 != n.stream_id {
                 *entry = (n.stream_id, BTreeMap::new());
             }
             for (type_url, t) in &n.types {
-                let (responses, nacks) = entry.1.entry(type_url.clone()).or_default();
+                if !entry.1.contains_key(type_url) {
+                    entry.1.insert(type_url.clone(), Default::default());
+                }
+                let Some((responses, nacks)) = entry.1.get_mut(type_url) else {
+                    continue;
+                };
                 let sent = t.responses.saturating_sub(*responses);
                 let nacked = t.nacks.saturating_sub(*nacks);
                 if sent > 0 {
@@ -136,7 +149,9 @@ impl Metrics {
         }
     }
 
-    /// Follows the server's status until the task is dropped.
+    /// Follows the server's status until the task is dropped. Every change to any stream
+    /// changes the status, and reading it walks every node, so changes are taken at most
+    /// every [`OBSERVE_EVERY`] (the counters lag that much behind).
     pub async fn follow(&self, server: AdsServer) {
         let mut rx = server.watch_status();
         loop {
@@ -144,6 +159,7 @@ impl Metrics {
             if rx.changed().await.is_err() {
                 return;
             }
+            tokio::time::sleep(OBSERVE_EVERY).await;
         }
     }
 

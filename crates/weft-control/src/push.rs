@@ -558,6 +558,8 @@ impl ControlPlane {
             }
         }
         state.earlier_layers.clear();
+        // Proxies that connect before the next push translate on their own.
+        state.view.eds_memo.clear();
         tracing::debug!(push, proxies = state.proxies.len(), "pushed");
         drop(state);
         if let Some(release) = self.release_memory.get() {

@@ -264,11 +264,29 @@ fn dns_load_assignment(
     ))
 }
 
-/// Every outbound cluster the proxy can reach, then the two catch-alls.
-pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
+/// One outbound cluster to build: a service port, a subset (empty: the whole service) and
+/// the traffic policy that applies.
+struct Target<'a> {
+    svc: &'a Service,
+    port: &'a crate::registry::ServicePort,
+    labels: BTreeMap<String, String>,
+    policy: Policy<'a>,
+    name: String,
+}
+
+/// The clusters a proxy can reach, each once (a host defined in several namespaces is one
+/// cluster), in the order `outbound` lists them.
+fn targets<'a>(proxy: &Proxy, view: &'a MeshView) -> Vec<Target<'a>> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let scope = super::scope::Scope::of(proxy, view);
-    for svc in view.visible_services(proxy, &scope) {
+    // `visible_services`, borrowing only the view.
+    let visible = view
+        .registry
+        .services
+        .values()
+        .filter(|s| scope.sees(s, &proxy.namespace));
+    for svc in visible {
         let dr = view.destination_rule(&svc.hostname, &proxy.namespace, &svc.namespace);
         for port in &svc.ports {
             if port.protocol == crate::registry::Protocol::Udp {
@@ -285,29 +303,72 @@ pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
             }
             for (subset, labels) in subsets {
                 let name = cluster_name(port.port, &subset, &svc.hostname);
-                let policy = Policy::of(dr.map(|d| &d.spec), &subset, port.port);
-                let Some(c) =
-                    service_cluster(proxy, view, svc, port, name.clone(), &labels, &policy)
-                else {
-                    continue;
-                };
-                let eds = c.eds_cluster_config.is_some().then(|| EdsRef {
-                    cluster: name.clone(),
-                    hostname: svc.hostname.clone(),
-                    port: port.port,
-                    labels,
-                    locality: locality_rule(proxy, view, &policy),
-                });
-                if out.iter().any(|b: &Built| b.name == name) {
+                if !seen.insert(name.clone()) {
                     continue;
                 }
-                out.push(Built {
+                let policy = Policy::of(dr.map(|d| &d.spec), &subset, port.port);
+                out.push(Target {
+                    svc,
+                    port,
+                    labels,
+                    policy,
                     name,
-                    body: pack_any(c),
-                    eds,
                 });
             }
         }
+    }
+    out
+}
+
+fn eds_ref(proxy: &Proxy, view: &MeshView, t: Target<'_>) -> EdsRef {
+    EdsRef {
+        locality: locality_rule(proxy, view, &t.policy),
+        cluster: t.name,
+        hostname: t.svc.hostname.clone(),
+        port: t.port.port,
+        labels: t.labels,
+    }
+}
+
+/// What `outbound`'s EDS clusters ask for, without building the clusters: the clusters of
+/// client-side balanced services, unless their policy sends to the original destination.
+pub fn eds_refs(proxy: &Proxy, view: &MeshView) -> Vec<EdsRef> {
+    targets(proxy, view)
+        .into_iter()
+        .filter(|t| {
+            t.svc.resolution == Resolution::ClientSideLb
+                && t.policy.load_balancer.and_then(|lb| lb.simple)
+                    != Some(weft_config::networking::destination_rule::SimpleLB::Passthrough)
+        })
+        .map(|t| eds_ref(proxy, view, t))
+        .collect()
+}
+
+/// Every outbound cluster the proxy can reach, then the two catch-alls.
+pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
+    let mut out = Vec::new();
+    for t in targets(proxy, view) {
+        let Some(c) = service_cluster(
+            proxy,
+            view,
+            t.svc,
+            t.port,
+            t.name.clone(),
+            &t.labels,
+            &t.policy,
+        ) else {
+            continue;
+        };
+        let name = t.name.clone();
+        let eds = c
+            .eds_cluster_config
+            .is_some()
+            .then(|| eds_ref(proxy, view, t));
+        out.push(Built {
+            name,
+            body: pack_any(c),
+            eds,
+        });
     }
     out.push(Built {
         name: BLACKHOLE.into(),

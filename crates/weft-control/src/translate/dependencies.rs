@@ -11,6 +11,8 @@
 //! Routers are not covered: gateway translation reads every Gateway and bound
 //! VirtualService, so a router group is translated again on any change.
 
+use std::collections::HashMap;
+use std::fmt::Debug;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use weft_config::networking::virtual_service::{Destination, VirtualService};
@@ -22,6 +24,63 @@ use super::view::{MeshView, Named};
 use crate::node::{Generator, Proxy, ProxyType};
 use crate::registry::{Resolution, Service};
 
+/// Content digests of a view's services (with a DNS service's inline endpoints), rules and
+/// Sidecars, computed once per view and looked up by the object's address, so a group's
+/// fingerprint costs a lookup per object rather than formatting it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Digests(HashMap<usize, u64>);
+
+impl Digests {
+    pub fn of(view: &MeshView) -> Self {
+        let mut out = HashMap::new();
+        for svc in view.registry.services.values() {
+            out.insert(address(svc), service_digest(view, svc));
+        }
+        for vs in &view.virtual_services {
+            out.insert(address(vs), content(vs));
+        }
+        for dr in &view.destination_rules {
+            out.insert(address(dr), content(dr));
+        }
+        for s in &view.sidecars {
+            out.insert(address(s), content(s));
+        }
+        Digests(out)
+    }
+
+    /// The digest of `object`, from the table when it is the view's own (a copy of the
+    /// view, whose objects live elsewhere, computes it).
+    fn get<T>(&self, object: &T, compute: impl FnOnce() -> u64) -> u64 {
+        self.0
+            .get(&address(object))
+            .copied()
+            .unwrap_or_else(compute)
+    }
+}
+
+fn address<T>(object: &T) -> usize {
+    std::ptr::from_ref(object) as usize
+}
+
+fn content<T: Debug>(object: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    format!("{object:?}").hash(&mut h);
+    h.finish()
+}
+
+/// A service as clusters and listeners read it, with the endpoints a DNS service carries
+/// inline in its clusters.
+fn service_digest(view: &MeshView, svc: &Service) -> u64 {
+    let mut h = DefaultHasher::new();
+    format!("{svc:?}").hash(&mut h);
+    if matches!(svc.resolution, Resolution::Dns | Resolution::DnsRoundRobin) {
+        for p in &svc.ports {
+            format!("{:?}", view.registry.endpoints_of(&svc.hostname, p.port)).hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
 /// The digest of everything `shared(proxy, view)` reads; `None` for routers.
 pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<u64> {
     if proxy.generator == Generator::Envoy && proxy.proxy_type == ProxyType::Router {
@@ -29,11 +88,9 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<u64> {
     }
     let mut h = DefaultHasher::new();
     format!("{:?}", view.mesh).hash(&mut h);
+    let d = &view.digests;
     match applicable(proxy, view) {
-        Some(s) => {
-            (&s.namespace, &s.name).hash(&mut h);
-            format!("{:?}", s.spec).hash(&mut h);
-        }
+        Some(s) => d.get(s, || content(s)).hash(&mut h),
         None => 0u8.hash(&mut h),
     }
     let scope = Scope::of(proxy, view);
@@ -49,8 +106,7 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<u64> {
         );
         match virtual_service(proxy, view, svc) {
             Some(vs) => {
-                (&vs.namespace, &vs.name).hash(&mut h);
-                format!("{:?}", vs.spec).hash(&mut h);
+                d.get(vs, || content(vs)).hash(&mut h);
                 if !routed.iter().any(|r| std::ptr::eq(*r, vs)) {
                     routed.push(vs);
                 }
@@ -75,15 +131,8 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<u64> {
     Some(h.finish())
 }
 
-/// A service as clusters and listeners read it, with the endpoints a DNS service carries
-/// inline in its clusters.
 fn service(view: &MeshView, svc: &Service, h: &mut DefaultHasher) {
-    format!("{svc:?}").hash(h);
-    if matches!(svc.resolution, Resolution::Dns | Resolution::DnsRoundRobin) {
-        for p in &svc.ports {
-            format!("{:?}", view.registry.endpoints_of(&svc.hostname, p.port)).hash(h);
-        }
-    }
+    view.digests.get(svc, || service_digest(view, svc)).hash(h);
 }
 
 fn rule_for(
@@ -94,10 +143,7 @@ fn rule_for(
     h: &mut DefaultHasher,
 ) {
     match view.destination_rule(host, namespace, host_namespace) {
-        Some(dr) => {
-            (&dr.namespace, &dr.name).hash(h);
-            format!("{:?}", dr.spec).hash(h);
-        }
+        Some(dr) => view.digests.get(dr, || content(dr)).hash(h),
         None => 3u8.hash(h),
     }
 }

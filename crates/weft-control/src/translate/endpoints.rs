@@ -99,13 +99,25 @@ pub(super) fn assignment<'a>(
 }
 
 pub fn load_assignment(eds: &EdsRef, view: &MeshView) -> (String, Any) {
-    // A DNS name is for the proxy's resolver (STRICT_DNS/LOGICAL_DNS clusters carry such
-    // endpoints inline); EDS addresses must be IPs.
-    let endpoints = view
-        .registry
-        .endpoints_of(&eds.hostname, eds.port)
-        .into_iter()
-        .filter(|ep| ep.healthy && ep.hostname.is_none() && selects(&eds.labels, &ep.labels));
-    let cla = assignment(&eds.cluster, endpoints, true, eds.locality.as_ref());
-    (eds.cluster.clone(), pack_any(cla))
+    let compute = || {
+        // A DNS name is for the proxy's resolver (STRICT_DNS/LOGICAL_DNS clusters carry such
+        // endpoints inline); EDS addresses must be IPs.
+        let endpoints = view
+            .registry
+            .endpoints_of(&eds.hostname, eds.port)
+            .into_iter()
+            .filter(|ep| ep.healthy && ep.hostname.is_none() && selects(&eds.labels, &ep.labels));
+        pack_any(assignment(
+            &eds.cluster,
+            endpoints,
+            true,
+            eds.locality.as_ref(),
+        ))
+    };
+    let cla = match eds.locality {
+        // Arranged for this proxy's locality: not the same for every group.
+        Some(_) => compute(),
+        None => view.eds_memo.get_or((&eds.cluster, &eds.labels), compute),
+    };
+    (eds.cluster.clone(), cla)
 }

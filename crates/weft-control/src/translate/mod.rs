@@ -75,9 +75,9 @@ pub fn shared(proxy: &Proxy, view: &MeshView) -> Generated {
 pub fn shared_endpoints(proxy: &Proxy, view: &MeshView) -> Vec<(String, Any)> {
     match proxy.generator {
         crate::node::Generator::Envoy => match proxy.proxy_type {
-            crate::node::ProxyType::Sidecar => cluster::outbound(proxy, view)
+            crate::node::ProxyType::Sidecar => cluster::eds_refs(proxy, view)
                 .iter()
-                .filter_map(|c| c.eds.as_ref().map(|e| endpoints::load_assignment(e, view)))
+                .map(|e| endpoints::load_assignment(e, view))
                 .collect(),
             crate::node::ProxyType::Router => gateway::endpoints(proxy, view),
         },

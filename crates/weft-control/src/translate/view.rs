@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use envoy_types::pb::google::protobuf::Any;
+
 use weft_config::Resource;
 use weft_config::networking::destination_rule::DestinationRule;
 use weft_config::networking::gateway::Gateway;
@@ -125,6 +127,61 @@ pub struct MeshView {
     /// `virtual_services` and `destination_rules` by resolved host (built by `new`).
     pub(crate) vs_hosts: HostIndex,
     pub(crate) dr_hosts: HostIndex,
+    /// Content digests of the services, rules and Sidecars above, by address (built by
+    /// `new`; see `dependencies`).
+    pub(crate) digests: super::dependencies::Digests,
+    /// Endpoint assignments computed from this view, for the next group that asks.
+    pub(crate) eds_memo: EdsMemo,
+}
+
+/// ClusterLoadAssignments computed from one view, by cluster name and subset labels: the
+/// proxies of every namespace typically see the same endpoints of a cluster, so the first
+/// group computes them and the others copy. Assignments a proxy's locality arranges are
+/// not kept. Emptied after each push.
+#[derive(Default)]
+pub struct EdsMemo(parking_lot::Mutex<std::collections::HashMap<EdsKey, Any>>);
+
+/// A cluster's name and its subset's labels.
+type EdsKey = (String, std::collections::BTreeMap<String, String>);
+
+impl EdsMemo {
+    pub(crate) fn get_or(
+        &self,
+        key: (&str, &std::collections::BTreeMap<String, String>),
+        compute: impl FnOnce() -> Any,
+    ) -> Any {
+        let key = (key.0.to_string(), key.1.clone());
+        if let Some(hit) = self.0.lock().get(&key) {
+            return hit.clone();
+        }
+        let value = compute();
+        self.0.lock().insert(key, value.clone());
+        value
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+/// A copy of a view starts with nothing computed.
+impl Clone for EdsMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// What was computed from a view says nothing about what it is.
+impl PartialEq for EdsMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for EdsMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EdsMemo({})", self.0.lock().len())
+    }
 }
 
 impl MeshView {
@@ -184,6 +241,7 @@ impl MeshView {
                 .iter()
                 .map(|dr| vec![resolve_host(&dr.spec.host, &dr.namespace, domain)]),
         );
+        view.digests = super::dependencies::Digests::of(&view);
         view
     }
 

@@ -349,3 +349,18 @@ fn merging_follows_istio_level_by_level() {
         "a subset without its own hash takes the rule's port-level one"
     );
 }
+
+#[test]
+fn the_endpoints_alone_are_those_of_the_eds_clusters() {
+    use super::super::cluster::{eds_refs, outbound};
+    let v = view(MESH);
+    let p = proxy("prod", &[]);
+    let from_clusters: Vec<_> = outbound(&p, &v).into_iter().filter_map(|b| b.eds).collect();
+    assert_eq!(eds_refs(&p, &v), from_clusters);
+    assert!(
+        !from_clusters
+            .iter()
+            .any(|e| e.cluster == "outbound|5432||db.prod.svc.cluster.local"),
+        "PASSTHROUGH balancing has no EDS"
+    );
+}
