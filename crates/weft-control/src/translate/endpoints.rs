@@ -114,10 +114,13 @@ pub fn load_assignment(eds: &EdsRef, view: &MeshView) -> (String, Any) {
             eds.locality.as_ref(),
         ))
     };
-    let cla = match eds.locality {
-        // Arranged for this proxy's locality: not the same for every group.
-        Some(_) => compute(),
-        None => view.eds_memo.get_or((&eds.cluster, &eds.labels), compute),
-    };
+    let rule = eds
+        .locality
+        .as_ref()
+        .map(|r| format!("{r:?}"))
+        .unwrap_or_default();
+    let cla = view
+        .eds_memo
+        .get_or((&eds.cluster, &eds.labels, rule), compute);
     (eds.cluster.clone(), cla)
 }

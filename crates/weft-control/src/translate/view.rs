@@ -134,23 +134,22 @@ pub struct MeshView {
     pub(crate) eds_memo: EdsMemo,
 }
 
-/// ClusterLoadAssignments computed from one view, by cluster name and subset labels: the
-/// proxies of every namespace typically see the same endpoints of a cluster, so the first
-/// group computes them and the others copy. Assignments a proxy's locality arranges are
-/// not kept. Emptied after each push.
+/// ClusterLoadAssignments computed from one view, by cluster name, subset labels and
+/// locality rule: the proxies of every namespace typically see the same endpoints of a
+/// cluster, so the first group computes them and the others copy. Emptied after each push.
 #[derive(Default)]
 pub struct EdsMemo(parking_lot::Mutex<std::collections::HashMap<EdsKey, Any>>);
 
-/// A cluster's name and its subset's labels.
-type EdsKey = (String, std::collections::BTreeMap<String, String>);
+/// A cluster's name, its subset's labels and its locality rule (as text).
+type EdsKey = (String, std::collections::BTreeMap<String, String>, String);
 
 impl EdsMemo {
     pub(crate) fn get_or(
         &self,
-        key: (&str, &std::collections::BTreeMap<String, String>),
+        key: (&str, &std::collections::BTreeMap<String, String>, String),
         compute: impl FnOnce() -> Any,
     ) -> Any {
-        let key = (key.0.to_string(), key.1.clone());
+        let key = (key.0.to_string(), key.1.clone(), key.2);
         if let Some(hit) = self.0.lock().get(&key) {
             return hit.clone();
         }
