@@ -412,17 +412,6 @@ impl ClusterConfig {
                 ));
             }
         };
-        if locality_weighted && balancer.is_hashing() {
-            // Envoy folds locality weights into the ring or table's host weights; the
-            // proxy's tables do not, so the combination is refused rather than misapplied.
-            return Err(ConvertError::new(
-                &root
-                    .field("common_lb_config")
-                    .field("locality_weighted_lb_config"),
-                "locality weighted balancing with RING_HASH or MAGLEV is not supported by \
-                 weft-proxy",
-            ));
-        }
         let panic_threshold = match c
             .common_lb_config
             .as_ref()
@@ -1061,7 +1050,7 @@ mod tests {
     }
 
     #[test]
-    fn locality_weighting_is_refused_only_where_it_cannot_apply() {
+    fn locality_weighting_applies_to_every_balancer_and_dns_clusters() {
         use envoy_types::pb::envoy::config::cluster::v3::cluster::{
             CommonLbConfig, common_lb_config::LocalityWeightedLbConfig,
         };
@@ -1076,8 +1065,8 @@ mod tests {
             }),
             ..Default::default()
         };
-        let e = ClusterConfig::new(&c).expect_err("ring hash");
-        assert!(e.to_string().contains("locality_weighted_lb_config"), "{e}");
+        // Envoy folds locality weights into a hashing balancer's table, and so does weft.
+        assert!(ClusterConfig::new(&c).expect("ring hash").locality_weighted);
         c.lb_policy = LbPolicy::RoundRobin as i32;
         assert!(
             ClusterConfig::new(&c)

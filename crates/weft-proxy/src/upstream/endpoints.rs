@@ -222,16 +222,48 @@ impl Default for EndpointSet {
 const MAX_SCHEDULE: u64 = 4096;
 
 impl Source {
-    fn new(hosts: &[Arc<Host>], usable: Vec<usize>, lb: &LbSettings, slow: bool) -> Self {
+    /// `members`: the priority's hosts, whose localities a hashing balancer weighs by
+    /// locality when the cluster balances by locality weight (Envoy folds the weights into
+    /// the ring or table rather than picking a locality first).
+    fn new(
+        hosts: &[Arc<Host>],
+        usable: Vec<usize>,
+        members: &[usize],
+        lb: &LbSettings,
+        slow: bool,
+    ) -> Self {
         let equal = usable
             .iter()
             .all(|i| hosts[*i].weight == hosts[usable[0]].weight);
         let weighted = || {
-            normalize(
-                usable
-                    .iter()
-                    .map(|i| (*i, hosts[*i].addr, hosts[*i].weight)),
-            )
+            if !lb.locality_weighted {
+                return normalize(
+                    usable
+                        .iter()
+                        .map(|i| (*i, hosts[*i].addr, hosts[*i].weight)),
+                );
+            }
+            let mut localities: Vec<(u32, u32)> = Vec::new();
+            for i in members {
+                let p = hosts[*i].placement;
+                if !localities.iter().any(|(id, _)| *id == p.locality) {
+                    localities.push((p.locality, p.locality_weight));
+                }
+            }
+            let placed: Vec<super::hashing::Placed> = usable
+                .iter()
+                .map(|i| {
+                    let h = &hosts[*i];
+                    (
+                        *i,
+                        h.addr,
+                        h.weight,
+                        h.placement.locality,
+                        h.placement.locality_weight,
+                    )
+                })
+                .collect();
+            super::hashing::normalize_by_locality(&placed, &localities)
         };
         let slow_start = lb.slow_start.filter(|_| slow);
         let now = Instant::now();
@@ -405,11 +437,13 @@ impl EndpointSet {
                         .filter(|i| hosts[*i].is_healthy())
                         .collect()
                 };
-                let localities = (settings.locality_weighted && !panic)
-                    .then(|| Localities::new(&hosts, &members, &settings, slow));
+                // Hashing balancers fold locality weights into their table instead.
+                let localities =
+                    (settings.locality_weighted && !panic && !settings.balancer.is_hashing())
+                        .then(|| Localities::new(&hosts, &members, &settings, slow));
                 PriorityLevel {
                     panic,
-                    all: Source::new(&hosts, usable, &settings, slow),
+                    all: Source::new(&hosts, usable, &members, &settings, slow),
                     localities,
                 }
             })
@@ -566,7 +600,7 @@ impl Localities {
                 / in_locality.len() as f64)
                 .min(1.0);
             weights.push(f64::from(p.locality_weight) * availability);
-            sources.push(Source::new(hosts, healthy, lb, slow));
+            sources.push(Source::new(hosts, healthy, &in_locality, lb, slow));
         }
         let eligible: Vec<usize> = (0..ids.len()).filter(|i| weights[*i] > 0.0).collect();
         let schedule =

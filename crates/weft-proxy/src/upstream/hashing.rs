@@ -28,6 +28,38 @@ pub fn normalize(hosts: impl Iterator<Item = (usize, SocketAddr, u32)>) -> Vec<W
         .collect()
 }
 
+/// One host for [`normalize_by_locality`]: index, address, weight, locality id and that
+/// locality's weight.
+pub type Placed = (usize, SocketAddr, u32, u32, u32);
+
+/// Envoy's `normalizeLocalityWeights`, for a priority balanced by locality weight: a host's
+/// share is its weight within its locality's usable hosts times its locality's share of
+/// the weights of all the priority's localities (`localities`: id and weight of each, those
+/// without a usable host included); hosts of a locality of weight 0 are left out.
+pub fn normalize_by_locality(hosts: &[Placed], localities: &[(u32, u32)]) -> Vec<Weighted> {
+    let total: u64 = localities.iter().map(|(_, w)| u64::from(*w)).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(hosts.len());
+    for (id, locality_weight) in localities {
+        if *locality_weight == 0 {
+            continue;
+        }
+        let members: Vec<&Placed> = hosts.iter().filter(|h| h.3 == *id).collect();
+        let sum: u64 = members.iter().map(|h| u64::from(h.2)).sum();
+        let share = f64::from(*locality_weight) / total as f64;
+        for (index, addr, weight, _, _) in members {
+            out.push(Weighted {
+                index: *index,
+                addr: *addr,
+                weight: f64::from(*weight) * share / sum as f64,
+            });
+        }
+    }
+    out
+}
+
 /// Envoy's ketama ring: sorted (hash, host) entries.
 #[derive(Debug)]
 pub struct Ring {

@@ -5,7 +5,7 @@
 
 use super::*;
 use std::net::SocketAddr;
-use weft_proxy::upstream::hashing::{Maglev, Ring, normalize};
+use weft_proxy::upstream::hashing::{Maglev, Ring, normalize, normalize_by_locality};
 use weft_proxy::upstream::xxhash::xxh64;
 
 const BACKENDS: [&str; 3] = ["a", "b", "c"];
@@ -158,6 +158,25 @@ pub(crate) fn hash_balancing() {
         let small_ring = Table::Ring(Ring::new(&hosts(rig, [1, 1, 1])?, 7, 16));
         let maglev = Table::Maglev(Maglev::new(&hosts(rig, [1, 3, 1])?, 65537));
         let small_maglev = Table::Maglev(Maglev::new(&hosts(rig, [1, 1, 1])?, 101));
+        // Localities z1 (a, weight 1) and z2 (b, weight 1; c, weight 2) weighted 1 : 3, as
+        // Envoy folds them into the table: a 1/4, b 1/4, c 1/2.
+        let port = |name: &str| -> Result<SocketAddr, Error> {
+            Ok(SocketAddr::from((
+                [127, 0, 0, 1],
+                rig.backend(name)?.port(),
+            )))
+        };
+        let maglev_localities = Table::Maglev(Maglev::new(
+            &normalize_by_locality(
+                &[
+                    (0, port("a")?, 1, 0, 1),
+                    (1, port("b")?, 1, 1, 3),
+                    (2, port("c")?, 2, 1, 3),
+                ],
+                &[(0, 1), (1, 3)],
+            ),
+            65537,
+        ));
         let get = |path: &str| HttpRequest::get("example.com", path);
 
         out.push(Outcome::new(
@@ -230,6 +249,17 @@ pub(crate) fn hash_balancing() {
             none(),
         ));
         out.push(Outcome::new(
+            "maglev: locality weights folded into the table",
+            misses(
+                addr,
+                &maglev_localities,
+                |k| get("/maglev/localities").header("x-user", k),
+                x,
+            )
+            .await?,
+            none(),
+        ));
+        out.push(Outcome::new(
             "maglev: header, weights 1:3:1",
             misses(
                 addr,
@@ -280,6 +310,7 @@ pub(crate) fn hash_balancing() {
             (&small_ring, "small_ring"),
             (&maglev, "maglev"),
             (&small_maglev, "small_maglev"),
+            (&maglev_localities, "maglev_localities"),
         ] {
             let expected = table.stats(cluster);
             let seen: BTreeMap<String, String> = expected
