@@ -24,6 +24,7 @@ MODE="${MODE:-sotw}"                    # sotw | delta
 FLEET_THREADS="${FLEET_THREADS:-2}"
 SYNC_TIMEOUT="${SYNC_TIMEOUT:-1800}"    # s: longest wait for the initial full push
 CHANGE_TIMEOUT="${CHANGE_TIMEOUT:-60}"  # s: longest wait for one change to converge
+ROUNDS="${ROUNDS:-3}"                   # rounds of (endpoint change, VS change)
 SETTLE_MAX="${SETTLE_MAX:-60}"          # s: longest wait for the control plane to go quiet
 START_TIMEOUT="${START_TIMEOUT:-300}"   # s: longest wait for weft control to load the mesh
 MAX_CONTROL_RSS_MIB="${MAX_CONTROL_RSS_MIB:-8192}" # the run stops waiting above this RSS
@@ -102,7 +103,7 @@ log "generating the mesh: $SERVICES services x $ENDPOINTS endpoints in $NAMESPAC
   --namespaces "$NAMESPACES" --vs-share "$VS_SHARE" --dr-share "$DR_SHARE" --seed "$SEED" \
   2>&1 | tee "$OUT/gen.log" >&3
 
-fleet_lifetime=$((SYNC_TIMEOUT + 2 * CHANGE_TIMEOUT + 4 * SETTLE_MAX + 120))
+fleet_lifetime=$((SYNC_TIMEOUT + SETTLE_MAX + ROUNDS * (2 * CHANGE_TIMEOUT + 4 * SETTLE_MAX) + 120))
 control_lifetime=$((START_TIMEOUT + fleet_lifetime + 60))
 
 # `timeout` is the guard; the control plane is its child, found by parent pid.
@@ -152,7 +153,7 @@ timeout -s TERM "$fleet_lifetime" "${pin_fleet[@]}" "$fleet_bin" run \
   --dir "$tmp/mesh" --xds "$xds" --proxies "$PROXIES" "${delta_flag[@]}" \
   --control-pid "$control_pid" --threads "$FLEET_THREADS" \
   --sync-timeout-s "$SYNC_TIMEOUT" --change-timeout-s "$CHANGE_TIMEOUT" \
-  --settle-max-s "$SETTLE_MAX" --max-control-rss-mib "$MAX_CONTROL_RSS_MIB" --out "$OUT" \
+  --rounds "$ROUNDS" --settle-max-s "$SETTLE_MAX" --max-control-rss-mib "$MAX_CONTROL_RSS_MIB" --out "$OUT" \
   >"$OUT/fleet.stdout" 2> >(tee "$OUT/fleet.stderr" >&3) &
 fleet_guard=$!
 owned+=("$fleet_guard")

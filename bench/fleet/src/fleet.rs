@@ -19,7 +19,7 @@ use weft_xds::envoy_types::pb::envoy::config::core::v3::Node;
 
 use crate::mesh::{Mesh, Params, write_atomic};
 use crate::proxy::{self, Event, Kind, Probe, ProxySpec, Subscriptions};
-use crate::report::{Latency, Phase, Results};
+use crate::report::{Latency, Phase, Results, Round};
 use crate::scenario::{endpoint_probe, node, placements, weight_probe};
 use crate::usage::{Sample, Sampler};
 use crate::yaml;
@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub control_pid: Option<u32>,
     pub sync_timeout: Duration,
     pub change_timeout: Duration,
+    /// Rounds of (endpoint change, VirtualService change); at least one.
+    pub rounds: u32,
     pub settle_max: Duration,
     /// The run stops waiting (and reports what it has) once the control plane's RSS
     /// exceeds this, so a runaway control plane cannot take the machine down.
@@ -442,46 +444,63 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Results> {
         proxies_with_other_pushes: 0,
     };
 
-    let (mut endpoint_change, mut vs_change) = (None, None);
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut rss_after_rounds_mib = Vec::new();
     let dir = opts.dir.clone();
-    if synced_count > 0 && fleet.aborted.is_none() {
-        let used: BTreeSet<(usize, usize)> = places.iter().copied().collect();
-        let (what, probe, idx) = endpoint_probe(&mut mesh, &used);
-        eprintln!("weft-fleet: endpoint change: {what}");
-        let svc = mesh.services[idx].clone();
-        let phase = fleet
-            .change(
-                what,
-                probe,
-                &probes,
-                || write_atomic(&svc.slice_file(&dir), &yaml::endpoint_slice(&svc)),
-                opts.change_timeout,
-                opts.settle_max,
-            )
-            .await?;
-        endpoint_change = Some(phase);
-    }
-    if synced_count > 0 && fleet.aborted.is_none() {
-        match weight_probe(&mut mesh) {
-            Some((what, probe, idx)) => {
-                eprintln!("weft-fleet: VS change: {what}");
-                let svc = mesh.services[idx].clone();
-                let text = yaml::virtual_service(&svc).context("VS target without routing")?;
-                let phase = fleet
-                    .change(
-                        what,
-                        probe,
-                        &probes,
-                        || write_atomic(&svc.virtual_service_file(&dir), &text),
-                        opts.change_timeout,
-                        opts.settle_max,
-                    )
-                    .await?;
-                vs_change = Some(phase);
-            }
-            None => eprintln!("weft-fleet: no service with both a VS and a DR: VS change skipped"),
+    let used: BTreeSet<(usize, usize)> = places.iter().copied().collect();
+    for round in 0..opts.rounds {
+        if synced_count == 0 || fleet.aborted.is_some() {
+            break;
         }
+        let (what, probe, idx) = endpoint_probe(&mut mesh, &used, round);
+        eprintln!("weft-fleet: round {}: endpoint change: {what}", round + 1);
+        let svc = mesh.services[idx].clone();
+        let endpoint_change = Some(
+            fleet
+                .change(
+                    what,
+                    probe,
+                    &probes,
+                    || write_atomic(&svc.slice_file(&dir), &yaml::endpoint_slice(&svc)),
+                    opts.change_timeout,
+                    opts.settle_max,
+                )
+                .await?,
+        );
+        let mut vs_change = None;
+        if fleet.aborted.is_none() {
+            match weight_probe(&mut mesh, round) {
+                Some((what, probe, idx)) => {
+                    eprintln!("weft-fleet: round {}: VS change: {what}", round + 1);
+                    let svc = mesh.services[idx].clone();
+                    let text = yaml::virtual_service(&svc).context("VS target without routing")?;
+                    let phase = fleet
+                        .change(
+                            what,
+                            probe,
+                            &probes,
+                            || write_atomic(&svc.virtual_service_file(&dir), &text),
+                            opts.change_timeout,
+                            opts.settle_max,
+                        )
+                        .await?;
+                    vs_change = Some(phase);
+                }
+                None => {
+                    eprintln!("weft-fleet: no service with both a VS and a DR: VS change skipped")
+                }
+            }
+        }
+        if let Some(s) = fleet.sampler.sample() {
+            rss_after_rounds_mib.push(mib(s.rss_kib));
+        }
+        rounds.push(Round {
+            endpoint_change,
+            vs_change,
+        });
     }
+    let mut rounds = rounds.into_iter();
+    let first = rounds.next().unwrap_or_default();
     let last = fleet.sampler.sample();
     let other_load_cpus = others_start
         .zip(fleet.sampler.others())
@@ -511,8 +530,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Results> {
         rss_synced_mib: after.map(|s| mib(s.rss_kib)),
         hwm_mib: last.map(|s| mib(s.hwm_kib)),
         sync,
-        endpoint_change,
-        vs_change,
+        endpoint_change: first.endpoint_change,
+        vs_change: first.vs_change,
+        later_rounds: rounds.collect(),
+        rss_after_rounds_mib,
     };
     if let Some(out) = &opts.out {
         std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;

@@ -80,6 +80,10 @@ enum Command {
         sync_timeout_s: u64,
         #[arg(long, default_value_t = 60)]
         change_timeout_s: u64,
+        /// How many times the endpoint change and the VirtualService change are made, one
+        /// after the other: memory after a push is only steady once several have run.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=250))]
+        rounds: u32,
         /// Longest wait for the control plane to go quiet after a phase.
         #[arg(long, default_value_t = 60)]
         settle_max_s: u64,
@@ -139,6 +143,7 @@ fn main() -> anyhow::Result<()> {
             threads,
             sync_timeout_s,
             change_timeout_s,
+            rounds,
             settle_max_s,
             max_control_rss_mib,
             out,
@@ -156,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                 control_pid,
                 sync_timeout: Duration::from_secs(sync_timeout_s),
                 change_timeout: Duration::from_secs(change_timeout_s),
+                rounds,
                 settle_max: Duration::from_secs(settle_max_s),
                 max_control_rss_mib,
                 out,

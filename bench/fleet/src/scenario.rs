@@ -83,9 +83,14 @@ pub fn placements(
         .collect())
 }
 
-/// The endpoint change: the last pod without a proxy of the target service gets a new IP
-/// in its EndpointSlice (from 100.64/10, which the mesh never uses).
-pub fn endpoint_probe(mesh: &mut Mesh, used: &BTreeSet<(usize, usize)>) -> (String, Probe, usize) {
+/// The endpoint change of `round` (from 0): the last pod without a proxy of the target
+/// service gets a new IP in its EndpointSlice, 100.64.0.1 in the first round and one more
+/// in each next (100.64/10 is never used by the mesh).
+pub fn endpoint_probe(
+    mesh: &mut Mesh,
+    used: &BTreeSet<(usize, usize)>,
+    round: u32,
+) -> (String, Probe, usize) {
     let idx = mesh.endpoint_target();
     let svc = &mut mesh.services[idx];
     let pod = (0..svc.pods.len())
@@ -93,7 +98,7 @@ pub fn endpoint_probe(mesh: &mut Mesh, used: &BTreeSet<(usize, usize)>) -> (Stri
         .find(|p| !used.contains(&(idx, *p)))
         .unwrap_or(svc.pods.len() - 1);
     let old = svc.endpoint_ips[pod];
-    let new = Ipv4Addr::new(100, 64, 0, 1);
+    let new = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 1)) + round);
     svc.endpoint_ips[pod] = new;
     let fqdn = svc.fqdn();
     let version = svc.pods[pod].version;
@@ -115,7 +120,7 @@ pub fn endpoint_probe(mesh: &mut Mesh, used: &BTreeSet<(usize, usize)>) -> (Stri
     (
         what,
         Probe {
-            id: 1,
+            id: 1 + 2 * u64::from(round),
             kind: Kind::Eds,
             targets,
         },
@@ -123,8 +128,9 @@ pub fn endpoint_probe(mesh: &mut Mesh, used: &BTreeSet<(usize, usize)>) -> (Stri
     )
 }
 
-/// The VirtualService change: the canary's v2 weight moves by 20 points.
-pub fn weight_probe(mesh: &mut Mesh) -> Option<(String, Probe, usize)> {
+/// The VirtualService change of `round` (from 0): the canary's v2 weight moves by 20
+/// points.
+pub fn weight_probe(mesh: &mut Mesh, round: u32) -> Option<(String, Probe, usize)> {
     let idx = mesh.routing_target()?;
     let svc = &mut mesh.services[idx];
     let routing = svc.routing.as_mut()?;
@@ -156,7 +162,7 @@ pub fn weight_probe(mesh: &mut Mesh) -> Option<(String, Probe, usize)> {
     Some((
         what,
         Probe {
-            id: 2,
+            id: 2 + 2 * u64::from(round),
             kind: Kind::Rds,
             targets,
         },

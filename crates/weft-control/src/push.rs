@@ -43,7 +43,22 @@ struct GroupOut {
     proxy: Proxy,
     /// What its resources were computed from (`translate::fingerprint`); `None` when that
     /// is not tracked, and any change translates the group again.
-    inputs: Option<u64>,
+    inputs: Option<translate::Fingerprint>,
+    /// How the last push arrived at these layers.
+    made: Made,
+}
+
+/// How a push arrived at a group's layers, cheapest last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Made {
+    /// Everything translated.
+    Translated,
+    /// Listeners and routes translated, clusters kept; endpoints as below.
+    Listeners,
+    /// Listeners, routes and clusters kept, endpoints recomputed.
+    Endpoints,
+    /// Everything kept.
+    Kept,
 }
 
 impl GroupOut {
@@ -54,7 +69,7 @@ impl GroupOut {
     fn new(
         proxy: &Proxy,
         generated: Generated,
-        inputs: Option<u64>,
+        inputs: Option<translate::Fingerprint>,
         seen: &mut HashMap<u64, Arc<Layer>>,
         earlier: &HashMap<u64, Arc<Layer>>,
     ) -> Self {
@@ -75,29 +90,55 @@ impl GroupOut {
             layers,
             proxy: proxy.clone(),
             inputs,
+            made: Made::Translated,
         }
     }
 
-    /// This group after a change that left its listeners, routes and clusters alone (one
-    /// that touched only endpoints, or nothing its inputs include): those stand, and its
-    /// endpoints are recomputed from `view`.
-    fn with_new_endpoints(
+    /// This group after a change that left its clusters' inputs alone: its clusters stand,
+    /// and so do its listeners and routes unless `listeners` replaces them (with the
+    /// fingerprint they were translated under), and its endpoints unless `new_endpoints`
+    /// (the registry's changed), which recomputes them from `view`.
+    fn refreshed(
         &self,
         view: &MeshView,
+        listeners: Option<(Generated, translate::Fingerprint)>,
+        new_endpoints: bool,
         seen: &mut HashMap<u64, Arc<Layer>>,
         earlier: &HashMap<u64, Arc<Layer>>,
     ) -> Self {
-        let endpoints = translate::shared_endpoints(&self.proxy, view);
         let mut layers = self.layers.clone();
+        let mut inputs = self.inputs;
+        let mut made = Made::Kept;
+        if let Some((generated, fingerprint)) = listeners {
+            let Generated {
+                listeners, routes, ..
+            } = generated;
+            for (i, entries) in [(0, listeners), (1, routes)] {
+                let d = digest(&entries);
+                layers[i] = (shared_layer(d, entries, seen, earlier), d);
+            }
+            inputs = Some(fingerprint);
+            made = Made::Listeners;
+        }
         for (layer, d) in &layers[..3] {
             seen.entry(*d).or_insert_with(|| layer.clone());
         }
-        let d = digest(&endpoints);
-        layers[3] = (shared_layer(d, endpoints, seen, earlier), d);
+        if new_endpoints {
+            let endpoints = translate::shared_endpoints(&self.proxy, view);
+            let d = digest(&endpoints);
+            layers[3] = (shared_layer(d, endpoints, seen, earlier), d);
+            if made == Made::Kept {
+                made = Made::Endpoints;
+            }
+        } else {
+            let (layer, d) = &layers[3];
+            seen.entry(*d).or_insert_with(|| layer.clone());
+        }
         Self {
             layers,
             proxy: self.proxy.clone(),
-            inputs: self.inputs,
+            inputs,
+            made,
         }
     }
 
@@ -417,6 +458,7 @@ impl ControlPlane {
         let view = MeshView::new(&refs, registry, state.mesh.clone());
         let label_keys = translate::label_keys(&view);
         let same_keys = *state.label_keys == label_keys;
+        let endpoints_changed = view.registry.endpoints != state.view.registry.endpoints;
         state.label_keys = Arc::new(label_keys);
         state.view = Arc::new(view);
         state.earlier_layers = std::mem::take(&mut state.layers);
@@ -432,18 +474,34 @@ impl ControlPlane {
             earlier_layers,
             ..
         } = &mut *state;
-        // After an endpoint-only change every group stands; after another change, those
-        // whose inputs read the same on the new view (the rest are translated on demand).
+        // After an endpoint-only change every group stands but for its endpoints. After
+        // another, a group whose inputs read the same on the new view stands; one whose
+        // clusters' inputs do gets new listeners and routes; the rest are translated on
+        // demand. Endpoints are recomputed whenever the registry's changed.
         state.groups = groups
             .into_iter()
-            .filter(|(_, g)| {
-                !structure_changed
-                    || g.inputs
-                        .is_some_and(|d| translate::fingerprint(&g.proxy, view) == Some(d))
-            })
-            .map(|(key, g)| {
-                let g = g.with_new_endpoints(view, layers, earlier_layers);
-                (key, Arc::new(g))
+            .filter_map(|(key, g)| {
+                let listeners = if structure_changed {
+                    let now = translate::fingerprint(&g.proxy, view)?;
+                    let before = g.inputs?;
+                    if now.all == before.all {
+                        None
+                    } else if now.clusters.is_some() && now.clusters == before.clusters {
+                        let (listeners, routes) = translate::shared_listeners(&g.proxy, view)?;
+                        let generated = Generated {
+                            listeners,
+                            routes,
+                            ..Default::default()
+                        };
+                        Some((generated, now))
+                    } else {
+                        return None;
+                    }
+                } else {
+                    None
+                };
+                let g = g.refreshed(view, listeners, endpoints_changed, layers, earlier_layers);
+                Some((key, Arc::new(g)))
             })
             .collect();
     }
@@ -560,7 +618,16 @@ impl ControlPlane {
         state.earlier_layers.clear();
         // Proxies that connect before the next push translate on their own.
         state.view.eds_memo.clear();
-        tracing::debug!(push, proxies = state.proxies.len(), "pushed");
+        let made = |m: Made| state.groups.values().filter(|g| g.made == m).count();
+        tracing::debug!(
+            push,
+            proxies = state.proxies.len(),
+            translated = made(Made::Translated),
+            listeners_only = made(Made::Listeners),
+            endpoints_only = made(Made::Endpoints),
+            kept = made(Made::Kept),
+            "pushed"
+        );
         drop(state);
         if let Some(release) = self.release_memory.get() {
             release();
@@ -853,14 +920,16 @@ mod tests {
         ("external", ""),
     ];
 
-    /// (file, new content, groups expected to be translated again: a, b, c).
-    const STEPS: &[(&str, &str, [bool; 3])] = &[
+    /// (file, new content, groups expected to hold other resources: a, b, c; and how each
+    /// is expected to be made, as `translated` writes it).
+    const STEPS: &[(&str, &str, [bool; 3], &str)] = &[
         // A rule for a's service: a and b import it, c sees everything.
         (
             "rules-a",
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: web, namespace: a }\n\
              spec: { hosts: [web], http: [{ route: [{ destination: { host: web }, weight: 100 }], timeout: 3s }] }\n",
             [true, true, true],
+            "LLL",
         ),
         // A rule in c for c's service: only c sees it.
         (
@@ -868,6 +937,7 @@ mod tests {
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: db, namespace: c }\n\
              spec: { host: db, trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } } }\n",
             [false, false, true],
+            "--T",
         ),
         // b routes to c's db: b and c change, a does not.
         (
@@ -875,6 +945,7 @@ mod tests {
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: api, namespace: b }\n\
              spec: { hosts: [api], http: [{ route: [{ destination: { host: db.c.svc.cluster.local, port: { number: 5432 } } }] }] }\n",
             [false, true, true],
+            "-LL",
         ),
         // c's DestinationRule changes again: b routes to db, so b's routes may hash by it.
         (
@@ -882,6 +953,7 @@ mod tests {
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: db, namespace: c }\n\
              spec: { host: db, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }\n",
             [false, true, true],
+            "-LT",
         ),
         // A DNS ServiceEntry exported only to c.
         (
@@ -889,6 +961,7 @@ mod tests {
             "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: ext, namespace: c }\n\
              spec: { hosts: [ext.example.com], exportTo: [\".\"], resolution: DNS, ports: [{ number: 443, name: tls, protocol: TLS }] }\n",
             [false, false, true],
+            "--T",
         ),
         // a's Sidecar widens to c: only a changes.
         (
@@ -898,9 +971,10 @@ mod tests {
              apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: b }\n\
              spec: { egress: [{ hosts: [\"./*\", \"a/*\"] }] }\n",
             [true, false, false],
+            "T--",
         ),
         // The rule in a goes away.
-        ("rules-a", "", [true, true, true]),
+        ("rules-a", "", [true, true, true], "LLL"),
     ];
 
     fn plane(files: &BTreeMap<&str, String>) -> (Arc<ControlPlane>, Vec<String>) {
@@ -933,7 +1007,22 @@ mod tests {
         (cp, ids)
     }
 
-    /// Which groups hold other layers than `before` (were translated again).
+    /// Per proxy, how the last push made its group's layers: `T` translated in full, `L`
+    /// listeners and routes alone, `-` neither.
+    fn translated(cp: &ControlPlane, ids: &[String]) -> String {
+        let s = cp.state.lock();
+        ids.iter()
+            .map(
+                |id| match s.proxies[id].group.as_ref().expect("a group").made {
+                    Made::Translated => 'T',
+                    Made::Listeners => 'L',
+                    Made::Endpoints | Made::Kept => '-',
+                },
+            )
+            .collect()
+    }
+
+    /// Which groups hold other layers than `before` (translated again, to other content).
     fn retranslated(cp: &ControlPlane, ids: &[String], before: &[[Arc<Layer>; 4]]) -> Vec<bool> {
         let now = group_layers(cp, ids);
         now.iter()
@@ -957,7 +1046,7 @@ mod tests {
         let mut files: BTreeMap<&str, String> =
             BASE.iter().map(|(f, y)| (*f, y.to_string())).collect();
         let (cp, ids) = plane(&files);
-        for (step, (file, yaml, expected)) in STEPS.iter().enumerate() {
+        for (step, (file, yaml, expected, how)) in STEPS.iter().enumerate() {
             files.insert(file, yaml.to_string());
             let before = group_layers(&cp, &ids);
             cp.set_config(files.values().map(|y| load(y)).collect(), vec![], None);
@@ -976,6 +1065,11 @@ mod tests {
                 retranslated(&cp, &ids, &before),
                 expected.to_vec(),
                 "step {step} ({file}): groups a, b, c translated again"
+            );
+            assert_eq!(
+                translated(&cp, &ids),
+                *how,
+                "step {step} ({file}): how groups a, b, c were made"
             );
         }
     }

@@ -6,7 +6,10 @@
 //! a new view and hashed with their answers. Equal digests mean the translation would
 //! read the same answers, so a configuration change that leaves a group's digest alone
 //! (a rule for hosts its Sidecar does not import, typically) does not translate it again.
-//! Endpoints are not in it: they are recomputed for every group on every change.
+//! A second digest covers only what clusters read, so a change to routing alone
+//! translates listeners and routes again and leaves clusters and endpoints standing.
+//! Endpoints themselves are not in either: they are recomputed for every group whenever
+//! the registry's endpoints change.
 //!
 //! Routers are not covered: gateway translation reads every Gateway and bound
 //! VirtualService, so a router group is translated again on any change.
@@ -81,37 +84,51 @@ fn service_digest(view: &MeshView, svc: &Service) -> u64 {
     h.finish()
 }
 
-/// The digest of everything `shared(proxy, view)` reads; `None` for routers.
-pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<u64> {
+/// What a group's shared resources were computed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Everything the translation reads.
+    pub all: u64,
+    /// What a sidecar's clusters — and so which endpoints it is sent — are computed from:
+    /// the mesh settings, its Sidecar, the services it sees and their DestinationRules. A
+    /// change that leaves it alone but not `all` (a VirtualService, typically) changes only
+    /// listeners and routes. `None` for proxyless gRPC, whose resources are translated as
+    /// one.
+    pub clusters: Option<u64>,
+}
+
+/// The digests of everything `shared(proxy, view)` reads; `None` for routers.
+pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<Fingerprint> {
     if proxy.generator == Generator::Envoy && proxy.proxy_type == ProxyType::Router {
         return None;
     }
-    let mut h = DefaultHasher::new();
-    format!("{:?}", view.mesh).hash(&mut h);
+    // `c` takes what clusters read, `r` what only listeners and routes do.
+    let (mut c, mut r) = (DefaultHasher::new(), DefaultHasher::new());
+    format!("{:?}", view.mesh).hash(&mut c);
     let d = &view.digests;
     match applicable(proxy, view) {
-        Some(s) => d.get(s, || content(s)).hash(&mut h),
-        None => 0u8.hash(&mut h),
+        Some(s) => d.get(s, || content(s)).hash(&mut c),
+        None => 0u8.hash(&mut c),
     }
     let scope = Scope::of(proxy, view);
     let mut routed: Vec<&Named<VirtualService>> = Vec::new();
     for svc in view.visible_services(proxy, &scope) {
-        service(view, svc, &mut h);
+        service(view, svc, &mut c);
         rule_for(
             view,
             &svc.hostname,
             &proxy.namespace,
             &svc.namespace,
-            &mut h,
+            &mut c,
         );
         match virtual_service(proxy, view, svc) {
             Some(vs) => {
-                d.get(vs, || content(vs)).hash(&mut h);
-                if !routed.iter().any(|r| std::ptr::eq(*r, vs)) {
+                d.get(vs, || content(vs)).hash(&mut r);
+                if !routed.iter().any(|known| std::ptr::eq(*known, vs)) {
                     routed.push(vs);
                 }
             }
-            None => 1u8.hash(&mut h),
+            None => 1u8.hash(&mut r),
         }
     }
     // What a route's destinations look up: the service (for its port and namespace) and
@@ -121,14 +138,19 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<u64> {
             let host = resolve_host(&d.host, &vs.namespace, &view.mesh.domain);
             let found = view.registry.lookup(&host, &vs.namespace);
             match found {
-                Some(svc) => service(view, svc, &mut h),
-                None => 2u8.hash(&mut h),
+                Some(svc) => service(view, svc, &mut r),
+                None => 2u8.hash(&mut r),
             }
             let host_namespace = found.map_or("", |s| s.namespace.as_str());
-            rule_for(view, &host, &proxy.namespace, host_namespace, &mut h);
+            rule_for(view, &host, &proxy.namespace, host_namespace, &mut r);
         }
     }
-    Some(h.finish())
+    let clusters = c.finish();
+    clusters.hash(&mut r);
+    Some(Fingerprint {
+        all: r.finish(),
+        clusters: (proxy.generator == Generator::Envoy).then_some(clusters),
+    })
 }
 
 fn service(view: &MeshView, svc: &Service, h: &mut DefaultHasher) {

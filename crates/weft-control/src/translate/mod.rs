@@ -22,7 +22,8 @@ mod tests;
 pub mod traffic_policy;
 mod view;
 
-pub use dependencies::fingerprint;
+pub use dependencies::{Fingerprint, fingerprint};
+pub use listener::NamedResources;
 pub use names::{cluster_name, host_matches, resolve_host};
 pub use scope::Scope;
 pub use view::{MeshSettings, MeshView, OutboundPolicy};
@@ -82,6 +83,22 @@ pub fn shared_endpoints(proxy: &Proxy, view: &MeshView) -> Vec<(String, Any)> {
             crate::node::ProxyType::Router => gateway::endpoints(proxy, view),
         },
         crate::node::Generator::Grpc => grpc::endpoints(proxy, view),
+    }
+}
+
+/// The listeners and routes of [`shared`] alone, equal to its own, for a sidecar: after a
+/// change that left the group's clusters' inputs alone (see [`Fingerprint`]), its
+/// clusters and endpoints stand and only these are translated again. `None` for other
+/// proxies, which are translated as a whole.
+pub fn shared_listeners(
+    proxy: &Proxy,
+    view: &MeshView,
+) -> Option<(NamedResources, NamedResources)> {
+    match (proxy.generator, proxy.proxy_type) {
+        (crate::node::Generator::Envoy, crate::node::ProxyType::Sidecar) => {
+            Some(listener::outbound(proxy, view))
+        }
+        _ => None,
     }
 }
 
