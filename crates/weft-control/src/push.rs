@@ -147,7 +147,7 @@ impl GroupOut {
         let [l, r, c, e] = self.layers.each_ref().map(|(layer, _)| {
             layer
                 .iter()
-                .map(|(name, entry)| (name.clone(), entry.body.clone()))
+                .map(|(name, entry)| (name.clone(), entry.body()))
                 .collect::<Vec<_>>()
         });
         Generated {
@@ -169,13 +169,10 @@ fn shared_layer(
 ) -> Arc<Layer> {
     seen.entry(d)
         .or_insert_with(|| {
-            earlier.get(&d).cloned().unwrap_or_else(|| {
-                let mut layer = Layer::new();
-                for (name, body) in entries {
-                    layer.insert_named(name, body);
-                }
-                Arc::new(layer)
-            })
+            earlier
+                .get(&d)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Layer::sealed(entries)))
         })
         .clone()
 }
@@ -220,7 +217,7 @@ impl Connected {
             let own = |t: &str| -> Vec<(String, envoy_types::pb::google::protobuf::Any)> {
                 snapshot
                     .own(t)
-                    .map(|(name, e)| (name.clone(), e.body.clone()))
+                    .map(|(name, e)| (name.clone(), e.body()))
                     .collect()
             };
             g.extend(Generated {
@@ -823,7 +820,7 @@ mod tests {
             .iter(type_url::CLUSTER_LOAD_ASSIGNMENT)
             .filter(|(n, _)| n.contains("web.shop"))
             .any(|(_, e)| {
-                let cla = ClusterLoadAssignment::decode(e.body.value.as_slice()).expect("cla");
+                let cla = ClusterLoadAssignment::decode(e.body().value.as_slice()).expect("cla");
                 format!("{cla:?}").contains(ip)
             })
     }

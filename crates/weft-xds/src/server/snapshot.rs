@@ -12,12 +12,31 @@ use envoy_types::pb::google::protobuf::Any;
 
 use crate::resource::{ResourceError, Subscription, content_version, resource_name};
 
-/// One resource in a snapshot.
+/// One resource in a snapshot, kept encoded: that is how it is sent, and a decoded copy
+/// beside the encoding doubled what a control plane held of every shared layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    pub body: Any,
+    /// The resource as an encoded `Any`; once its layer is sealed, a slice of the layer's
+    /// one encoding.
+    encoded: Bytes,
     /// Derived from the content (see [`content_version`]); the per-resource delta version.
     pub version: String,
+}
+
+impl Entry {
+    fn new(body: &Any) -> Self {
+        Self {
+            encoded: Bytes::from(prost::Message::encode_to_vec(body)),
+            version: content_version(body),
+        }
+    }
+
+    /// The resource, decoded: a copy, for inspection (debug endpoints, tests) rather than
+    /// serving, which sends the encoding as it is.
+    pub fn body(&self) -> Any {
+        // The bytes are an encoding of an `Any` made above, which always decodes.
+        <Any as prost::Message>::decode(self.encoded.clone()).unwrap_or_default()
+    }
 }
 
 /// Resources of one type that many snapshots can share (a control plane computes the
@@ -86,21 +105,52 @@ impl std::fmt::Debug for Layer {
 /// `DiscoveryResponse.resources` is field 2.
 const RESOURCES_FIELD: u32 = 2;
 
-fn encode_resource(body: &Any, out: &mut BytesMut) {
-    prost::encoding::message::encode(RESOURCES_FIELD, body, out);
+/// A length-delimited field `tag` holding `bytes` as they are (an encoded message).
+fn encode_embedded(tag: u32, bytes: &[u8], out: &mut BytesMut) {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
 }
 
-/// A `DeltaDiscoveryResponse.resources` field (also field 2): the resource with its name
-/// and version.
+fn encode_resource(entry: &Entry, out: &mut BytesMut) {
+    encode_embedded(RESOURCES_FIELD, &entry.encoded, out);
+}
+
+/// A `DeltaDiscoveryResponse.resources` field (also field 2): a discovery `Resource` with
+/// the resource's name (field 3), version (field 1) and the resource itself (field 2),
+/// written around the entry's encoding rather than by decoding it.
 pub(super) fn encode_delta_resource(name: &str, entry: &Entry, out: &mut BytesMut) {
-    use envoy_types::pb::envoy::service::discovery::v3::Resource as WireResource;
-    let wire = WireResource {
-        name: name.to_string(),
-        version: entry.version.clone(),
-        resource: Some(entry.body.clone()),
-        ..Default::default()
+    const VERSION: u32 = 1;
+    const RESOURCE: u32 = 2;
+    const NAME: u32 = 3;
+    // Field by field in number order, empty strings left out, as prost writes them.
+    let fields = [
+        (VERSION, entry.version.as_bytes(), false),
+        (RESOURCE, &entry.encoded[..], true),
+        (NAME, name.as_bytes(), false),
+    ];
+    let present = || {
+        fields
+            .iter()
+            .filter(|(_, bytes, always)| *always || !bytes.is_empty())
     };
-    prost::encoding::message::encode(RESOURCES_FIELD, &wire, out);
+    let len: usize = present()
+        .map(|(tag, bytes, _)| embedded_len(*tag, bytes.len()))
+        .sum();
+    prost::encoding::encode_key(
+        RESOURCES_FIELD,
+        prost::encoding::WireType::LengthDelimited,
+        out,
+    );
+    prost::encoding::encode_varint(len as u64, out);
+    for (tag, bytes, _) in present() {
+        encode_embedded(*tag, bytes, out);
+    }
+}
+
+fn embedded_len(tag: u32, len: usize) -> usize {
+    prost::encoding::key_len(tag) + prost::encoding::encoded_len_varint(len as u64) + len
 }
 
 impl Layer {
@@ -117,11 +167,42 @@ impl Layer {
 
     /// Adds (or replaces) a resource under an explicit name.
     pub fn insert_named(&mut self, name: impl Into<String>, body: Any) {
-        let version = content_version(&body);
-        self.entries.insert(name.into(), Entry { body, version });
+        self.entries.insert(name.into(), Entry::new(&body));
         self.sotw = OnceLock::new();
         self.delta = OnceLock::new();
         self.changes.get_mut().clear();
+    }
+
+    /// A complete layer of `entries` (a later one replaces an earlier of the same name),
+    /// encoded for state-of-the-world responses at once, its entries slices of that one
+    /// encoding: the layer holds each resource once. A later insert makes a separate
+    /// encoding again.
+    pub fn sealed(entries: impl IntoIterator<Item = (String, Any)>) -> Self {
+        let sorted: BTreeMap<String, Any> = entries.into_iter().collect();
+        let total: usize = sorted
+            .values()
+            .map(|a| embedded_len(RESOURCES_FIELD, prost::Message::encoded_len(a)))
+            .sum();
+        let mut out = BytesMut::with_capacity(total);
+        let mut spans = Vec::with_capacity(sorted.len());
+        for (name, body) in sorted {
+            prost::encoding::message::encode(RESOURCES_FIELD, &body, &mut out);
+            let len = prost::Message::encoded_len(&body);
+            spans.push((name, out.len() - len..out.len(), content_version(&body)));
+        }
+        let all = out.freeze();
+        let entries = spans
+            .into_iter()
+            .map(|(name, span, version)| {
+                let encoded = all.slice(span);
+                (name, Entry { encoded, version })
+            })
+            .collect();
+        Self {
+            entries,
+            sotw: OnceLock::from(all),
+            ..Self::default()
+        }
     }
 
     /// The whole layer as `DeltaDiscoveryResponse.resources` fields, encoded once and
@@ -179,7 +260,7 @@ impl Layer {
             .get_or_init(|| {
                 let mut out = BytesMut::new();
                 for entry in self.entries.values() {
-                    encode_resource(&entry.body, &mut out);
+                    encode_resource(entry, &mut out);
                 }
                 out.freeze()
             })
@@ -316,7 +397,7 @@ impl Snapshot {
             type_url,
             |name, _| subscription.includes(name),
             Layer::sotw_encoded,
-            |_, entry, out| encode_resource(&entry.body, out),
+            |_, entry, out| encode_resource(entry, out),
         )
     }
 
@@ -378,7 +459,7 @@ impl Snapshot {
             .iter()
             .filter(|(n, _)| subscription.includes(n))
         {
-            encode_resource(&e.body, &mut out);
+            encode_resource(e, &mut out);
         }
         Some(if out.is_empty() {
             Vec::new()
@@ -459,8 +540,9 @@ impl Snapshot {
         self.types.get(type_url)?.get(name)
     }
 
-    pub fn get(&self, type_url: &str, name: &str) -> Option<&Any> {
-        self.entry(type_url, name).map(|e| &e.body)
+    /// One resource, decoded (see [`Entry::body`]).
+    pub fn get(&self, type_url: &str, name: &str) -> Option<Any> {
+        self.entry(type_url, name).map(Entry::body)
     }
 
     /// The type URLs this snapshot holds resources of.
@@ -484,7 +566,7 @@ mod tests {
         });
         let mut s = Snapshot::new("v1").with(a.clone()).unwrap();
         assert_eq!(s.version(), "v1");
-        assert_eq!(s.get(type_url::CLUSTER, "a"), Some(&a));
+        assert_eq!(s.get(type_url::CLUSTER, "a"), Some(a.clone()));
         let v_a = s.entry(type_url::CLUSTER, "a").unwrap().version.clone();
         assert_eq!(v_a, content_version(&a));
         s.insert_named("alias", a.clone());
@@ -542,7 +624,7 @@ mod tests {
             let mut v: Vec<(String, Any)> = s
                 .iter(type_url::CLUSTER)
                 .filter(|(n, _)| sub.includes(n))
-                .map(|(n, e)| (n.clone(), e.body.clone()))
+                .map(|(n, e)| (n.clone(), e.body()))
                 .collect();
             v.sort_by(|x, y| x.0.cmp(&y.0));
             v
@@ -563,6 +645,54 @@ mod tests {
             s.sotw_resources(type_url::LISTENER, &Subscription::Wildcard)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_sealed_layer_holds_its_entries_as_slices_of_its_one_encoding() {
+        use envoy_types::pb::envoy::service::discovery::v3::Resource as WireResource;
+        let bodies = [named("b", 2), named("a", 1), named("c", 300)];
+        let mut open = Layer::new();
+        for b in &bodies {
+            open.insert(b.clone()).unwrap();
+        }
+        let sealed = Layer::sealed(
+            bodies
+                .iter()
+                .map(|b| (resource_name(b).unwrap(), b.clone())),
+        );
+        assert_eq!(sealed, open);
+        assert_eq!(sealed.sotw_encoded(), open.sotw_encoded());
+        let all = sealed.sotw_encoded();
+        let range = all.as_ptr() as usize..all.as_ptr() as usize + all.len();
+        for ((name, entry), body) in sealed.iter().zip([&bodies[1], &bodies[0], &bodies[2]]) {
+            assert_eq!(entry.body(), *body, "{name}");
+            assert!(range.contains(&(entry.encoded.as_ptr() as usize)), "{name}");
+            // The delta form written around the encoding is prost's own.
+            let mut ours = BytesMut::new();
+            encode_delta_resource(name, entry, &mut ours);
+            let mut theirs = BytesMut::new();
+            let wire = WireResource {
+                name: name.clone(),
+                version: entry.version.clone(),
+                resource: Some(body.clone()),
+                ..Default::default()
+            };
+            prost::encoding::message::encode(RESOURCES_FIELD, &wire, &mut theirs);
+            assert_eq!(ours, theirs, "{name}");
+        }
+        let mut unnamed = BytesMut::new();
+        let entry = Entry {
+            encoded: Bytes::new(),
+            version: String::new(),
+        };
+        encode_delta_resource("", &entry, &mut unnamed);
+        let mut theirs = BytesMut::new();
+        let wire = WireResource {
+            resource: Some(Any::default()),
+            ..Default::default()
+        };
+        prost::encoding::message::encode(RESOURCES_FIELD, &wire, &mut theirs);
+        assert_eq!(unnamed, theirs);
     }
 
     #[test]
@@ -642,7 +772,7 @@ mod tests {
         s.insert(named("a", 4)).unwrap();
         let mut seen: Vec<(String, Any)> = s
             .iter(type_url::CLUSTER)
-            .map(|(n, e)| (n.clone(), e.body.clone()))
+            .map(|(n, e)| (n.clone(), e.body()))
             .collect();
         seen.sort_by(|x, y| x.0.cmp(&y.0));
         assert_eq!(
@@ -653,7 +783,7 @@ mod tests {
                 ("c".to_string(), named("c", 3)),
             ]
         );
-        assert_eq!(s.get(type_url::CLUSTER, "b"), Some(&named("b", 2)));
+        assert_eq!(s.get(type_url::CLUSTER, "b"), Some(named("b", 2)));
         assert!(s.contains(type_url::CLUSTER, "a") && !s.contains(type_url::CLUSTER, "z"));
         // The shared layer itself is untouched and still shared.
         assert_eq!(Arc::strong_count(&shared), 2);
