@@ -332,7 +332,7 @@ impl ControlPlane {
 
     /// Replaces the served configuration; the push follows after the debounce.
     pub fn set_resources(&self, resources: Vec<weft_config::Resource>) {
-        let (others, pods) = split_pods(resources);
+        let (others, pods) = split_pods(resources, &mut crate::registry::LabelSets::default());
         self.set_config(vec![Arc::new(others)], vec![Arc::new(pods)], None);
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::registry::{PodInfo, split_pods};
+use crate::registry::{LabelSets, PodInfo, split_pods};
 use weft_config::mesh::mesh_config::MeshConfig;
 use weft_config::{Finding, Loader, Resource, Severity};
 
@@ -53,6 +53,8 @@ pub struct Scan {
 pub struct ConfigStore {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileEntry>,
+    /// The Pods' label sets, one copy of each distinct set across files.
+    label_sets: LabelSets,
 }
 
 impl ConfigStore {
@@ -60,6 +62,7 @@ impl ConfigStore {
         Self {
             dir: dir.into(),
             files: BTreeMap::new(),
+            label_sets: LabelSets::default(),
         }
     }
 
@@ -128,7 +131,10 @@ impl ConfigStore {
                     .resources
                     .iter()
                     .find_map(|l| l.embedded_mesh.as_ref().map(|m| Arc::new(m.config.clone())));
-                let (others, pods) = split_pods(result.resources.into_iter().map(|l| l.resource));
+                let (others, pods) = split_pods(
+                    result.resources.into_iter().map(|l| l.resource),
+                    &mut self.label_sets,
+                );
                 entry.pods = Arc::new(pods);
                 entry.good = Arc::new(others);
                 entry.rejected.clear();
@@ -142,6 +148,9 @@ impl ConfigStore {
                 entry.rejected = errors.clone();
                 scan.rejected.push((name, errors));
             }
+        }
+        if scan.changed {
+            self.label_sets.prune();
         }
         Ok(scan)
     }

@@ -13,7 +13,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub use pod::{PodInfo, split_pods};
+pub use pod::{LabelSets, PodInfo, split_pods};
 pub use protocol::Protocol;
 pub use service_entry::entry_from_group;
 
