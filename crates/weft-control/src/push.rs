@@ -915,50 +915,56 @@ mod tests {
         ("rules-b", ""),
         ("rules-c", ""),
         ("external", ""),
+        (
+            "gateway",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw, namespace: c }\n\
+             spec: { selector: { istio: ingressgateway }, servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [\"*\"] }] }\n",
+        ),
+        ("gateway-routes", ""),
     ];
 
-    /// (file, new content, groups expected to hold other resources: a, b, c; and how each
-    /// is expected to be made, as `translated` writes it).
-    const STEPS: &[(&str, &str, [bool; 3], &str)] = &[
+    /// (file, new content, groups expected to hold other resources: a, b, c and the
+    /// gateway in c; and how each is expected to be made, as `translated` writes it).
+    const STEPS: &[(&str, &str, [bool; 4], &str)] = &[
         // A rule for a's service: a and b import it, c sees everything.
         (
             "rules-a",
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: web, namespace: a }\n\
              spec: { hosts: [web], http: [{ route: [{ destination: { host: web }, weight: 100 }], timeout: 3s }] }\n",
-            [true, true, true],
-            "LLL",
+            [true, true, true, false],
+            "LLL-",
         ),
         // A rule in c for c's service: only c sees it.
         (
             "rules-c",
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: db, namespace: c }\n\
              spec: { host: db, trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } } }\n",
-            [false, false, true],
-            "--T",
+            [false, false, true, true],
+            "--TT",
         ),
         // b routes to c's db: b and c change, a does not.
         (
             "rules-b",
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: api, namespace: b }\n\
              spec: { hosts: [api], http: [{ route: [{ destination: { host: db.c.svc.cluster.local, port: { number: 5432 } } }] }] }\n",
-            [false, true, true],
-            "-LL",
+            [false, true, true, false],
+            "-LL-",
         ),
         // c's DestinationRule changes again: b routes to db, so b's routes may hash by it.
         (
             "rules-c",
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: db, namespace: c }\n\
              spec: { host: db, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }\n",
-            [false, true, true],
-            "-LT",
+            [false, true, true, true],
+            "-LTT",
         ),
         // A DNS ServiceEntry exported only to c.
         (
             "external",
             "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: ext, namespace: c }\n\
              spec: { hosts: [ext.example.com], exportTo: [\".\"], resolution: DNS, ports: [{ number: 443, name: tls, protocol: TLS }] }\n",
-            [false, false, true],
-            "--T",
+            [false, false, true, true],
+            "--TT",
         ),
         // a's Sidecar widens to c: only a changes.
         (
@@ -967,11 +973,27 @@ mod tests {
              spec: { egress: [{ hosts: [\"./*\", \"c/*\"] }] }\n---\n\
              apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: { name: default, namespace: b }\n\
              spec: { egress: [{ hosts: [\"./*\", \"a/*\"] }] }\n",
-            [true, false, false],
-            "T--",
+            [true, false, false, false],
+            "T---",
         ),
         // The rule in a goes away.
-        ("rules-a", "", [true, true, true], "LLL"),
+        ("rules-a", "", [true, true, true, false], "LLL-"),
+        // A VirtualService bound to the gateway: the router's routes alone.
+        (
+            "gateway-routes",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: edge, namespace: c }\n\
+             spec: { hosts: [\"*\"], gateways: [gw], http: [{ route: [{ destination: { host: web.a.svc.cluster.local } }] }] }\n",
+            [false, false, false, true],
+            "---L",
+        ),
+        // The Gateway opens another port: its listeners and routes again.
+        (
+            "gateway",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw, namespace: c }\n\
+             spec: { selector: { istio: ingressgateway }, servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: [\"*\"] }, { port: { number: 8080, name: http-alt, protocol: HTTP }, hosts: [\"*\"] }] }\n",
+            [false, false, false, true],
+            "---L",
+        ),
     ];
 
     fn plane(files: &BTreeMap<&str, String>) -> (Arc<ControlPlane>, Vec<String>) {
@@ -1000,6 +1022,16 @@ mod tests {
             drop(source.connect(&node, i as u64 + 1).expect("connects"));
             ids.push(node.id);
         }
+        // An ingress gateway in c.
+        let ip: std::net::IpAddr = "10.9.0.9".parse().unwrap();
+        let labels = BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]);
+        let node = Node {
+            id: format!("router~{ip}~gw-0.c~c.svc.cluster.local"),
+            metadata: Some(crate::node::metadata("c", &labels, "default", &[ip])),
+            ..Default::default()
+        };
+        drop(source.connect(&node, 9).expect("connects"));
+        ids.push(node.id);
         cp.push_all();
         (cp, ids)
     }
@@ -1061,12 +1093,12 @@ mod tests {
             assert_eq!(
                 retranslated(&cp, &ids, &before),
                 expected.to_vec(),
-                "step {step} ({file}): groups a, b, c translated again"
+                "step {step} ({file}): groups a, b, c, gateway translated again"
             );
             assert_eq!(
                 translated(&cp, &ids),
                 *how,
-                "step {step} ({file}): how groups a, b, c were made"
+                "step {step} ({file}): how groups a, b, c, gateway were made"
             );
         }
     }

@@ -11,14 +11,16 @@
 //! Endpoints themselves are not in either: they are recomputed for every group whenever
 //! the registry's endpoints change.
 //!
-//! Routers are not covered: gateway translation reads every Gateway and bound
-//! VirtualService, so a router group is translated again on any change.
+//! A router's digest is coarser: every Gateway, every VirtualService bound to some
+//! gateway (and every delegate) with the services and rules its routes name, and every
+//! service its namespace sees with its rule (gateways are not scoped by Sidecars), so a
+//! change to mesh-only routing leaves gateways alone.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use weft_config::networking::virtual_service::{Destination, VirtualService};
+use weft_config::networking::virtual_service::{Destination, MESH_GATEWAY, VirtualService};
 
 use super::names::resolve_host;
 use super::route::virtual_service;
@@ -47,6 +49,9 @@ impl Digests {
         }
         for s in &view.sidecars {
             out.insert(address(s), content(s));
+        }
+        for g in &view.gateways {
+            out.insert(address(g), content(g));
         }
         Digests(out)
     }
@@ -97,10 +102,10 @@ pub struct Fingerprint {
     pub clusters: Option<u64>,
 }
 
-/// The digests of everything `shared(proxy, view)` reads; `None` for routers.
+/// The digests of everything `shared(proxy, view)` reads.
 pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<Fingerprint> {
     if proxy.generator == Generator::Envoy && proxy.proxy_type == ProxyType::Router {
-        return None;
+        return Some(router(proxy, view));
     }
     // `c` takes what clusters read, `r` what only listeners and routes do.
     let (mut c, mut r) = (DefaultHasher::new(), DefaultHasher::new());
@@ -131,19 +136,8 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<Fingerprint> {
             None => 1u8.hash(&mut r),
         }
     }
-    // What a route's destinations look up: the service (for its port and namespace) and
-    // its DestinationRule (for a consistent hash and TCP settings).
     for vs in routed {
-        for d in destinations(&vs.spec) {
-            let host = resolve_host(&d.host, &vs.namespace, &view.mesh.domain);
-            let found = view.registry.lookup(&host, &vs.namespace);
-            match found {
-                Some(svc) => service(view, svc, &mut r),
-                None => 2u8.hash(&mut r),
-            }
-            let host_namespace = found.map_or("", |s| s.namespace.as_str());
-            rule_for(view, &host, &proxy.namespace, host_namespace, &mut r);
-        }
+        route_targets(proxy, view, vs, &mut r);
     }
     let clusters = c.finish();
     clusters.hash(&mut r);
@@ -151,6 +145,69 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<Fingerprint> {
         all: r.finish(),
         clusters: (proxy.generator == Generator::Envoy).then_some(clusters),
     })
+}
+
+/// What a route's destinations look up: the service (for its port and namespace) and its
+/// DestinationRule (for a consistent hash and TCP settings).
+fn route_targets(
+    proxy: &Proxy,
+    view: &MeshView,
+    vs: &Named<VirtualService>,
+    h: &mut DefaultHasher,
+) {
+    for d in destinations(&vs.spec) {
+        let host = resolve_host(&d.host, &vs.namespace, &view.mesh.domain);
+        let found = view.registry.lookup(&host, &vs.namespace);
+        match found {
+            Some(svc) => service(view, svc, h),
+            None => 2u8.hash(h),
+        }
+        let host_namespace = found.map_or("", |s| s.namespace.as_str());
+        rule_for(view, &host, &proxy.namespace, host_namespace, h);
+    }
+}
+
+/// A router's digests (see the module's comment).
+fn router(proxy: &Proxy, view: &MeshView) -> Fingerprint {
+    let (mut c, mut r) = (DefaultHasher::new(), DefaultHasher::new());
+    let d = &view.digests;
+    format!("{:?}", view.mesh).hash(&mut c);
+    let visible = view
+        .registry
+        .services
+        .values()
+        .filter(|s| s.visible_from(&proxy.namespace));
+    for svc in visible {
+        service(view, svc, &mut c);
+        rule_for(
+            view,
+            &svc.hostname,
+            &proxy.namespace,
+            &svc.namespace,
+            &mut c,
+        );
+    }
+    match applicable(proxy, view) {
+        Some(s) => d.get(s, || content(s)).hash(&mut r),
+        None => 0u8.hash(&mut r),
+    }
+    for g in &view.gateways {
+        d.get(g, || content(g)).hash(&mut r);
+    }
+    let bound = view
+        .virtual_services
+        .iter()
+        .filter(|vs| vs.spec.is_delegate() || vs.spec.gateways.iter().any(|g| g != MESH_GATEWAY));
+    for vs in bound {
+        d.get(vs, || content(vs)).hash(&mut r);
+        route_targets(proxy, view, vs, &mut r);
+    }
+    let clusters = c.finish();
+    clusters.hash(&mut r);
+    Fingerprint {
+        all: r.finish(),
+        clusters: Some(clusters),
+    }
 }
 
 fn service(view: &MeshView, svc: &Service, h: &mut DefaultHasher) {

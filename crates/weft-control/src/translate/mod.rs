@@ -86,10 +86,10 @@ pub fn shared_endpoints(proxy: &Proxy, view: &MeshView) -> Vec<(String, Any)> {
     }
 }
 
-/// The listeners and routes of [`shared`] alone, equal to its own, for a sidecar: after a
-/// change that left the group's clusters' inputs alone (see [`Fingerprint`]), its
-/// clusters and endpoints stand and only these are translated again. `None` for other
-/// proxies, which are translated as a whole.
+/// The listeners and routes of [`shared`] alone, equal to its own, for sidecars and
+/// routers: after a change that left the group's clusters' inputs alone (see
+/// [`Fingerprint`]), its clusters and endpoints stand and only these are translated again.
+/// `None` for proxyless gRPC, which is translated as a whole.
 pub fn shared_listeners(
     proxy: &Proxy,
     view: &MeshView,
@@ -97,6 +97,9 @@ pub fn shared_listeners(
     match (proxy.generator, proxy.proxy_type) {
         (crate::node::Generator::Envoy, crate::node::ProxyType::Sidecar) => {
             Some(listener::outbound(proxy, view))
+        }
+        (crate::node::Generator::Envoy, crate::node::ProxyType::Router) => {
+            Some(gateway::listeners_and_routes(proxy, view))
         }
         _ => None,
     }

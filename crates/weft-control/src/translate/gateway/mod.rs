@@ -25,6 +25,7 @@ use weft_config::networking::virtual_service::{MESH_GATEWAY, VirtualService};
 use super::Generated;
 use super::cluster::{PASSTHROUGH, outbound};
 use super::endpoints::{load_assignment, socket_address};
+use super::listener::NamedResources;
 use super::view::{MeshView, Named};
 use crate::node::Proxy;
 use crate::registry::selects;
@@ -36,6 +37,22 @@ const WILDCARD: &str = "0.0.0.0";
 
 /// Everything a router is sent.
 pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
+    let (listeners, routes) = listeners_and_routes(proxy, view);
+    let built = clusters(proxy, view);
+    let endpoints = built
+        .iter()
+        .filter_map(|b| b.eds.as_ref().map(|e| load_assignment(e, view)))
+        .collect();
+    Generated {
+        listeners,
+        routes,
+        clusters: built.into_iter().map(|b| (b.name, b.body)).collect(),
+        endpoints,
+    }
+}
+
+/// A router's listeners and routes, without its clusters.
+pub fn listeners_and_routes(proxy: &Proxy, view: &MeshView) -> (NamedResources, NamedResources) {
     let ports = merge(proxy, view);
     let mut listeners: Vec<(String, Listener)> = Vec::new();
     let mut routes = Vec::new();
@@ -101,18 +118,7 @@ pub fn generate(proxy: &Proxy, view: &MeshView) -> Generated {
             (name, pack_any(l))
         })
         .collect();
-
-    let built = clusters(proxy, view);
-    let endpoints = built
-        .iter()
-        .filter_map(|b| b.eds.as_ref().map(|e| load_assignment(e, view)))
-        .collect();
-    Generated {
-        listeners,
-        routes,
-        clusters: built.into_iter().map(|b| (b.name, b.body)).collect(),
-        endpoints,
-    }
+    (listeners, routes)
 }
 
 /// A router's clusters. Gateways have no original-destination listener, so no
