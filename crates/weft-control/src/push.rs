@@ -251,6 +251,10 @@ struct State {
     /// than EndpointSlices and Endpoints, Pods, the MeshConfig, connected workloads), so
     /// the groups whose inputs changed are translated afresh; otherwise only endpoints are.
     structure_changed: bool,
+    /// Something the registry is built from changed since the last push (its kinds of
+    /// configuration, Pods, the mesh's domain, connected workloads); otherwise the next
+    /// view shares the current registry.
+    registry_stale: bool,
     proxies: BTreeMap<String, Connected>,
 }
 
@@ -316,6 +320,7 @@ impl ControlPlane {
                 layers: HashMap::new(),
                 earlier_layers: HashMap::new(),
                 structure_changed: true,
+                registry_stale: true,
                 proxies: BTreeMap::new(),
             }),
             base_mesh: mesh,
@@ -349,11 +354,16 @@ impl ControlPlane {
             mesh.apply(m);
         }
         let mut state = self.state.lock();
-        if state.mesh != mesh
-            || !same_lists(&state.pods, &pods)
-            || !only_endpoints_changed(&state.resources, &resources)
+        let same_pods = same_lists(&state.pods, &pods);
+        if state.mesh != mesh || !same_pods || !only_endpoints_changed(&state.resources, &resources)
         {
             state.structure_changed = true;
+        }
+        if state.mesh.domain != mesh.domain
+            || !same_pods
+            || registry_inputs_changed(&state.resources, &resources)
+        {
+            state.registry_stale = true;
         }
         state.resources = resources;
         state.pods = pods;
@@ -445,17 +455,22 @@ impl ControlPlane {
     fn rebuild_view(&self, state: &mut State) {
         let refs: Vec<&weft_config::Resource> =
             state.resources.iter().flat_map(|f| f.iter()).collect();
-        let pods: Vec<&PodInfo> = state.pods.iter().flat_map(|f| f.iter()).collect();
-        let registry = Registry::build_with_pods(
-            &refs,
-            &pods,
-            &Self::workloads(&state.proxies),
-            &state.mesh.domain,
-        );
+        let registry = if std::mem::take(&mut state.registry_stale) {
+            let pods: Vec<&PodInfo> = state.pods.iter().flat_map(|f| f.iter()).collect();
+            Arc::new(Registry::build_with_pods(
+                &refs,
+                &pods,
+                &Self::workloads(&state.proxies),
+                &state.mesh.domain,
+            ))
+        } else {
+            state.view.registry.clone()
+        };
         let view = MeshView::new(&refs, registry, state.mesh.clone());
         let label_keys = translate::label_keys(&view);
         let same_keys = *state.label_keys == label_keys;
-        let endpoints_changed = view.registry.endpoints != state.view.registry.endpoints;
+        let endpoints_changed = !Arc::ptr_eq(&view.registry, &state.view.registry)
+            && view.registry.endpoints != state.view.registry.endpoints;
         state.label_keys = Arc::new(label_keys);
         state.view = Arc::new(view);
         state.earlier_layers = std::mem::take(&mut state.layers);
@@ -588,6 +603,7 @@ impl ControlPlane {
         if state.proxies.len() != before {
             // Workloads gone from the registry.
             state.structure_changed = true;
+            state.registry_stale = true;
         }
         self.rebuild_view(&mut state);
         let view = state.view.clone();
@@ -674,32 +690,46 @@ fn same_lists<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
 }
 
-/// Whether every file that differs between `old` and `new` (by identity: the store shares
-/// an unchanged file's list) holds only EndpointSlices and Endpoints, before and after.
-/// Those feed only endpoints: Kubernetes services are EDS or headless, and DNS clusters
-/// take theirs from ServiceEntries.
-fn only_endpoints_changed(
-    old: &[Arc<Vec<weft_config::Resource>>],
-    new: &[Arc<Vec<weft_config::Resource>>],
-) -> bool {
-    use weft_config::Resource;
-    let ids = |v: &[Arc<Vec<Resource>>]| {
+/// The files that differ between `old` and `new`, by identity (the store shares an
+/// unchanged file's list): those gone and those new or rewritten.
+fn changed_files<'a>(
+    old: &'a [Arc<Vec<weft_config::Resource>>],
+    new: &'a [Arc<Vec<weft_config::Resource>>],
+) -> impl Iterator<Item = &'a Arc<Vec<weft_config::Resource>>> {
+    let ids = |v: &[Arc<Vec<weft_config::Resource>>]| {
         v.iter()
             .map(|f| Arc::as_ptr(f) as usize)
             .collect::<std::collections::HashSet<_>>()
     };
     let (old_ids, new_ids) = (ids(old), ids(new));
-    let endpoints_only = |f: &&Arc<Vec<Resource>>| {
+    old.iter()
+        .filter(move |f| !new_ids.contains(&(Arc::as_ptr(f) as usize)))
+        .chain(
+            new.iter()
+                .filter(move |f| !old_ids.contains(&(Arc::as_ptr(f) as usize))),
+        )
+}
+
+/// Whether every file that differs between `old` and `new` holds only EndpointSlices and
+/// Endpoints, before and after. Those feed only endpoints: Kubernetes services are EDS or
+/// headless, and DNS clusters take theirs from ServiceEntries.
+fn only_endpoints_changed(
+    old: &[Arc<Vec<weft_config::Resource>>],
+    new: &[Arc<Vec<weft_config::Resource>>],
+) -> bool {
+    use weft_config::Resource;
+    changed_files(old, new).all(|f| {
         f.iter()
             .all(|r| matches!(r, Resource::EndpointSlice(_) | Resource::Endpoints(_)))
-    };
-    old.iter()
-        .filter(|f| !new_ids.contains(&(Arc::as_ptr(f) as usize)))
-        .all(|f| endpoints_only(&f))
-        && new
-            .iter()
-            .filter(|f| !old_ids.contains(&(Arc::as_ptr(f) as usize)))
-            .all(|f| endpoints_only(&f))
+    })
+}
+
+/// Whether some file that differs between `old` and `new` holds a kind the registry reads.
+fn registry_inputs_changed(
+    old: &[Arc<Vec<weft_config::Resource>>],
+    new: &[Arc<Vec<weft_config::Resource>>],
+) -> bool {
+    changed_files(old, new).any(|f| f.iter().any(Registry::reads))
 }
 
 /// The ADS server's view of the control plane.
@@ -739,6 +769,7 @@ impl SnapshotSource for Source {
             // (debounced) push rebuilds the registry and every group once for however many
             // proxies connect meanwhile.
             state.structure_changed = true;
+            state.registry_stale = true;
             cp.note_change();
         }
         // Its view right away, from the current one (its group's share is usually computed).
@@ -1075,11 +1106,24 @@ mod tests {
         let mut files: BTreeMap<&str, String> =
             BASE.iter().map(|(f, y)| (*f, y.to_string())).collect();
         let (cp, ids) = plane(&files);
+        // As the config store keeps them: an unchanged file keeps its list.
+        let mut loaded: BTreeMap<&str, Arc<Vec<weft_config::Resource>>> =
+            files.iter().map(|(f, y)| (*f, load(y))).collect();
+        cp.set_config(loaded.values().cloned().collect(), vec![], None);
+        cp.push_all();
         for (step, (file, yaml, expected, how)) in STEPS.iter().enumerate() {
             files.insert(file, yaml.to_string());
+            loaded.insert(file, load(yaml));
             let before = group_layers(&cp, &ids);
-            cp.set_config(files.values().map(|y| load(y)).collect(), vec![], None);
+            let registry = cp.view().registry.clone();
+            cp.set_config(loaded.values().cloned().collect(), vec![], None);
             cp.push_all();
+            // Only the ServiceEntry file holds what the registry is built from.
+            assert_eq!(
+                Arc::ptr_eq(&registry, &cp.view().registry),
+                *file != "external",
+                "step {step} ({file}): registry shared with the previous view"
+            );
             // Translated again or not, every proxy has what a fresh control plane computes.
             let (fresh, _) = plane(&files);
             for id in &ids {

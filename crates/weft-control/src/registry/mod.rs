@@ -152,8 +152,24 @@ impl Registry {
         Self::build_with_pods(resources, &refs, workloads, domain)
     }
 
+    /// Whether `resource` is of a kind the registry is built from (see
+    /// [`Registry::build_with_pods`]): a change to other kinds leaves the registry as it is.
+    pub fn reads(resource: &weft_config::Resource) -> bool {
+        use weft_config::Resource;
+        matches!(
+            resource,
+            Resource::Service(_)
+                | Resource::Pod(_)
+                | Resource::Endpoints(_)
+                | Resource::EndpointSlice(_)
+                | Resource::ServiceEntry(_)
+                | Resource::WorkloadEntry(_)
+                | Resource::WorkloadGroup(_)
+        )
+    }
+
     /// Builds the registry from loaded resources, with the Pods given as [`PodInfo`]s (any
-    /// Pod among `resources` is not read).
+    /// Pod among `resources` is not read). Reads only the kinds [`Registry::reads`] names.
     pub fn build_with_pods(
         resources: &[&weft_config::Resource],
         pods: &[&PodInfo],

@@ -117,7 +117,8 @@ pub struct Named<T> {
 /// One consistent set of translation inputs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MeshView {
-    pub registry: Registry,
+    /// Shared with the previous view when nothing the registry reads changed.
+    pub registry: std::sync::Arc<Registry>,
     pub virtual_services: Vec<Named<VirtualService>>,
     pub destination_rules: Vec<Named<DestinationRule>>,
     pub sidecars: Vec<Named<Sidecar>>,
@@ -184,9 +185,13 @@ impl std::fmt::Debug for EdsMemo {
 }
 
 impl MeshView {
-    pub fn new(resources: &[&Resource], registry: Registry, mesh: MeshSettings) -> Self {
+    pub fn new(
+        resources: &[&Resource],
+        registry: impl Into<std::sync::Arc<Registry>>,
+        mesh: MeshSettings,
+    ) -> Self {
         let mut view = MeshView {
-            registry,
+            registry: registry.into(),
             mesh,
             ..Default::default()
         };
