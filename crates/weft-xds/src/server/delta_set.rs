@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::Snapshot;
-use super::snapshot::{Layer, encode_delta_resource};
+use super::snapshot::{Layer, Parts};
 use crate::resource::Subscription;
 
 /// The names a delta subscription covers: everything (wildcard) and/or the listed names.
@@ -93,7 +93,7 @@ fn full(snapshot: &Snapshot, type_url: &str, coverage: &Coverage, held: &Held) -
                 coverage.covers(name) && held.version(type_url, name) != Some(e.version.as_str())
             },
             Layer::delta_encoded,
-            encode_delta_resource,
+            |name, entry, parts| parts.delta(name, entry),
         ),
         removed: Vec::new(),
     };
@@ -123,13 +123,11 @@ fn incremental(
 ) -> Option<Update> {
     let changes = snapshot.changes_since(earlier, type_url)?;
     let mut update = Update::default();
-    let mut out = BytesMut::new();
+    let mut parts = Parts::default();
     for (name, e) in changes.changed.iter().filter(|(n, _)| coverage.covers(n)) {
-        encode_delta_resource(name, e, &mut out);
+        parts.delta(name, e);
     }
-    if !out.is_empty() {
-        update.parts.push(out.freeze());
-    }
+    update.parts = parts.finish();
     update.removed = changes
         .removed
         .into_iter()

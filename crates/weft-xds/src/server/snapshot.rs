@@ -16,26 +16,91 @@ use crate::resource::{ResourceError, Subscription, content_version, resource_nam
 /// beside the encoding doubled what a control plane held of every shared layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    /// The resource as an encoded `Any`; once its layer is sealed, a slice of the layer's
-    /// one encoding.
-    encoded: Bytes,
+    /// The resource as a `DiscoveryResponse.resources` field (an encoded `Any` after its
+    /// field key and length), as state-of-the-world responses carry it; once its layer is
+    /// sealed, a slice of the layer's one encoding, which responses send without a copy.
+    framed: Bytes,
+    /// Where the encoded `Any` starts in `framed`.
+    payload_at: usize,
     /// Derived from the content (see [`content_version`]); the per-resource delta version.
     pub version: String,
 }
 
 impl Entry {
     fn new(body: &Any) -> Self {
+        let len = prost::Message::encoded_len(body);
+        let mut framed = BytesMut::with_capacity(embedded_len(RESOURCES_FIELD, len));
+        prost::encoding::message::encode(RESOURCES_FIELD, body, &mut framed);
         Self {
-            encoded: Bytes::from(prost::Message::encode_to_vec(body)),
+            payload_at: framed.len() - len,
+            framed: framed.freeze(),
             version: content_version(body),
         }
+    }
+
+    /// The encoded `Any`.
+    fn payload(&self) -> &[u8] {
+        &self.framed[self.payload_at..]
     }
 
     /// The resource, decoded: a copy, for inspection (debug endpoints, tests) rather than
     /// serving, which sends the encoding as it is.
     pub fn body(&self) -> Any {
         // The bytes are an encoding of an `Any` made above, which always decodes.
-        <Any as prost::Message>::decode(self.encoded.clone()).unwrap_or_default()
+        <Any as prost::Message>::decode(self.payload()).unwrap_or_default()
+    }
+}
+
+/// Resources at least this large (encoded) go out as slices of their layer's encoding;
+/// smaller ones are copied together, so a response is a few large parts rather than
+/// thousands of small ones.
+const SHARED_PART: usize = 4096;
+
+/// A response's resources being assembled: shared slices and one buffer for the rest, in
+/// order.
+#[derive(Default)]
+pub(super) struct Parts {
+    parts: Vec<Bytes>,
+    rest: BytesMut,
+}
+
+impl Parts {
+    fn flush(&mut self) {
+        if !self.rest.is_empty() {
+            self.parts.push(self.rest.split().freeze());
+        }
+    }
+
+    /// A shared encoding, sent as it is.
+    fn shared(&mut self, bytes: Bytes) {
+        self.flush();
+        self.parts.push(bytes);
+    }
+
+    /// One entry as a state-of-the-world resource.
+    pub(super) fn sotw(&mut self, entry: &Entry) {
+        if entry.framed.len() >= SHARED_PART {
+            self.shared(entry.framed.clone());
+        } else {
+            self.rest.extend_from_slice(&entry.framed);
+        }
+    }
+
+    /// One entry as a delta resource (with its name and version).
+    pub(super) fn delta(&mut self, name: &str, entry: &Entry) {
+        if entry.framed.len() >= SHARED_PART {
+            delta_head(name, entry, &mut self.rest);
+            self.shared(entry.framed.slice(entry.payload_at..));
+            delta_tail(name, &mut self.rest);
+        } else {
+            encode_delta_resource(name, entry, &mut self.rest);
+        }
+    }
+
+    pub(super) fn finish(mut self) -> Vec<Bytes> {
+        self.flush();
+        self.parts.retain(|p| !p.is_empty());
+        self.parts
     }
 }
 
@@ -114,38 +179,47 @@ fn encode_embedded(tag: u32, bytes: &[u8], out: &mut BytesMut) {
 }
 
 fn encode_resource(entry: &Entry, out: &mut BytesMut) {
-    encode_embedded(RESOURCES_FIELD, &entry.encoded, out);
+    out.extend_from_slice(&entry.framed);
 }
 
 /// A `DeltaDiscoveryResponse.resources` field (also field 2): a discovery `Resource` with
 /// the resource's name (field 3), version (field 1) and the resource itself (field 2),
 /// written around the entry's encoding rather than by decoding it.
 pub(super) fn encode_delta_resource(name: &str, entry: &Entry, out: &mut BytesMut) {
-    const VERSION: u32 = 1;
-    const RESOURCE: u32 = 2;
-    const NAME: u32 = 3;
-    // Field by field in number order, empty strings left out, as prost writes them.
-    let fields = [
-        (VERSION, entry.version.as_bytes(), false),
-        (RESOURCE, &entry.encoded[..], true),
-        (NAME, name.as_bytes(), false),
-    ];
-    let present = || {
-        fields
-            .iter()
-            .filter(|(_, bytes, always)| *always || !bytes.is_empty())
-    };
-    let len: usize = present()
-        .map(|(tag, bytes, _)| embedded_len(*tag, bytes.len()))
-        .sum();
-    prost::encoding::encode_key(
-        RESOURCES_FIELD,
-        prost::encoding::WireType::LengthDelimited,
-        out,
-    );
-    prost::encoding::encode_varint(len as u64, out);
-    for (tag, bytes, _) in present() {
-        encode_embedded(*tag, bytes, out);
+    delta_head(name, entry, out);
+    out.extend_from_slice(entry.payload());
+    delta_tail(name, out);
+}
+
+const DELTA_VERSION: u32 = 1;
+const DELTA_RESOURCE: u32 = 2;
+const DELTA_NAME: u32 = 3;
+
+/// A delta `Resource` field up to the encoded `Any`: field by field in number order, empty
+/// strings left out, as prost writes them.
+fn delta_head(name: &str, entry: &Entry, out: &mut BytesMut) {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let any = entry.payload().len();
+    let mut len = embedded_len(DELTA_RESOURCE, any);
+    if !entry.version.is_empty() {
+        len += embedded_len(DELTA_VERSION, entry.version.len());
+    }
+    if !name.is_empty() {
+        len += embedded_len(DELTA_NAME, name.len());
+    }
+    encode_key(RESOURCES_FIELD, WireType::LengthDelimited, out);
+    encode_varint(len as u64, out);
+    if !entry.version.is_empty() {
+        encode_embedded(DELTA_VERSION, entry.version.as_bytes(), out);
+    }
+    encode_key(DELTA_RESOURCE, WireType::LengthDelimited, out);
+    encode_varint(any as u64, out);
+}
+
+/// What follows the `Any` in a delta `Resource` field.
+fn delta_tail(name: &str, out: &mut BytesMut) {
+    if !name.is_empty() {
+        encode_embedded(DELTA_NAME, name.as_bytes(), out);
     }
 }
 
@@ -186,16 +260,22 @@ impl Layer {
         let mut out = BytesMut::with_capacity(total);
         let mut spans = Vec::with_capacity(sorted.len());
         for (name, body) in sorted {
+            let start = out.len();
             prost::encoding::message::encode(RESOURCES_FIELD, &body, &mut out);
-            let len = prost::Message::encoded_len(&body);
-            spans.push((name, out.len() - len..out.len(), content_version(&body)));
+            let payload_at = out.len() - start - prost::Message::encoded_len(&body);
+            spans.push((name, start..out.len(), payload_at, content_version(&body)));
         }
         let all = out.freeze();
         let entries = spans
             .into_iter()
-            .map(|(name, span, version)| {
-                let encoded = all.slice(span);
-                (name, Entry { encoded, version })
+            .map(|(name, span, payload_at, version)| {
+                let framed = all.slice(span);
+                let entry = Entry {
+                    framed,
+                    payload_at,
+                    version,
+                };
+                (name, entry)
             })
             .collect();
         Self {
@@ -390,32 +470,32 @@ impl Snapshot {
 
     /// The resources of one type that `subscription` covers, encoded as the `resources`
     /// fields of a state-of-the-world `DiscoveryResponse` (the same set [`Snapshot::iter`]
-    /// yields). A shared layer the response carries whole is its one shared encoding; the
-    /// rest is encoded into one buffer for this response.
+    /// yields). A shared layer the response carries whole is its one shared encoding, a
+    /// large resource a slice of its layer's; the rest is copied into one buffer for this
+    /// response.
     pub fn sotw_resources(&self, type_url: &str, subscription: &Subscription) -> Vec<Bytes> {
         self.encode_visible(
             type_url,
             |name, _| subscription.includes(name),
             Layer::sotw_encoded,
-            |_, entry, out| encode_resource(entry, out),
+            |_, entry, parts| parts.sotw(entry),
         )
     }
 
     /// The visible resources of one type (each name once, as [`Snapshot::iter`] sees them)
     /// that `sent` picks, encoded: a shared layer all of whose entries are picked as its
-    /// one shared encoding (`whole`), the rest one by one (`one`) into a single buffer.
+    /// one shared encoding (`whole`), the rest one by one (`one`).
     pub(super) fn encode_visible(
         &self,
         type_url: &str,
         sent: impl Fn(&str, &Entry) -> bool,
         whole: fn(&Layer) -> Bytes,
-        one: fn(&str, &Entry, &mut BytesMut),
+        one: fn(&str, &Entry, &mut Parts),
     ) -> Vec<Bytes> {
         let Some(set) = self.types.get(type_url) else {
             return Vec::new();
         };
-        let mut parts = Vec::new();
-        let mut rest = BytesMut::new();
+        let mut parts = Parts::default();
         for (i, layer) in set.shared.iter().enumerate() {
             let later = &set.shared[i + 1..];
             let picked = |name: &str, e: &Entry| {
@@ -424,21 +504,19 @@ impl Snapshot {
                     && sent(name, e)
             };
             if !layer.is_empty() && layer.entries.iter().all(|(n, e)| picked(n, e)) {
-                parts.push(whole(layer));
+                parts.shared(whole(layer));
             } else {
                 for (name, e) in layer.entries.iter().filter(|(n, e)| picked(n, e)) {
-                    one(name, e, &mut rest);
+                    one(name, e, &mut parts);
                 }
             }
         }
         for (name, e) in &set.own.entries {
             if sent(name, e) {
-                one(name, e, &mut rest);
+                one(name, e, &mut parts);
             }
         }
-        parts.push(rest.freeze());
-        parts.retain(|p| !p.is_empty());
-        parts
+        parts.finish()
     }
 
     /// The resources of one type that `subscription` covers and that are new or different
@@ -453,19 +531,15 @@ impl Snapshot {
         subscription: &Subscription,
     ) -> Option<Vec<Bytes>> {
         let changes = self.changes_since(earlier, type_url)?;
-        let mut out = BytesMut::new();
+        let mut parts = Parts::default();
         for (_, e) in changes
             .changed
             .iter()
             .filter(|(n, _)| subscription.includes(n))
         {
-            encode_resource(e, &mut out);
+            parts.sotw(e);
         }
-        Some(if out.is_empty() {
-            Vec::new()
-        } else {
-            vec![out.freeze()]
-        })
+        Some(parts.finish())
     }
 
     /// What differs in one type from `earlier`, found from the shared layers' memoised
@@ -666,7 +740,7 @@ mod tests {
         let range = all.as_ptr() as usize..all.as_ptr() as usize + all.len();
         for ((name, entry), body) in sealed.iter().zip([&bodies[1], &bodies[0], &bodies[2]]) {
             assert_eq!(entry.body(), *body, "{name}");
-            assert!(range.contains(&(entry.encoded.as_ptr() as usize)), "{name}");
+            assert!(range.contains(&(entry.framed.as_ptr() as usize)), "{name}");
             // The delta form written around the encoding is prost's own.
             let mut ours = BytesMut::new();
             encode_delta_resource(name, entry, &mut ours);
@@ -681,10 +755,8 @@ mod tests {
             assert_eq!(ours, theirs, "{name}");
         }
         let mut unnamed = BytesMut::new();
-        let entry = Entry {
-            encoded: Bytes::new(),
-            version: String::new(),
-        };
+        let mut entry = Entry::new(&Any::default());
+        entry.version.clear();
         encode_delta_resource("", &entry, &mut unnamed);
         let mut theirs = BytesMut::new();
         let wire = WireResource {
@@ -693,6 +765,73 @@ mod tests {
         };
         prost::encoding::message::encode(RESOURCES_FIELD, &wire, &mut theirs);
         assert_eq!(unnamed, theirs);
+    }
+
+    #[test]
+    fn large_resources_go_out_as_slices_of_their_layer() {
+        use envoy_types::pb::envoy::service::discovery::v3::{
+            DeltaDiscoveryResponse, Resource as WireResource,
+        };
+        use prost::Message;
+        // One resource above the sharing threshold, two below.
+        let big = |t: u32| {
+            pack_any(Cluster {
+                name: "big".into(),
+                alt_stat_name: "x".repeat(SHARED_PART + t as usize),
+                ..Default::default()
+            })
+        };
+        let layer = |t: u32| {
+            Arc::new(Layer::sealed(
+                [big(t), named("a", t), named("c", t)]
+                    .into_iter()
+                    .map(|b| (resource_name(&b).unwrap(), b)),
+            ))
+        };
+        let (before, after) = (layer(1), layer(2));
+        let snapshot = |l: &Arc<Layer>| {
+            let mut s = Snapshot::new("v");
+            s.add_layer(type_url::CLUSTER, l.clone());
+            s
+        };
+        let (earlier, now) = (snapshot(&before), snapshot(&after));
+        let parts = now
+            .sotw_changes(&earlier, type_url::CLUSTER, &Subscription::Wildcard)
+            .expect("alike");
+        assert_eq!(
+            decoded(&parts),
+            vec![
+                ("a".to_string(), named("a", 2)),
+                ("big".to_string(), big(2)),
+                ("c".to_string(), named("c", 2)),
+            ]
+        );
+        let whole = after.sotw_encoded();
+        let inside = |p: &Bytes| {
+            (p.as_ptr() as usize)
+                .checked_sub(whole.as_ptr() as usize)
+                .is_some_and(|at| at + p.len() <= whole.len())
+        };
+        assert_eq!(parts.len(), 3, "a copied, big shared, c copied");
+        assert!(inside(&parts[1]) && !inside(&parts[0]) && !inside(&parts[2]));
+        // The delta form of the same: the big resource's `Any` is a slice too.
+        let mut delta = Parts::default();
+        for (name, entry) in after.iter() {
+            delta.delta(name, entry);
+        }
+        let delta = delta.finish();
+        assert!(delta.iter().any(|p| p.len() > SHARED_PART && inside(p)));
+        let r = DeltaDiscoveryResponse::decode(&delta.concat()[..]).expect("decodes");
+        let expected: Vec<WireResource> = after
+            .iter()
+            .map(|(name, e)| WireResource {
+                name: name.clone(),
+                version: e.version.clone(),
+                resource: Some(e.body()),
+                ..Default::default()
+            })
+            .collect();
+        assert_eq!(r.resources, expected);
     }
 
     #[test]
