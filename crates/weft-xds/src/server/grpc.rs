@@ -6,21 +6,15 @@
 //! buffer dropped once empty: an ACK naming two thousand EDS clusters is 100 KB, and a
 //! thousand streams each keeping a buffer that size was a tenth of a gigabyte.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DiscoveryRequest};
-use http_body::{Body as _, Frame};
 use tokio::sync::mpsc;
 use tonic::Status;
-use tonic::body::Body;
-use tonic::codegen::Service;
-use tonic::server::NamedService;
 
+use super::http2::inbox::{End, Inbox};
 use super::stream::{self, Protocol};
 use super::{MAX_REQUEST_BYTES, RESPONSE_QUEUE, Shared, delta, sotw};
 
@@ -62,71 +56,39 @@ impl Encoded {
     pub fn to_vec(&self) -> Vec<u8> {
         self.parts.concat()
     }
+
+    /// The slices to send, in order.
+    pub(super) fn into_parts(self) -> Vec<Bytes> {
+        self.parts
+    }
 }
 
 /// What a stream task hands the response body: a message, or the status to end with.
 pub(super) type Outgoing = Result<Encoded, Status>;
 
-/// The response body of one ADS stream: its messages' slices as data frames, then the
-/// gRPC status as trailers (OK when the stream's task ends without one).
-struct ResponseBody {
-    rx: mpsc::Receiver<Outgoing>,
-    parts: std::vec::IntoIter<Bytes>,
-    done: bool,
-}
-
-impl http_body::Body for ResponseBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let this = &mut *self;
-        loop {
-            if let Some(part) = this.parts.next() {
-                return Poll::Ready(Some(Ok(Frame::data(part))));
-            }
-            if this.done {
-                return Poll::Ready(None);
-            }
-            let status = match ready!(this.rx.poll_recv(cx)) {
-                Some(Ok(message)) => {
-                    this.parts = message.parts.into_iter();
-                    continue;
-                }
-                Some(Err(status)) => status,
-                None => Status::ok(""),
-            };
-            this.done = true;
-            let mut trailers = http::HeaderMap::new();
-            if let Err(bad) = status.add_header(&mut trailers) {
-                // A message that cannot be a header value: keep the code, drop the text.
-                trailers = http::HeaderMap::new();
-                let _ = Status::new(bad.code(), "").add_header(&mut trailers);
-            }
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
+/// The trailers ending a stream with `status`.
+pub(super) fn trailers(status: &Status) -> http::HeaderMap {
+    let mut trailers = http::HeaderMap::new();
+    if let Err(bad) = status.add_header(&mut trailers) {
+        // A message that cannot be a header value: keep the code, drop the text.
+        trailers = http::HeaderMap::new();
+        let _ = Status::new(bad.code(), "").add_header(&mut trailers);
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.done && self.parts.len() == 0
-    }
+    trailers
 }
 
 /// The request side of a stream: length-prefixed messages from the request body.
 pub(super) struct Requests<M> {
-    body: Body,
+    inbox: Arc<Inbox>,
     buf: BytesMut,
     ended: bool,
     _message: std::marker::PhantomData<fn() -> M>,
 }
 
 impl<M: prost::Message + Default> Requests<M> {
-    fn new(body: Body) -> Self {
+    fn new(inbox: Arc<Inbox>) -> Self {
         Self {
-            body,
+            inbox,
             buf: BytesMut::new(),
             ended: false,
             _message: std::marker::PhantomData,
@@ -170,85 +132,64 @@ impl<M: prost::Message + Default> Requests<M> {
                     Err(Status::internal("request stream ended inside a message"))
                 };
             }
-            let frame = std::future::poll_fn(|cx| Pin::new(&mut self.body).poll_frame(cx)).await;
-            match frame {
-                None => self.ended = true,
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.buf.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(status)) => return Err(status),
+            match std::future::poll_fn(|cx| self.inbox.poll_chunk(cx)).await {
+                Ok(data) => self.buf.extend_from_slice(&data),
+                Err(End::Finished) => self.ended = true,
+                Err(End::Reset) => return Err(Status::cancelled("the client reset the stream")),
             }
         }
     }
 }
 
-/// The ADS gRPC service: one task per stream (see `stream::run`).
-#[derive(Clone, Debug)]
-pub struct AdsService {
-    pub(super) shared: Arc<Shared>,
-}
-
-impl NamedService for AdsService {
-    const NAME: &'static str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
-}
-
-impl Service<http::Request<Body>> for AdsService {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+/// Opens an ADS stream for a request to `path`: starts its task (see `stream::run`) fed
+/// from `inbox`, and returns where its responses come from; an error is the status to
+/// answer with at once.
+pub(super) fn open(
+    shared: &Arc<Shared>,
+    path: &[u8],
+    encoding: Option<&[u8]>,
+    inbox: Arc<Inbox>,
+) -> Result<mpsc::Receiver<Outgoing>, Status> {
+    if path != SOTW_PATH.as_bytes() && path != DELTA_PATH.as_bytes() {
+        return Err(Status::unimplemented(format!(
+            "no method {}",
+            String::from_utf8_lossy(path)
+        )));
     }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let response = match request.uri().path() {
-            SOTW_PATH => self.open::<sotw::TypeState, DiscoveryRequest>(request),
-            DELTA_PATH => self.open::<delta::TypeState, DeltaDiscoveryRequest>(request),
-            other => Status::unimplemented(format!("no method {other}")).into_http(),
-        };
-        std::future::ready(Ok(response))
-    }
-}
-
-impl AdsService {
-    fn open<T, Req>(&self, request: http::Request<Body>) -> http::Response<Body>
-    where
-        Req: prost::Message + Default + Send + 'static,
-        stream::Stream<T>: Protocol<Request = Req> + Send + 'static,
-        T: Send + 'static,
+    if let Some(encoding) = encoding
+        && encoding != b"identity"
     {
-        if let Some(encoding) = request.headers().get("grpc-encoding")
-            && encoding != "identity"
-        {
-            return Status::unimplemented(format!(
-                "request compression {encoding:?} is not supported"
-            ))
-            .into_http();
-        }
-        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        let stream_id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
-        let inbound = Requests::new(request.into_body());
-        tokio::spawn(stream::run::<T>(
-            self.shared.clone(),
-            stream_id,
-            inbound,
-            tx,
-        ));
-        let body = ResponseBody {
-            rx,
-            parts: Vec::new().into_iter(),
-            done: false,
-        };
-        let mut response = http::Response::new(Body::new(body));
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/grpc"),
-        );
-        response
+        return Err(Status::unimplemented(format!(
+            "request compression {:?} is not supported",
+            String::from_utf8_lossy(encoding)
+        )));
     }
+    let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
+    let stream_id = shared.next_stream.fetch_add(1, Ordering::Relaxed);
+    if path == SOTW_PATH.as_bytes() {
+        spawn::<sotw::TypeState, DiscoveryRequest>(shared, stream_id, inbox, tx);
+    } else {
+        spawn::<delta::TypeState, DeltaDiscoveryRequest>(shared, stream_id, inbox, tx);
+    }
+    Ok(rx)
+}
+
+fn spawn<T, Req>(
+    shared: &Arc<Shared>,
+    stream_id: u64,
+    inbox: Arc<Inbox>,
+    tx: mpsc::Sender<Outgoing>,
+) where
+    Req: prost::Message + Default + Send + 'static,
+    stream::Stream<T>: Protocol<Request = Req> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(stream::run::<T>(
+        shared.clone(),
+        stream_id,
+        Requests::new(inbox),
+        tx,
+    ));
 }
 
 #[cfg(test)]
@@ -257,26 +198,9 @@ mod tests {
     use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
     use envoy_types::pb::google::protobuf::Any;
     use prost::Message;
-    use std::task::Context;
-
-    /// A request body delivering fixed chunks.
-    struct Chunks(std::collections::VecDeque<Bytes>);
-
-    impl http_body::Body for Chunks {
-        type Data = Bytes;
-        type Error = Status;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-        }
-    }
 
     fn requests(chunks: Vec<Vec<u8>>) -> Requests<DiscoveryRequest> {
-        Requests::new(Body::new(Chunks(
-            chunks.into_iter().map(Bytes::from).collect(),
-        )))
+        Requests::new(Inbox::finished(chunks.into_iter().map(Bytes::from)))
     }
 
     fn framed(m: &DiscoveryRequest) -> Vec<u8> {

@@ -6,6 +6,7 @@
 mod delta;
 mod delta_set;
 mod grpc;
+mod http2;
 mod intern;
 mod snapshot;
 mod sotw;
@@ -19,14 +20,13 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tonic::Status;
-use tonic::transport::server::TcpIncoming;
 
 use crate::resource::Subscription;
 use intern::Interner;
 
-pub use grpc::AdsService;
 pub use snapshot::{Entry, Layer, Snapshot};
 pub use status::{Nack, NodeStatus, ServerStatus, TypeStatus};
 
@@ -39,7 +39,7 @@ const RESPONSE_QUEUE: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("ADS server transport: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    Transport(#[from] std::io::Error),
 }
 
 /// A wait on the server's status that ran out of time; carries what was awaited and the
@@ -150,28 +150,49 @@ impl AdsServer {
         self.shared.snapshot.borrow().clone()
     }
 
-    /// The gRPC service, for callers that build their own tonic server.
-    pub fn service(&self) -> AdsService {
-        AdsService {
-            shared: self.shared.clone(),
-        }
-    }
-
-    /// Serves ADS on `listener` (plaintext HTTP/2) until `shutdown` resolves, then ends
-    /// every open stream so the graceful shutdown does not wait on streams that never end.
+    /// Serves ADS on `listener` (plaintext HTTP/2, see `http2`) until `shutdown`
+    /// resolves, then ends every open stream with an OK status, sends each connection
+    /// GOAWAY, and returns once all connections are closed.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        let this = self.clone();
-        let signal = async move {
-            shutdown.await;
-            this.close_streams();
-        };
-        tonic::transport::Server::builder()
-            .serve_with_incoming_shutdown(self.service(), TcpIncoming::from(listener), signal)
-            .await?;
+        let (closing, closing_rx) = watch::channel(false);
+        // Each connection's task holds a sender; `recv` ends once all have returned.
+        let (alive, mut all_closed) = mpsc::channel::<()>(1);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, _)) => {
+                        // Responses are written whole; Nagle would only delay their tails.
+                        let _ = socket.set_nodelay(true);
+                        tokio::spawn(http2::serve(
+                            socket,
+                            self.shared.clone(),
+                            closing_rx.clone(),
+                            alive.clone(),
+                        ));
+                    }
+                    Err(e) => {
+                        // Out of descriptors and the like: connections that close free
+                        // some, so wait a moment rather than fail or spin.
+                        tracing::warn!("ADS server accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        // Connections refuse new streams before the open ones are told to end, so none
+        // opens after the close and runs on.
+        closing.send_replace(true);
+        self.close_streams();
+        drop(alive);
+        drop(closing_rx);
+        let _ = all_closed.recv().await;
         Ok(())
     }
 
