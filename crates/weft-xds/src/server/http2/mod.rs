@@ -10,3 +10,6 @@ mod huffman;
 pub(super) mod inbox;
 
 pub(super) use connection::serve;
+
+#[cfg(test)]
+mod tests;
