@@ -268,7 +268,7 @@ mod tests {
             nacks,
             stale_nonces: 0,
         };
-        types.insert(type_url::CLUSTER.to_string(), t);
+        types.insert(type_url::CLUSTER.to_string(), Box::new(t));
         let mut s = ServerStatus::default();
         s.nodes.insert(
             "n".into(),

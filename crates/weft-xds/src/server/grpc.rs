@@ -207,6 +207,32 @@ mod tests {
         Encoded::message(m).to_vec()
     }
 
+    #[test]
+    fn an_idle_stream_task_holds_no_request_or_its_work() {
+        // A thousand sidecars' streams are mostly idle: what a request or a push needs
+        // while it runs is boxed apart from the task (3.5 KB inline before).
+        let server = crate::server::AdsServer::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let sotw = stream::run::<sotw::TypeState>(
+            server.shared.clone(),
+            1,
+            Requests::new(Inbox::finished([])),
+            tx.clone(),
+        );
+        let delta = stream::run::<delta::TypeState>(
+            server.shared.clone(),
+            2,
+            Requests::new(Inbox::finished([])),
+            tx,
+        );
+        for (protocol, size) in [
+            ("sotw", std::mem::size_of_val(&sotw)),
+            ("delta", std::mem::size_of_val(&delta)),
+        ] {
+            assert!(size <= 1024, "{protocol} stream task: {size} bytes");
+        }
+    }
+
     #[tokio::test]
     async fn requests_are_read_across_chunk_boundaries() {
         let a = DiscoveryRequest {

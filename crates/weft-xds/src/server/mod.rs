@@ -278,7 +278,7 @@ pub fn type_status<'a>(
     node: &str,
     type_url: &str,
 ) -> Option<&'a TypeStatus> {
-    status.nodes.get(node)?.types.get(type_url)
+    status.nodes.get(node)?.types.get(type_url).map(|t| &**t)
 }
 
 /// The node id of a stream's first request, which must carry the node.

@@ -40,6 +40,13 @@ pub(super) trait Protocol {
     fn on_snapshot(&mut self, snapshot: &Arc<Snapshot>) -> impl Future<Output = ()> + Send;
 }
 
+/// What a stream's task does next.
+enum Next<R> {
+    Request(Box<R>),
+    /// The node's snapshot changed (to none while it has yet to be computed).
+    Snapshot(Option<Arc<Snapshot>>),
+}
+
 pub(super) async fn run<T>(
     shared: Arc<Shared>,
     stream_id: u64,
@@ -60,26 +67,12 @@ pub(super) async fn run<T>(
         gone: false,
     };
     while !stream.gone {
-        tokio::select! {
+        // What comes next is decided without awaiting anything else, and the work it sets
+        // off is boxed: held across an await, a request or that work would be part of this
+        // task for the stream's whole life, and a thousand idle sidecars would each hold it.
+        let next = tokio::select! {
             message = inbound.message() => match message {
-                Ok(Some(request)) => {
-                    if snapshots.is_none() {
-                        match stream.shared.connect(Stream::<T>::node(&request), stream_id) {
-                            Ok(rx) => snapshots = Some(rx),
-                            Err(status) => {
-                                let _ = stream.tx.send(Err(status)).await;
-                                break;
-                            }
-                        }
-                    }
-                    // Not marked seen: a snapshot that arrived meanwhile must still reach
-                    // the other types through `changed()` below.
-                    let snapshot = snapshots.as_ref().and_then(|rx| rx.borrow().clone());
-                    if let Err(status) = stream.on_request(request, snapshot).await {
-                        let _ = stream.tx.send(Err(status)).await;
-                        break;
-                    }
-                }
+                Ok(Some(request)) => Next::Request(Box::new(request)),
                 Ok(None) => break,
                 Err(status) => {
                     tracing::debug!(node = ?stream.recorder.node(), %status, "ADS stream failed");
@@ -91,16 +84,20 @@ pub(super) async fn run<T>(
                     Some(rx) => rx.changed().await,
                     None => std::future::pending().await,
                 }
-            } => {
-                let Some(rx) = snapshots.as_mut().filter(|_| changed.is_ok()) else {
+            } => match snapshots.as_mut().filter(|_| changed.is_ok()) {
+                Some(rx) => Next::Snapshot(rx.borrow_and_update().clone()),
+                None => break,
+            },
+            _ = close.changed() => break,
+        };
+        match next {
+            Next::Request(request) => {
+                if !Box::pin(stream.request(*request, &mut snapshots, stream_id)).await {
                     break;
-                };
-                let snapshot = rx.borrow_and_update().clone();
-                if let Some(snapshot) = snapshot {
-                    stream.on_snapshot(&snapshot).await;
                 }
             }
-            _ = close.changed() => break,
+            Next::Snapshot(Some(snapshot)) => Box::pin(stream.on_snapshot(&snapshot)).await,
+            Next::Snapshot(None) => {}
         }
     }
     stream.recorder.close();
@@ -108,5 +105,36 @@ pub(super) async fn run<T>(
         && let Some(node) = stream.recorder.node()
     {
         stream.shared.disconnect(node, stream_id);
+    }
+}
+
+impl<T> Stream<T>
+where
+    Stream<T>: Protocol + Send,
+{
+    /// Handles one request, connecting the node on the first; `false` ends the stream.
+    async fn request(
+        &mut self,
+        request: <Self as Protocol>::Request,
+        snapshots: &mut Option<super::SnapshotReceiver>,
+        stream_id: u64,
+    ) -> bool {
+        if snapshots.is_none() {
+            match self.shared.connect(Self::node(&request), stream_id) {
+                Ok(rx) => *snapshots = Some(rx),
+                Err(status) => {
+                    let _ = self.tx.send(Err(status)).await;
+                    return false;
+                }
+            }
+        }
+        // Not marked seen: a snapshot that arrived meanwhile must still reach the other
+        // types through `changed()` in `run`.
+        let snapshot = snapshots.as_ref().and_then(|rx| rx.borrow().clone());
+        if let Err(status) = self.on_request(request, snapshot).await {
+            let _ = self.tx.send(Err(status)).await;
+            return false;
+        }
+        true
     }
 }

@@ -110,7 +110,9 @@ pub async fn serve(
             conn.go_away(reason);
         }
     }
-    conn.close().await;
+    // Boxed: inline, the closing's state would be part of the task for the connection's
+    // whole life.
+    Box::pin(conn.close()).await;
 }
 
 /// Where reading stands: frames arrive as a header, then a payload read into a buffer of
