@@ -455,7 +455,16 @@ impl ControlPlane {
     fn rebuild_view(&self, state: &mut State) {
         let refs: Vec<&weft_config::Resource> =
             state.resources.iter().flat_map(|f| f.iter()).collect();
-        let registry = if std::mem::take(&mut state.registry_stale) {
+        let stale = std::mem::take(&mut state.registry_stale);
+        let endpoints_before = state.view.registry.endpoints_digest();
+        let kept = (!stale).then(|| state.view.registry.clone());
+        // The outgoing view (and registry, unless kept) goes before the next is built: a
+        // push holds one of each, not two, at its peak.
+        state.view = Arc::new(MeshView {
+            mesh: state.mesh.clone(),
+            ..Default::default()
+        });
+        let registry = kept.unwrap_or_else(|| {
             let pods: Vec<&PodInfo> = state.pods.iter().flat_map(|f| f.iter()).collect();
             Arc::new(Registry::build_with_pods(
                 &refs,
@@ -463,14 +472,11 @@ impl ControlPlane {
                 &Self::workloads(&state.proxies),
                 &state.mesh.domain,
             ))
-        } else {
-            state.view.registry.clone()
-        };
+        });
         let view = MeshView::new(&refs, registry, state.mesh.clone());
         let label_keys = translate::label_keys(&view);
         let same_keys = *state.label_keys == label_keys;
-        let endpoints_changed = !Arc::ptr_eq(&view.registry, &state.view.registry)
-            && view.registry.endpoints != state.view.registry.endpoints;
+        let endpoints_changed = stale && view.registry.endpoints_digest() != endpoints_before;
         state.label_keys = Arc::new(label_keys);
         state.view = Arc::new(view);
         state.earlier_layers = std::mem::take(&mut state.layers);

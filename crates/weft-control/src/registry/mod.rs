@@ -81,7 +81,7 @@ impl Service {
 }
 
 /// One endpoint of one service port.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Endpoint {
     /// The IP; unspecified (`0.0.0.0`) when the endpoint is a DNS name (`hostname`).
     pub address: IpAddr,
@@ -138,6 +138,9 @@ pub struct Registry {
     /// Endpoint address to (service, service port) keys, built with the registry so each
     /// proxy's inbound side is found without walking every endpoint.
     by_address: std::collections::HashMap<IpAddr, Vec<(ServiceKey, u16)>>,
+    /// A digest of `endpoints`, so a push can tell whether they changed without keeping
+    /// the previous registry alive while it builds the next.
+    endpoints_digest: u64,
 }
 
 impl Registry {
@@ -189,7 +192,15 @@ impl Registry {
                 }
             }
         }
+        let mut h = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&registry.endpoints, &mut h);
+        registry.endpoints_digest = std::hash::Hasher::finish(&h);
         registry
+    }
+
+    /// A digest of every service port's endpoints: equal for equal endpoints.
+    pub fn endpoints_digest(&self) -> u64 {
+        self.endpoints_digest
     }
 
     /// Services visible to a proxy in `namespace`, in host name order.
