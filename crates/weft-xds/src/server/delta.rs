@@ -69,10 +69,8 @@ impl Protocol for Stream {
         }
         let is_new = !self.types.contains_key(&type_url);
         let shared = self.shared.clone();
-        let state = self
-            .types
-            .entry(type_url.clone())
-            .or_insert_with(|| TypeState {
+        let state = self.types.entry(type_url.clone()).or_insert_with(|| {
+            Box::new(TypeState {
                 // Legacy wildcard: a first request that subscribes to nothing.
                 wildcard: request.resource_names_subscribe.is_empty(),
                 names: shared
@@ -90,7 +88,8 @@ impl Protocol for Stream {
                 sent_version: None,
                 nonce: String::new(),
                 subscription: Arc::new(Subscription::Wildcard),
-            });
+            })
+        });
         let resubscribed = !request.resource_names_subscribe.is_empty()
             || !request.resource_names_unsubscribe.is_empty();
         if resubscribed {

@@ -113,11 +113,23 @@ pub struct Layer {
     entries: BTreeMap<String, Entry>,
     /// Every entry as `DiscoveryResponse.resources` fields, in name order; built on first use.
     sotw: OnceLock<Bytes>,
-    /// Every entry as `DeltaDiscoveryResponse.resources` fields, likewise.
-    delta: OnceLock<Bytes>,
+    /// Every entry as `DeltaDiscoveryResponse.resources` fields, while any response still
+    /// holds it: a delta client is sent a whole layer when it (re)connects, so the
+    /// encoding is shared by the streams of a sync and gone after it, instead of doubling
+    /// what the layer holds for good.
+    delta: Mutex<Weak<Vec<u8>>>,
     /// What changed since an earlier layer, by that layer: every stream that last sent the
     /// same earlier layer asks the same question, so it is answered once.
     changes: Mutex<Vec<Changes>>,
+}
+
+/// A layer's delta encoding as the owner of the `Bytes` responses send.
+struct SharedEncoding(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedEncoding {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// One type's difference between two snapshots (see [`Snapshot::changes_since`]).
@@ -147,7 +159,7 @@ impl Clone for Layer {
         Self {
             entries: self.entries.clone(),
             sotw: self.sotw.clone(),
-            delta: self.delta.clone(),
+            delta: Mutex::new(self.delta.lock().clone()),
             changes: Mutex::default(),
         }
     }
@@ -243,7 +255,7 @@ impl Layer {
     pub fn insert_named(&mut self, name: impl Into<String>, body: Any) {
         self.entries.insert(name.into(), Entry::new(&body));
         self.sotw = OnceLock::new();
-        self.delta = OnceLock::new();
+        self.delta = Mutex::default();
         self.changes.get_mut().clear();
     }
 
@@ -285,18 +297,20 @@ impl Layer {
         }
     }
 
-    /// The whole layer as `DeltaDiscoveryResponse.resources` fields, encoded once and
-    /// shared by every response that carries all of it.
+    /// The whole layer as `DeltaDiscoveryResponse.resources` fields, encoded once for all
+    /// the responses that carry all of it at about the same time.
     pub(super) fn delta_encoded(&self) -> Bytes {
-        self.delta
-            .get_or_init(|| {
-                let mut out = BytesMut::new();
-                for (name, entry) in &self.entries {
-                    encode_delta_resource(name, entry, &mut out);
-                }
-                out.freeze()
-            })
-            .clone()
+        let mut held = self.delta.lock();
+        let encoding = held.upgrade().unwrap_or_else(|| {
+            let mut out = BytesMut::new();
+            for (name, entry) in &self.entries {
+                encode_delta_resource(name, entry, &mut out);
+            }
+            let encoding = Arc::new(Vec::from(out));
+            *held = Arc::downgrade(&encoding);
+            encoding
+        });
+        Bytes::from_owner(SharedEncoding(encoding))
     }
 
     /// Names whose entry is new or different here compared with `earlier`, and names
@@ -719,6 +733,28 @@ mod tests {
             s.sotw_resources(type_url::LISTENER, &Subscription::Wildcard)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_layers_delta_encoding_is_shared_while_held_and_then_let_go() {
+        let layer = Layer::sealed(
+            [named("a", 1), named("b", 2)]
+                .into_iter()
+                .map(|b| (resource_name(&b).unwrap(), b)),
+        );
+        let first = layer.delta_encoded();
+        let second = layer.delta_encoded();
+        // Responses of one sync share one encoding ...
+        assert_eq!(first.as_ptr(), second.as_ptr());
+        let mut expected = BytesMut::new();
+        for (name, entry) in layer.iter() {
+            encode_delta_resource(name, entry, &mut expected);
+        }
+        assert_eq!(first, expected);
+        // ... which the layer does not keep once they are sent.
+        drop((first, second));
+        assert_eq!(layer.delta.lock().strong_count(), 0);
+        assert_eq!(layer.delta_encoded(), expected);
     }
 
     #[test]

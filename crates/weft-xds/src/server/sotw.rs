@@ -104,12 +104,12 @@ impl Protocol for Stream {
                 });
                 self.types.insert(
                     type_url.clone(),
-                    TypeState {
+                    Box::new(TypeState {
                         subscription: requested,
                         sent_version: None,
                         nonce: String::new(),
                         sent: None,
-                    },
+                    }),
                 );
                 true
             }

@@ -19,7 +19,8 @@ pub(super) struct Stream<T> {
     pub shared: Arc<Shared>,
     pub recorder: Recorder,
     pub tx: mpsc::Sender<Outgoing>,
-    pub types: BTreeMap<String, T>,
+    /// Boxed: a map's node has room for eleven entries, and a stream has four.
+    pub types: BTreeMap<String, Box<T>>,
     /// The client stopped reading; end the stream.
     pub gone: bool,
 }
