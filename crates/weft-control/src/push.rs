@@ -84,7 +84,7 @@ impl GroupOut {
         let layers = [listeners, routes, clusters, endpoints].map(|entries| {
             let d = digests[i];
             i += 1;
-            (shared_layer(d, entries, seen, earlier), d)
+            (shared_layer(d, entries, None, seen, earlier), d)
         });
         Self {
             layers,
@@ -115,7 +115,8 @@ impl GroupOut {
             } = generated;
             for (i, entries) in [(0, listeners), (1, routes)] {
                 let d = digest(&entries);
-                layers[i] = (shared_layer(d, entries, seen, earlier), d);
+                let previous = Some(&*self.layers[i].0);
+                layers[i] = (shared_layer(d, entries, previous, seen, earlier), d);
             }
             inputs = Some(fingerprint);
             made = Made::Listeners;
@@ -126,7 +127,8 @@ impl GroupOut {
         if new_endpoints {
             let endpoints = translate::shared_endpoints(&self.proxy, view);
             let d = digest(&endpoints);
-            layers[3] = (shared_layer(d, endpoints, seen, earlier), d);
+            let previous = Some(&*self.layers[3].0);
+            layers[3] = (shared_layer(d, endpoints, previous, seen, earlier), d);
             if made == Made::Kept {
                 made = Made::Endpoints;
             }
@@ -160,10 +162,12 @@ impl GroupOut {
 }
 
 /// The layer of content digest `d`: one the view already has (`seen`), else the previous
-/// view's (`earlier`), else built from `entries`; recorded in `seen` for the next group.
+/// view's (`earlier`), else built from `entries`, keeping what it shares with `previous`
+/// (the layer it replaces); recorded in `seen` for the next group.
 fn shared_layer(
     d: u64,
     entries: Vec<(String, envoy_types::pb::google::protobuf::Any)>,
+    previous: Option<&Layer>,
     seen: &mut HashMap<u64, Arc<Layer>>,
     earlier: &HashMap<u64, Arc<Layer>>,
 ) -> Arc<Layer> {
@@ -172,7 +176,7 @@ fn shared_layer(
             earlier
                 .get(&d)
                 .cloned()
-                .unwrap_or_else(|| Arc::new(Layer::sealed(entries)))
+                .unwrap_or_else(|| Arc::new(Layer::sealed_over(entries, previous)))
         })
         .clone()
 }

@@ -111,8 +111,12 @@ impl Parts {
 #[derive(Default)]
 pub struct Layer {
     entries: BTreeMap<String, Entry>,
-    /// Every entry as `DiscoveryResponse.resources` fields, in name order; built on first use.
+    /// Every entry as `DiscoveryResponse.resources` fields, in name order, when the entries
+    /// are slices of it (a layer sealed whole).
     sotw: OnceLock<Bytes>,
+    /// The same, built for responses when the entries are not one encoding (a layer open
+    /// to inserts, or one that kept an earlier layer's entries), while responses hold it.
+    sotw_built: Mutex<Weak<Vec<u8>>>,
     /// Every entry as `DeltaDiscoveryResponse.resources` fields, while any response still
     /// holds it: a delta client is sent a whole layer when it (re)connects, so the
     /// encoding is shared by the streams of a sync and gone after it, instead of doubling
@@ -123,7 +127,19 @@ pub struct Layer {
     changes: Mutex<Vec<Changes>>,
 }
 
-/// A layer's delta encoding as the owner of the `Bytes` responses send.
+/// The encoding `memo` points to while anything holds it, else a new one from `build`
+/// (which `memo` then points to): shared by the responses of one sync, and gone after.
+fn while_held(memo: &Mutex<Weak<Vec<u8>>>, build: impl FnOnce() -> BytesMut) -> Bytes {
+    let mut held = memo.lock();
+    let encoding = held.upgrade().unwrap_or_else(|| {
+        let encoding = Arc::new(Vec::from(build()));
+        *held = Arc::downgrade(&encoding);
+        encoding
+    });
+    Bytes::from_owner(SharedEncoding(encoding))
+}
+
+/// A layer's built encoding as the owner of the `Bytes` responses send.
 struct SharedEncoding(Arc<Vec<u8>>);
 
 impl AsRef<[u8]> for SharedEncoding {
@@ -159,6 +175,7 @@ impl Clone for Layer {
         Self {
             entries: self.entries.clone(),
             sotw: self.sotw.clone(),
+            sotw_built: Mutex::new(self.sotw_built.lock().clone()),
             delta: Mutex::new(self.delta.lock().clone()),
             changes: Mutex::default(),
         }
@@ -255,6 +272,7 @@ impl Layer {
     pub fn insert_named(&mut self, name: impl Into<String>, body: Any) {
         self.entries.insert(name.into(), Entry::new(&body));
         self.sotw = OnceLock::new();
+        self.sotw_built = Mutex::default();
         self.delta = Mutex::default();
         self.changes.get_mut().clear();
     }
@@ -264,35 +282,62 @@ impl Layer {
     /// encoding: the layer holds each resource once. A later insert makes a separate
     /// encoding again.
     pub fn sealed(entries: impl IntoIterator<Item = (String, Any)>) -> Self {
+        Self::sealed_over(entries, None)
+    }
+
+    /// [`Layer::sealed`], keeping the entries of `earlier` (the layer this one replaces)
+    /// whose encoding is unchanged: an endpoint change re-encodes the few assignments it
+    /// touched, not the thousands beside them, and holds the rest once across both layers.
+    pub fn sealed_over(
+        entries: impl IntoIterator<Item = (String, Any)>,
+        earlier: Option<&Layer>,
+    ) -> Self {
         let sorted: BTreeMap<String, Any> = entries.into_iter().collect();
-        let total: usize = sorted
-            .values()
-            .map(|a| embedded_len(RESOURCES_FIELD, prost::Message::encoded_len(a)))
-            .sum();
-        let mut out = BytesMut::with_capacity(total);
+        let mut out = BytesMut::new();
+        let mut scratch = BytesMut::new();
+        // Per name: the earlier entry kept, or where its encoding is in `out`.
         let mut spans = Vec::with_capacity(sorted.len());
         for (name, body) in sorted {
+            scratch.clear();
+            prost::encoding::message::encode(RESOURCES_FIELD, &body, &mut scratch);
+            let kept = earlier
+                .and_then(|l| l.entries.get(&name))
+                .filter(|e| e.framed[..] == scratch[..]);
+            if let Some(e) = kept {
+                spans.push((name, Err(e.clone())));
+                continue;
+            }
             let start = out.len();
-            prost::encoding::message::encode(RESOURCES_FIELD, &body, &mut out);
-            let payload_at = out.len() - start - prost::Message::encoded_len(&body);
-            spans.push((name, start..out.len(), payload_at, content_version(&body)));
+            out.extend_from_slice(&scratch);
+            let payload_at = scratch.len() - prost::Message::encoded_len(&body);
+            spans.push((
+                name,
+                Ok((start..out.len(), payload_at, content_version(&body))),
+            ));
         }
+        let whole = spans.iter().all(|(_, span)| span.is_ok());
         let all = out.freeze();
         let entries = spans
             .into_iter()
-            .map(|(name, span, payload_at, version)| {
-                let framed = all.slice(span);
-                let entry = Entry {
-                    framed,
-                    payload_at,
-                    version,
+            .map(|(name, span)| {
+                let entry = match span {
+                    Ok((span, payload_at, version)) => Entry {
+                        framed: all.slice(span),
+                        payload_at,
+                        version,
+                    },
+                    Err(kept) => kept,
                 };
                 (name, entry)
             })
             .collect();
         Self {
             entries,
-            sotw: OnceLock::from(all),
+            sotw: if whole {
+                OnceLock::from(all)
+            } else {
+                OnceLock::new()
+            },
             ..Self::default()
         }
     }
@@ -300,17 +345,13 @@ impl Layer {
     /// The whole layer as `DeltaDiscoveryResponse.resources` fields, encoded once for all
     /// the responses that carry all of it at about the same time.
     pub(super) fn delta_encoded(&self) -> Bytes {
-        let mut held = self.delta.lock();
-        let encoding = held.upgrade().unwrap_or_else(|| {
+        while_held(&self.delta, || {
             let mut out = BytesMut::new();
             for (name, entry) in &self.entries {
                 encode_delta_resource(name, entry, &mut out);
             }
-            let encoding = Arc::new(Vec::from(out));
-            *held = Arc::downgrade(&encoding);
-            encoding
-        });
-        Bytes::from_owner(SharedEncoding(encoding))
+            out
+        })
     }
 
     /// Names whose entry is new or different here compared with `earlier`, and names
@@ -350,15 +391,16 @@ impl Layer {
     /// The whole layer as `DiscoveryResponse.resources` fields, encoded once and shared by
     /// every response that carries all of it.
     fn sotw_encoded(&self) -> Bytes {
-        self.sotw
-            .get_or_init(|| {
-                let mut out = BytesMut::new();
-                for entry in self.entries.values() {
-                    encode_resource(entry, &mut out);
-                }
-                out.freeze()
-            })
-            .clone()
+        if let Some(all) = self.sotw.get() {
+            return all.clone();
+        }
+        while_held(&self.sotw_built, || {
+            let mut out = BytesMut::new();
+            for entry in self.entries.values() {
+                encode_resource(entry, &mut out);
+            }
+            out
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -733,6 +775,35 @@ mod tests {
             s.sotw_resources(type_url::LISTENER, &Subscription::Wildcard)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_layer_sealed_over_its_predecessor_keeps_the_unchanged_entries() {
+        let layer = |b: u32| {
+            [named("a", 1), named("b", b), named("c", 3)]
+                .into_iter()
+                .map(|b| (resource_name(&b).unwrap(), b))
+        };
+        let before = Layer::sealed(layer(2));
+        let after = Layer::sealed_over(layer(20), Some(&before));
+        // The same layer as one sealed afresh, in content and in what responses carry ...
+        let fresh = Layer::sealed(layer(20));
+        assert_eq!(after, fresh);
+        assert_eq!(after.sotw_encoded(), fresh.sotw_encoded());
+        assert_eq!(after.delta_encoded(), fresh.delta_encoded());
+        // ... holding the unchanged entries as the earlier layer's bytes, the changed one
+        // anew.
+        let shares = |name: &str| {
+            after.entries[name].framed.as_ptr() == before.entries[name].framed.as_ptr()
+        };
+        assert!(shares("a") && shares("c") && !shares("b"));
+        // Its whole encoding, built for responses, is not kept once they are sent.
+        assert!(after.sotw.get().is_none());
+        assert_eq!(after.sotw_built.lock().strong_count(), 0);
+        // Nothing kept: the same as sealing afresh, entries slices of one encoding.
+        let unrelated = Layer::sealed_over(layer(2), Some(&Layer::new()));
+        assert!(unrelated.sotw.get().is_some());
+        assert_eq!(unrelated, before);
     }
 
     #[test]
