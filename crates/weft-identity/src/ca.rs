@@ -1,0 +1,289 @@
+//! The mesh's certificate authority: a root that signs workload certificates from the
+//! certificate signing requests workloads send, as istiod's CA does. The identity in a
+//! certificate is the one the caller vouches for, never what the request asks for: a
+//! workload proves who it is to the control plane, and the CA writes that down.
+
+use std::time::{Duration, SystemTime};
+
+use rcgen::string::Ia5String;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+use crate::spiffe::SpiffeId;
+
+/// Istio's default workload certificate lifetime (`DEFAULT_WORKLOAD_CERT_TTL`).
+pub const WORKLOAD_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Istio's longest allowed workload certificate lifetime (`MAX_WORKLOAD_CERT_TTL`).
+pub const MAX_WORKLOAD_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+/// How long a generated root is valid (Istio's self-signed root: ten years).
+const ROOT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Certificates start this long before they are issued, so a peer whose clock is a little
+/// behind does not refuse a certificate that is not yet valid for it.
+const BACKDATE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("certificate authority: {0}")]
+    Crypto(#[from] rcgen::Error),
+    #[error("certificate signing request: {0}")]
+    Request(rcgen::Error),
+    #[error("certificate lifetime {asked:?} is longer than the allowed {max:?}")]
+    TooLong { asked: Duration, max: Duration },
+    #[error("certificate time out of range: {0}")]
+    Time(String),
+}
+
+/// A certificate the CA issued.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The workload certificate, then the root: what a workload presents.
+    pub chain_pem: String,
+    pub not_after: SystemTime,
+}
+
+/// A root certificate and its key.
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Ca").finish_non_exhaustive()
+    }
+}
+
+impl Ca {
+    /// A new self-signed root for `trust_domain` (its organization, as Istio names it).
+    pub fn generate(trust_domain: &str) -> Result<Self, CaError> {
+        let key = KeyPair::generate()?;
+        let now = SystemTime::now();
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(DnType::OrganizationName, trust_domain);
+        params.distinguished_name = name;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = at(now - BACKDATE)?;
+        params.not_after = at(now + ROOT_TTL)?;
+        params.serial_number = Some(serial());
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// A root from its certificate and key (PEM), such as a generated one saved before.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CaError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
+        Ok(Self {
+            cert_pem: cert_pem.to_string(),
+            key_pem: key_pem.to_string(),
+            issuer,
+        })
+    }
+
+    /// The root certificate: the trust bundle every workload verifies its peers with.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The root's private key, for saving the CA.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// Signs the key of `csr_pem` (whose signature must be valid) into a certificate for
+    /// `id` valid for `ttl` from `now`. Names the request asks for are ignored.
+    pub fn sign(
+        &self,
+        csr_pem: &str,
+        id: &SpiffeId,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Issued, CaError> {
+        if ttl > MAX_WORKLOAD_TTL {
+            return Err(CaError::TooLong {
+                asked: ttl,
+                max: MAX_WORKLOAD_TTL,
+            });
+        }
+        let request =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(CaError::Request)?;
+        let mut params = CertificateParams::default();
+        // No subject, as Istio's workload certificates: the identity is the URI SAN alone.
+        params.distinguished_name = DistinguishedName::new();
+        let uri = Ia5String::try_from(id.to_string())?;
+        params.subject_alt_names = vec![SanType::URI(uri)];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = at(now - BACKDATE)?;
+        let not_after = now + ttl;
+        params.not_after = at(not_after)?;
+        params.serial_number = Some(serial());
+        let cert = params.signed_by(&request.public_key, &self.issuer)?;
+        Ok(Issued {
+            chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
+            not_after,
+        })
+    }
+}
+
+/// A new key and a certificate signing request for it, as a workload makes them (the CA
+/// decides the identity, so the request names none). Returns (key PEM, CSR PEM).
+pub fn key_and_request() -> Result<(String, String), CaError> {
+    let key = KeyPair::generate()?;
+    let csr = CertificateParams::default().serialize_request(&key)?;
+    Ok((key.serialize_pem(), csr.pem()?))
+}
+
+fn at(t: SystemTime) -> Result<OffsetDateTime, CaError> {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|e| CaError::Time(e.to_string()))?
+        .as_secs();
+    let secs = i64::try_from(secs).map_err(|e| CaError::Time(e.to_string()))?;
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| CaError::Time(e.to_string()))
+}
+
+/// A random positive 128-bit serial: RFC 5280 wants serials unique per issuer.
+fn serial() -> SerialNumber {
+    let mut bytes = fastrand::u128(..).to_be_bytes();
+    bytes[0] &= 0x7f;
+    SerialNumber::from_slice(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    use x509_parser::prelude::*;
+
+    fn pem_certs(chain: &str) -> Vec<Vec<u8>> {
+        x509_parser::pem::Pem::iter_from_buffer(chain.as_bytes())
+            .map(|p| p.unwrap().contents)
+            .collect()
+    }
+
+    #[test]
+    fn a_workload_certificate_carries_the_vouched_identity_for_its_lifetime() {
+        let ca = Ca::generate("cluster.local").unwrap();
+        let id = SpiffeId::workload("cluster.local", "shop", "cart").unwrap();
+        let (_key, csr) = key_and_request().unwrap();
+        let now = SystemTime::now();
+        let issued = ca.sign(&csr, &id, WORKLOAD_TTL, now).unwrap();
+        let ders = pem_certs(&issued.chain_pem);
+        assert_eq!(ders.len(), 2, "leaf and root");
+        let (_, leaf) = X509Certificate::from_der(&ders[0]).unwrap();
+        let (_, root) = X509Certificate::from_der(&ders[1]).unwrap();
+        // Signed by the root, which is a CA for the trust domain.
+        leaf.verify_signature(Some(root.public_key())).unwrap();
+        assert!(root.is_ca());
+        assert_eq!(
+            root.subject()
+                .iter_organization()
+                .next()
+                .unwrap()
+                .as_str()
+                .unwrap(),
+            "cluster.local"
+        );
+        assert_eq!(leaf.issuer(), root.subject());
+        // The identity as the one URI SAN, critical as the empty subject requires.
+        assert!(leaf.subject().iter().next().is_none());
+        let san = leaf
+            .extensions()
+            .iter()
+            .find(|e| {
+                matches!(
+                    e.parsed_extension(),
+                    ParsedExtension::SubjectAlternativeName(_)
+                )
+            })
+            .unwrap();
+        assert!(san.critical);
+        let ParsedExtension::SubjectAlternativeName(names) = san.parsed_extension() else {
+            unreachable!()
+        };
+        assert_eq!(
+            names.general_names,
+            vec![GeneralName::URI("spiffe://cluster.local/ns/shop/sa/cart")]
+        );
+        // Usable for both ends of mutual TLS, for 24 hours.
+        let eku = leaf.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && eku.client_auth);
+        assert!(!leaf.is_ca());
+        let lifetime =
+            leaf.validity().not_after.timestamp() - leaf.validity().not_before.timestamp();
+        assert_eq!(lifetime, (WORKLOAD_TTL + BACKDATE).as_secs() as i64);
+        // Two certificates for one key are still two serials.
+        let again = ca.sign(&csr, &id, WORKLOAD_TTL, now).unwrap();
+        let again = pem_certs(&again.chain_pem);
+        let (_, other) = X509Certificate::from_der(&again[0]).unwrap();
+        assert_ne!(leaf.raw_serial(), other.raw_serial());
+    }
+
+    #[test]
+    fn a_saved_root_signs_as_the_generated_one() {
+        let ca = Ca::generate("example.org").unwrap();
+        let loaded = Ca::from_pem(ca.cert_pem(), ca.key_pem()).unwrap();
+        let (_key, csr) = key_and_request().unwrap();
+        let id = SpiffeId::workload("example.org", "a", "b").unwrap();
+        let issued = loaded
+            .sign(&csr, &id, WORKLOAD_TTL, SystemTime::now())
+            .unwrap();
+        let ders = pem_certs(&issued.chain_pem);
+        let (_, leaf) = X509Certificate::from_der(&ders[0]).unwrap();
+        let root = pem_certs(ca.cert_pem());
+        let (_, root) = X509Certificate::from_der(&root[0]).unwrap();
+        leaf.verify_signature(Some(root.public_key())).unwrap();
+    }
+
+    #[test]
+    fn bad_requests_and_lifetimes_are_refused() {
+        let ca = Ca::generate("cluster.local").unwrap();
+        let id = SpiffeId::workload("cluster.local", "a", "b").unwrap();
+        let (_key, csr) = key_and_request().unwrap();
+        let err = ca
+            .sign(
+                &csr,
+                &id,
+                MAX_WORKLOAD_TTL + Duration::from_secs(1),
+                SystemTime::now(),
+            )
+            .unwrap_err();
+        assert!(matches!(err, CaError::TooLong { .. }), "{err}");
+        // A request whose signature does not match its key.
+        let mut der = pem_certs(&csr.replace("CERTIFICATE REQUEST", "CERTIFICATE"))[0].clone();
+        let last = der.len() - 1;
+        der[last] ^= 0xff;
+        let tampered = ::pem::encode(&::pem::Pem::new("CERTIFICATE REQUEST", der));
+        let err = ca
+            .sign(&tampered, &id, WORKLOAD_TTL, SystemTime::now())
+            .unwrap_err();
+        assert!(matches!(err, CaError::Request(_)), "{err}");
+        assert!(matches!(
+            ca.sign("not a request", &id, WORKLOAD_TTL, SystemTime::now()),
+            Err(CaError::Request(_))
+        ));
+    }
+}
