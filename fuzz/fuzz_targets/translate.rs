@@ -1160,8 +1160,12 @@ impl Gen<'_> {
             match g.range(0, 3) {
                 0 => json!({ "enabled": g.chance() }),
                 1 => json!({ "failover": [{ "from": g.pick(&regions), "to": g.pick(&regions) }] }),
-                2 => json!({ "failoverPriority": [g.pick(&["version", "app", "topology.kubernetes.io/zone", "app=web"])] }),
-                _ => json!({ "distribute": [{ "from": g.pick(&["us-east/*", "*", "eu/a"]), "to": { "us-east/*": 60, "eu/*": 40 } }] }),
+                2 => {
+                    json!({ "failoverPriority": [g.pick(&["version", "app", "topology.kubernetes.io/zone", "app=web"])] })
+                }
+                _ => {
+                    json!({ "distribute": [{ "from": g.pick(&["us-east/*", "*", "eu/a"]), "to": { "us-east/*": 60, "eu/*": 40 } }] })
+                }
             }
         };
         f.push(("localityLbSetting", self.maybe(locality)));
@@ -1190,9 +1194,15 @@ impl Gen<'_> {
         };
         let http = |g: &mut Gen| {
             Gen::fields(vec![
-                ("http1MaxPendingRequests", g.maybe(|g| json!(g.pick(&[1, 1024])))),
+                (
+                    "http1MaxPendingRequests",
+                    g.maybe(|g| json!(g.pick(&[1, 1024]))),
+                ),
                 ("http2MaxRequests", g.maybe(|g| json!(g.pick(&[1, 1000])))),
-                ("maxRequestsPerConnection", g.maybe(|g| json!(g.pick(&[0, 1, 10])))),
+                (
+                    "maxRequestsPerConnection",
+                    g.maybe(|g| json!(g.pick(&[0, 1, 10]))),
+                ),
                 ("maxRetries", g.maybe(|g| json!(g.pick(&[0, 3])))),
                 ("idleTimeout", g.maybe(Gen::duration)),
                 (
@@ -1200,24 +1210,39 @@ impl Gen<'_> {
                     g.maybe(|g| json!(g.pick(&["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"]))),
                 ),
                 ("useClientProtocol", g.maybe(|g| json!(g.chance()))),
-                ("maxConcurrentStreams", g.maybe(|g| json!(g.pick(&[0, 1, 100])))),
+                (
+                    "maxConcurrentStreams",
+                    g.maybe(|g| json!(g.pick(&[0, 1, 100]))),
+                ),
             ])
         };
-        Gen::fields(vec![
-            ("tcp", Some(tcp(self))),
-            ("http", self.maybe(http)),
-        ])
+        Gen::fields(vec![("tcp", Some(tcp(self))), ("http", self.maybe(http))])
     }
 
     fn outlier_detection(&mut self) -> Value {
         Gen::fields(vec![
-            ("consecutive5xxErrors", self.maybe(|g| json!(g.pick(&[0, 1, 5])))),
-            ("consecutiveGatewayErrors", self.maybe(|g| json!(g.pick(&[0, 3])))),
-            ("splitExternalLocalOriginErrors", self.maybe(|_| json!(true))),
-            ("consecutiveLocalOriginFailures", self.maybe(|g| json!(g.pick(&[1, 4])))),
+            (
+                "consecutive5xxErrors",
+                self.maybe(|g| json!(g.pick(&[0, 1, 5]))),
+            ),
+            (
+                "consecutiveGatewayErrors",
+                self.maybe(|g| json!(g.pick(&[0, 3]))),
+            ),
+            (
+                "splitExternalLocalOriginErrors",
+                self.maybe(|_| json!(true)),
+            ),
+            (
+                "consecutiveLocalOriginFailures",
+                self.maybe(|g| json!(g.pick(&[1, 4]))),
+            ),
             ("interval", self.maybe(Gen::duration)),
             ("baseEjectionTime", self.maybe(Gen::duration)),
-            ("maxEjectionPercent", self.maybe(|g| json!(g.pick(&[0, 10, 100])))),
+            (
+                "maxEjectionPercent",
+                self.maybe(|g| json!(g.pick(&[0, 10, 100]))),
+            ),
             ("minHealthPercent", self.maybe(|g| json!(g.pick(&[0, 50])))),
         ])
     }
@@ -1565,9 +1590,14 @@ impl Gen<'_> {
                     ),
                     (
                         "defaultEndpoint",
-                        g.maybe(|g| json!(g.pick(&["127.0.0.1:8080", "0.0.0.0:9090", "[::1]:8080"]))),
+                        g.maybe(|g| {
+                            json!(g.pick(&["127.0.0.1:8080", "0.0.0.0:9090", "[::1]:8080"]))
+                        }),
                     ),
-                    ("captureMode", g.maybe(|g| json!(g.pick(&["DEFAULT", "IPTABLES", "NONE"])))),
+                    (
+                        "captureMode",
+                        g.maybe(|g| json!(g.pick(&["DEFAULT", "IPTABLES", "NONE"]))),
+                    ),
                     ("bind", g.maybe(|_| json!("127.0.0.1"))),
                     (
                         "connectionPool",

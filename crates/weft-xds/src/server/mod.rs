@@ -196,6 +196,18 @@ impl AdsServer {
         Ok(())
     }
 
+    /// Serves one connection the caller accepted (a TLS stream, an in-memory pipe) as
+    /// [`AdsServer::serve`] serves each of its listener's, until the client closes it or
+    /// it fails; [`AdsServer::close_streams`] ends its streams.
+    pub async fn serve_connection<IO>(&self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (_closing, closing) = watch::channel(false);
+        let (alive, _all_closed) = mpsc::channel::<()>(1);
+        http2::serve(io, self.shared.clone(), closing, alive).await;
+    }
+
     /// Ends every open stream (clients see the stream finish and reconnect).
     pub fn close_streams(&self) {
         self.shared.close.send_modify(|g| *g += 1);

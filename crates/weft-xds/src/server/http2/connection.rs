@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
@@ -80,8 +79,8 @@ fn error(reason: Reason, why: &'static str) -> ConnectionError {
 /// Serves one accepted connection until the client closes it, it fails, or the server
 /// shuts down (`closing` turns true) and its streams have ended. `_alive` is dropped on
 /// return, telling the server one connection fewer remains.
-pub async fn serve(
-    io: TcpStream,
+pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
+    io: IO,
     shared: Arc<Shared>,
     mut closing: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
@@ -238,9 +237,9 @@ impl Writer {
     }
 
     /// Writes until done or the socket is full; `Ready(true)` when something was written.
-    fn poll_flush(
+    fn poll_flush<IO: AsyncWrite + Unpin>(
         &mut self,
-        io: &mut TcpStream,
+        io: &mut IO,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<bool>> {
         let mut wrote = false;
@@ -283,8 +282,8 @@ impl Writer {
     }
 }
 
-struct Connection {
-    io: TcpStream,
+struct Connection<IO> {
+    io: IO,
     shared: Arc<Shared>,
     wake: Arc<Wake>,
     read: Read,
@@ -310,8 +309,8 @@ struct Connection {
     client_going_away: bool,
 }
 
-impl Connection {
-    fn new(io: TcpStream, shared: Arc<Shared>) -> Self {
+impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
+    fn new(io: IO, shared: Arc<Shared>) -> Self {
         let mut conn = Self {
             io,
             shared,

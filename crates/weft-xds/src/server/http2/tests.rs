@@ -65,15 +65,24 @@ impl Server {
     }
 }
 
+/// Whatever carries a connection: a socket, or an in-memory pipe.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 struct Client {
-    io: TcpStream,
+    io: Box<dyn Io>,
     hpack: hpack::Decoder,
 }
 
 impl Client {
     /// Connects and exchanges prefaces; `settings` are the client's.
     async fn connect(server: &Server, settings: &[(u16, u32)]) -> Self {
-        let mut io = TcpStream::connect(server.addr).await.unwrap();
+        let io = TcpStream::connect(server.addr).await.unwrap();
+        Self::over(Box::new(io), settings).await
+    }
+
+    /// Exchanges prefaces over `io`.
+    async fn over(mut io: Box<dyn Io>, settings: &[(u16, u32)]) -> Self {
         io.write_all(frame::PREFACE).await.unwrap();
         let mut client = Self {
             io,
@@ -423,6 +432,29 @@ async fn shutdown_ends_streams_with_ok_and_goaway() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_the_caller_accepted_is_served_alike() {
+    // As a TLS stream will be: handed over rather than accepted from a listener.
+    let server = Server::start(3).await;
+    let (ours, theirs) = tokio::io::duplex(64 << 10);
+    let serving = server.server.clone();
+    let task = tokio::spawn(async move { serving.serve_connection(theirs).await });
+    let mut client = Client::over(Box::new(ours), &[]).await;
+    client.open(1, SOTW).await;
+    client.request(1, "piped").await;
+    let mut got = Vec::new();
+    while got.len() < 5 || got.len() < response_len(&got) {
+        let (head, payload) = client.frame().await;
+        if head.kind == frame::DATA {
+            got.extend_from_slice(&payload);
+        }
+    }
+    assert_eq!(response(&got).resources.len(), 3);
+    // The client leaving ends the connection's service.
+    drop(client);
+    tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
 }
 
 #[tokio::test]
