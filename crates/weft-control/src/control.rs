@@ -20,6 +20,11 @@ pub struct Options {
     pub config_dir: PathBuf,
     /// ADS over plaintext gRPC (Istio's 15010).
     pub xds_address: SocketAddr,
+    /// ADS over TLS (Istio's 15012), with a certificate from the mesh CA in `ca_dir`.
+    pub xds_tls_address: Option<SocketAddr>,
+    /// The mesh CA, kept under Istio's plug-in file names (`ca-cert.pem`, `ca-key.pem`,
+    /// `root-cert.pem`); a new root is made there when it holds none.
+    pub ca_dir: Option<PathBuf>,
     /// The debug pages and metrics (Istio's 15014); none when `None`.
     pub debug_address: Option<SocketAddr>,
     pub mesh: MeshSettings,
@@ -41,6 +46,8 @@ impl Options {
         Self {
             config_dir: config_dir.into(),
             xds_address,
+            xds_tls_address: None,
+            ca_dir: None,
             debug_address: None,
             mesh: MeshSettings::default(),
             debounce: Debounce::default(),
@@ -69,11 +76,19 @@ pub enum ControlError {
     },
     #[error(transparent)]
     Serve(#[from] weft_xds::server::ServerError),
+    #[error("xDS over TLS needs the mesh CA: give --ca-dir")]
+    NoCa,
+    #[error("the mesh CA: {0}")]
+    Ca(#[from] weft_identity::CaError),
+    #[error(transparent)]
+    XdsTls(#[from] crate::xds_tls::XdsTlsError),
 }
 
 /// A started control plane: its bound address and state.
 pub struct Running {
     pub xds_address: SocketAddr,
+    /// Where ADS over TLS listens, if it was asked for.
+    pub xds_tls_address: Option<SocketAddr>,
     /// Where the debug server listens, if it was asked for.
     pub debug_address: Option<SocketAddr>,
     pub control: Arc<ControlPlane>,
@@ -117,8 +132,22 @@ pub async fn start(
             Some((listener, bound))
         }
     };
+    let tls = match options.xds_tls_address {
+        None => None,
+        Some(address) => {
+            let dir = options.ca_dir.as_ref().ok_or(ControlError::NoCa)?;
+            let trust_domain = options.mesh.domain.clone();
+            let ca = Arc::new(weft_identity::Ca::load_or_create(dir, &trust_domain)?);
+            let (configs, renewing) = crate::xds_tls::rotating(ca)?;
+            let bind = |source| ControlError::Bind { address, source };
+            let listener = listen(address).map_err(bind)?;
+            let bound = listener.local_addr().map_err(bind)?;
+            Some((listener, bound, configs, renewing))
+        }
+    };
     let server = AdsServer::with_source(Arc::new(Source(control.clone())));
     let running = Running {
+        xds_tls_address: tls.as_ref().map(|(_, bound, _, _)| *bound),
         xds_address,
         debug_address: debug_listener.as_ref().map(|(_, a)| *a),
         control: control.clone(),
@@ -206,7 +235,17 @@ pub async fn start(
                 }
             }
         });
+        let tls = tls.map(|(listener, _, configs, renewing)| {
+            (
+                tokio::spawn(crate::xds_tls::serve(listener, server.clone(), configs)),
+                tokio::spawn(renewing),
+            )
+        });
         let result = server.serve(listener, std::future::pending()).await;
+        if let Some((accepting, renewing)) = tls {
+            accepting.abort();
+            renewing.abort();
+        }
         pushes.abort();
         scans.abort();
         metrics.abort();

@@ -12,3 +12,4 @@ pub mod push;
 pub mod registry;
 pub mod store;
 pub mod translate;
+pub mod xds_tls;

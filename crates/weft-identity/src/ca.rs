@@ -34,6 +34,11 @@ pub enum CaError {
     TooLong { asked: Duration, max: Duration },
     #[error("certificate time out of range: {0}")]
     Time(String),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A certificate the CA issued.
@@ -44,12 +49,25 @@ pub struct Issued {
     pub not_after: SystemTime,
 }
 
-/// A root certificate and its key.
+/// A CA certificate and its key, with what issued certificates are chained to and trusted
+/// by: for a self-signed root, the root itself; for a CA plugged in the way Istio's
+/// `cacerts` are, its `cert-chain.pem` and `root-cert.pem`.
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
     key_pem: String,
+    /// What follows an issued certificate in its chain (the CA's certificate onwards).
+    chain_pem: String,
+    /// The trust bundle.
+    root_pem: String,
 }
+
+/// Istio's file names for a plugged-in CA (the `cacerts` secret), which a generated root is
+/// saved under too.
+pub const CA_CERT_FILE: &str = "ca-cert.pem";
+pub const CA_KEY_FILE: &str = "ca-key.pem";
+pub const CERT_CHAIN_FILE: &str = "cert-chain.pem";
+pub const ROOT_CERT_FILE: &str = "root-cert.pem";
 
 impl std::fmt::Debug for Ca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,8 +98,62 @@ impl Ca {
         Ok(Self {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            chain_pem: cert.pem(),
+            root_pem: cert.pem(),
             issuer: Issuer::new(params, key),
         })
+    }
+
+    /// The CA kept in `dir` under Istio's plug-in file names (`ca-cert.pem`, `ca-key.pem`,
+    /// and when the CA is an intermediate, `cert-chain.pem` and `root-cert.pem`); when
+    /// `dir` holds none, a new root for `trust_domain`, saved there (the key readable by
+    /// its owner alone) so that restarts keep the mesh's trust.
+    pub fn load_or_create(dir: &std::path::Path, trust_domain: &str) -> Result<Self, CaError> {
+        let read = |name: &str| -> Result<Option<String>, CaError> {
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(CaError::File {
+                    path: dir.join(name),
+                    source,
+                }),
+            }
+        };
+        if let (Some(cert), Some(key)) = (read(CA_CERT_FILE)?, read(CA_KEY_FILE)?) {
+            let mut ca = Self::from_pem(&cert, &key)?;
+            if let Some(chain) = read(CERT_CHAIN_FILE)? {
+                ca.chain_pem = chain;
+            }
+            if let Some(root) = read(ROOT_CERT_FILE)? {
+                ca.root_pem = root;
+            }
+            return Ok(ca);
+        }
+        let ca = Self::generate(trust_domain)?;
+        std::fs::create_dir_all(dir).map_err(|source| CaError::File {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let write = |name: &str, text: &str, private: bool| -> Result<(), CaError> {
+            let path = dir.join(name);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(
+                &mut options,
+                if private { 0o600 } else { 0o644 },
+            );
+            let mut file = options.open(&path).map_err(|source| CaError::File {
+                path: path.clone(),
+                source,
+            })?;
+            std::io::Write::write_all(&mut file, text.as_bytes())
+                .map_err(|source| CaError::File { path, source })
+        };
+        write(CA_KEY_FILE, &ca.key_pem, true)?;
+        write(CA_CERT_FILE, &ca.cert_pem, false)?;
+        write(ROOT_CERT_FILE, &ca.root_pem, false)?;
+        Ok(ca)
     }
 
     /// A root from its certificate and key (PEM), such as a generated one saved before.
@@ -91,13 +163,20 @@ impl Ca {
         Ok(Self {
             cert_pem: cert_pem.to_string(),
             key_pem: key_pem.to_string(),
+            chain_pem: cert_pem.to_string(),
+            root_pem: cert_pem.to_string(),
             issuer,
         })
     }
 
-    /// The root certificate: the trust bundle every workload verifies its peers with.
+    /// The CA's own certificate.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    /// The trust bundle every workload verifies its peers with.
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
     }
 
     /// The root's private key, for saving the CA.
@@ -142,9 +221,49 @@ impl Ca {
         params.serial_number = Some(serial());
         let cert = params.signed_by(&request.public_key, &self.issuer)?;
         Ok(Issued {
-            chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
+            chain_pem: format!("{}{}", cert.pem(), self.chain_pem),
             not_after,
         })
+    }
+
+    /// A certificate and new key for a server known by the DNS `names` (the control
+    /// plane's, as istiod serves xDS over TLS as `istiod.istio-system.svc`), valid for
+    /// `ttl` from `now`. Returns the issued chain and the key (PEM).
+    pub fn serving(
+        &self,
+        names: &[&str],
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<(Issued, String), CaError> {
+        if ttl > MAX_WORKLOAD_TTL {
+            return Err(CaError::TooLong {
+                asked: ttl,
+                max: MAX_WORKLOAD_TTL,
+            });
+        }
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| Ok(SanType::DnsName(Ia5String::try_from(*n)?)))
+            .collect::<Result<_, rcgen::Error>>()?;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.not_before = at(now - BACKDATE)?;
+        let not_after = now + ttl;
+        params.not_after = at(not_after)?;
+        params.serial_number = Some(serial());
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let issued = Issued {
+            chain_pem: format!("{}{}", cert.pem(), self.chain_pem),
+            not_after,
+        };
+        Ok((issued, key.serialize_pem()))
     }
 }
 
@@ -256,6 +375,50 @@ mod tests {
         let root = pem_certs(ca.cert_pem());
         let (_, root) = X509Certificate::from_der(&root[0]).unwrap();
         leaf.verify_signature(Some(root.public_key())).unwrap();
+    }
+
+    #[test]
+    fn a_generated_root_is_saved_under_istios_names_and_kept_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Ca::load_or_create(dir.path(), "cluster.local").unwrap();
+        for name in [CA_CERT_FILE, CA_KEY_FILE, ROOT_CERT_FILE] {
+            assert!(dir.path().join(name).is_file(), "{name}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(CA_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = Ca::load_or_create(dir.path(), "cluster.local").unwrap();
+        assert_eq!(again.cert_pem(), first.cert_pem());
+        assert_eq!(again.root_pem(), first.root_pem());
+        // What the reloaded CA issues, the first one's root verifies.
+        let (issued, _key) = again
+            .serving(
+                &["istiod.istio-system.svc"],
+                WORKLOAD_TTL,
+                SystemTime::now(),
+            )
+            .unwrap();
+        let ders = pem_certs(&issued.chain_pem);
+        let (_, leaf) = X509Certificate::from_der(&ders[0]).unwrap();
+        let root = pem_certs(first.root_pem());
+        let (_, root) = X509Certificate::from_der(&root[0]).unwrap();
+        leaf.verify_signature(Some(root.public_key())).unwrap();
+        let names = leaf.subject_alternative_name().unwrap().unwrap().value;
+        assert_eq!(
+            names.general_names,
+            vec![GeneralName::DNSName("istiod.istio-system.svc")]
+        );
+        // A CA directory that cannot be written is an error naming it.
+        let err = Ca::load_or_create(&dir.path().join(CA_KEY_FILE).join("x"), "cluster.local")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(CA_KEY_FILE), "{err}");
     }
 
     #[test]

@@ -185,6 +185,17 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// A server that presents `own` and asks clients for no certificate: they prove who they
+/// are otherwise, as Istio's xDS clients do on 15012 with a token.
+pub fn serving_config(own: Credentials, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(own.chain, own.key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
 /// The SPIFFE IDs (URI SANs that parse as such) a certificate names.
 pub fn spiffe_ids(cert: &CertificateDer<'_>) -> Vec<SpiffeId> {
     let Ok((_, cert)) = X509Certificate::from_der(cert) else {

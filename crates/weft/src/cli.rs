@@ -125,6 +125,18 @@ pub struct ControlArgs {
     /// Write the bound xDS address to this file (useful with port 0).
     #[arg(long = "xds-address-path", value_name = "FILE")]
     pub xds_address_path: Option<std::path::PathBuf>,
+    /// ADS over TLS (Istio's 15012), served with a certificate from the mesh CA for
+    /// istiod's names (istiod.istio-system.svc); needs --ca-dir.
+    #[arg(long = "xds-tls-address", value_name = "ADDRESS", requires = "ca_dir")]
+    pub xds_tls_address: Option<std::net::SocketAddr>,
+    /// Write the bound xDS-over-TLS address to this file (useful with port 0).
+    #[arg(long = "xds-tls-address-path", value_name = "FILE")]
+    pub xds_tls_address_path: Option<std::path::PathBuf>,
+    /// The mesh CA's directory, under Istio's plug-in file names (ca-cert.pem, ca-key.pem,
+    /// root-cert.pem; cert-chain.pem for an intermediate). A new root is made there when
+    /// it holds none; proxies trust root-cert.pem.
+    #[arg(long = "ca-dir", value_name = "DIR")]
+    pub ca_dir: Option<std::path::PathBuf>,
     /// Debug pages and Prometheus metrics (Istio's 15014): /ready, /metrics, /debug/syncz,
     /// /debug/config_dump, /debug/connections.
     #[arg(long = "debug-address", default_value = DEFAULT_DEBUG_ADDRESS)]

@@ -16,6 +16,8 @@ pub fn run(args: &ControlArgs) -> i32 {
         .try_init();
     let mut options = Options::new(&args.config_dir, args.xds_address);
     options.debug_address = Some(args.debug_address);
+    options.xds_tls_address = args.xds_tls_address;
+    options.ca_dir = args.ca_dir.clone();
     options.mesh.domain = args.domain.clone();
     options.debounce.after = Duration::from_millis(args.debounce_after_ms);
     options.debounce.max = Duration::from_millis(args.debounce_max_ms);
@@ -39,9 +41,10 @@ pub fn run(args: &ControlArgs) -> i32 {
                 return 1;
             }
         };
-        tracing::info!(xds = %running.xds_address, debug = ?running.debug_address, dir = %args.config_dir.display(), "serving ADS");
+        tracing::info!(xds = %running.xds_address, xds_tls = ?running.xds_tls_address, debug = ?running.debug_address, dir = %args.config_dir.display(), "serving ADS");
         let addresses = [
             (&args.xds_address_path, Some(running.xds_address)),
+            (&args.xds_tls_address_path, running.xds_tls_address),
             (&args.debug_address_path, running.debug_address),
         ];
         for (path, address) in addresses {

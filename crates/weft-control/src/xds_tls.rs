@@ -1,0 +1,94 @@
+//! ADS over TLS (Istio's 15012): the mesh CA gives the control plane a certificate for the
+//! names proxies dial it by, reissued at half its life so a long-running control plane
+//! never serves an expired one, and each accepted connection is handed to the ADS server
+//! once its handshake is done.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use weft_identity::ca::{Ca, CaError, WORKLOAD_TTL};
+use weft_identity::tls::{Credentials, TlsError, serving_config};
+use weft_xds::server::AdsServer;
+
+/// The names istiod's xDS certificate carries, which Istio's proxies check.
+pub const SERVING_NAMES: [&str; 2] = ["istiod.istio-system.svc", "istio-pilot.istio-system.svc"];
+
+/// Longest a client may take over its handshake before its connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum XdsTlsError {
+    #[error("the control plane's xDS certificate: {0}")]
+    Issue(#[from] CaError),
+    #[error("the control plane's xDS certificate: {0}")]
+    Tls(#[from] TlsError),
+}
+
+/// The current server configuration, and when its certificate should be replaced.
+fn issue(ca: &Ca, now: SystemTime) -> Result<(Arc<ServerConfig>, SystemTime), XdsTlsError> {
+    let (issued, key) = ca.serving(&SERVING_NAMES, WORKLOAD_TTL, now)?;
+    let config = serving_config(Credentials::from_pem(&issued.chain_pem, &key)?, &[b"h2"])?;
+    Ok((config, now + WORKLOAD_TTL / 2))
+}
+
+/// Configurations for the listener, the first issued now: a new one replaces it at half
+/// its certificate's life for as long as the returned task runs.
+pub fn rotating(
+    ca: Arc<Ca>,
+) -> Result<(watch::Receiver<Arc<ServerConfig>>, impl Future<Output = ()>), XdsTlsError> {
+    let (first, mut renew_at) = issue(&ca, SystemTime::now())?;
+    let (tx, rx) = watch::channel(first);
+    let renewing = async move {
+        loop {
+            let wait = renew_at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::sleep(wait).await;
+            match issue(&ca, SystemTime::now()) {
+                Ok((config, next)) => {
+                    tx.send_replace(config);
+                    renew_at = next;
+                }
+                Err(e) => {
+                    // The current certificate has half its life left: try again soon.
+                    tracing::error!("renewing the xDS certificate: {e}");
+                    renew_at = SystemTime::now() + Duration::from_secs(60);
+                }
+            }
+        }
+    };
+    Ok((rx, renewing))
+}
+
+/// Accepts TLS connections on `listener` and serves ADS on each, until dropped.
+pub async fn serve(
+    listener: TcpListener,
+    server: AdsServer,
+    configs: watch::Receiver<Arc<ServerConfig>>,
+) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors and the like: connections that close free some.
+                tracing::warn!("xDS TLS accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let acceptor = TlsAcceptor::from(configs.borrow().clone());
+        let server = server.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                Ok(Ok(tls)) => server.serve_connection(tls).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "xDS TLS handshake: {e}"),
+                Err(_) => tracing::debug!(%peer, "xDS TLS handshake took too long"),
+            }
+        });
+    }
+}
