@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use weft_control::control::{Options, start};
 use weft_identity::ca::ROOT_CERT_FILE;
-use weft_testkit::ads::AdsProxy;
+use weft_testkit::ads::{AdsProxy, IstioNode, istio_bootstrap, with_xds_tls};
 use weft_testkit::proxy::ProxyBinary;
 use weft_xds::server::ServerStatus;
 use weft_xds::type_url;
@@ -33,60 +33,21 @@ spec: { containers: [{ name: app, image: reviews }] }
 status: { phase: Running, podIP: 127.0.0.21 }
 "#;
 
-/// A sidecar bootstrap whose xDS cluster speaks TLS to `ads`, trusting `root` and
+/// A sidecar of `default` whose xDS cluster speaks TLS to `ads`, trusting `root` and
 /// expecting istiod's name.
 fn bootstrap(ads: SocketAddr, root: &Path) -> String {
-    format!(
-        r#"node:
-  id: {NODE}
-  cluster: productpage.default
-  metadata:
-    NAMESPACE: default
-    SERVICE_ACCOUNT: bookinfo-productpage
-    INSTANCE_IPS: 127.0.0.1
-    LABELS: {{ app: productpage }}
-admin:
-  address:
-    socket_address: {{ address: 127.0.0.1, port_value: 0 }}
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services:
-    - envoy_grpc: {{ cluster_name: xds-grpc }}
-  cds_config: {{ ads: {{}}, resource_api_version: V3 }}
-  lds_config: {{ ads: {{}}, resource_api_version: V3 }}
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: {{ http2_protocol_options: {{}} }}
-    transport_socket:
-      name: envoy.transport_sockets.tls
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-        sni: istiod.istio-system.svc
-        common_tls_context:
-          alpn_protocols: [h2]
-          validation_context:
-            trusted_ca: {{ filename: {root} }}
-            match_typed_subject_alt_names:
-            - san_type: DNS
-              matcher: {{ exact: istiod.istio-system.svc }}
-    load_assignment:
-      cluster_name: xds-grpc
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{ address: 127.0.0.1, port_value: {port} }}
-"#,
-        root = root.display(),
-        port = ads.port(),
+    let node = IstioNode {
+        kind: "sidecar",
+        pod: "productpage-v1-0".into(),
+        namespace: "default".into(),
+        ip: "127.0.0.1".into(),
+        labels: "{ app: productpage }".into(),
+    };
+    assert_eq!(node.id(), NODE);
+    with_xds_tls(
+        &istio_bootstrap(&node, ads.port()),
+        root,
+        "istiod.istio-system.svc",
     )
 }
 

@@ -89,3 +89,32 @@ pub fn istio_bootstrap(node: &IstioNode, ads_port: u16) -> String {
         1,
     )
 }
+
+/// `bootstrap` (one of the above) with its `xds` cluster speaking TLS: trusting the PEM
+/// roots in `root` and expecting the server's certificate to name `server` (DNS), as
+/// Istio's proxies reach istiod on 15012.
+pub fn with_xds_tls(bootstrap: &str, root: &std::path::Path, server: &str) -> String {
+    let socket = format!(
+        r#"    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: {server}
+        common_tls_context:
+          alpn_protocols: [h2]
+          validation_context:
+            trusted_ca: {{ filename: {root} }}
+            match_typed_subject_alt_names:
+            - san_type: DNS
+              matcher: {{ exact: {server} }}
+    load_assignment:
+      cluster_name: xds
+"#,
+        root = root.display()
+    );
+    bootstrap.replacen(
+        "    load_assignment:\n      cluster_name: xds\n",
+        &socket,
+        1,
+    )
+}
