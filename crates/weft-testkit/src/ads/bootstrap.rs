@@ -112,9 +112,10 @@ pub fn with_xds_tls(bootstrap: &str, root: &std::path::Path, server: &str) -> St
 "#,
         root = root.display()
     );
-    bootstrap.replacen(
-        "    load_assignment:\n      cluster_name: xds\n",
-        &socket,
-        1,
-    )
+    let anchor = "    load_assignment:\n      cluster_name: xds\n";
+    assert!(
+        bootstrap.contains(anchor),
+        "not a bootstrap of this module: it has no xds cluster"
+    );
+    bootstrap.replacen(anchor, &socket, 1)
 }
