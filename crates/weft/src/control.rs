@@ -9,6 +9,8 @@ use weft_control::control::{Options, start};
 use crate::cli::ControlArgs;
 
 pub fn run(args: &ControlArgs) -> i32 {
+    // Before the runtime's threads exist: see heap::one_arena.
+    weft_proxy::heap::one_arena();
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
