@@ -8,6 +8,7 @@ mod frame;
 mod hpack;
 mod huffman;
 pub(super) mod inbox;
+mod writer;
 
 pub(super) use connection::serve;
 
