@@ -132,11 +132,21 @@ pub struct Layer {
 fn while_held(memo: &Mutex<Weak<Vec<u8>>>, build: impl FnOnce() -> BytesMut) -> Bytes {
     let mut held = memo.lock();
     let encoding = held.upgrade().unwrap_or_else(|| {
-        let encoding = Arc::new(Vec::from(build()));
+        let encoding = Arc::new(Vec::from(exact(build())));
         *held = Arc::downgrade(&encoding);
         encoding
     });
     Bytes::from_owner(SharedEncoding(encoding))
+}
+
+/// `out`'s bytes without its spare room: every slice of a buffer keeps all of it alive,
+/// and one that grew by doubling can be half empty.
+fn exact(out: BytesMut) -> Bytes {
+    if out.capacity() > out.len() {
+        Bytes::copy_from_slice(&out)
+    } else {
+        out.freeze()
+    }
 }
 
 /// A layer's built encoding as the owner of the `Bytes` responses send.
@@ -293,30 +303,38 @@ impl Layer {
         earlier: Option<&Layer>,
     ) -> Self {
         let sorted: BTreeMap<String, Any> = entries.into_iter().collect();
-        let mut out = BytesMut::new();
-        let mut scratch = BytesMut::new();
+        let lens: Vec<usize> = sorted.values().map(prost::Message::encoded_len).collect();
+        // A fresh layer is sized exactly; one that keeps entries holds only the changed
+        // ones, whose size is known once they are compared.
+        let mut out = match earlier {
+            None => BytesMut::with_capacity(
+                lens.iter()
+                    .map(|len| embedded_len(RESOURCES_FIELD, *len))
+                    .sum(),
+            ),
+            Some(_) => BytesMut::new(),
+        };
         // Per name: the earlier entry kept, or where its encoding is in `out`.
         let mut spans = Vec::with_capacity(sorted.len());
-        for (name, body) in sorted {
-            scratch.clear();
-            prost::encoding::message::encode(RESOURCES_FIELD, &body, &mut scratch);
+        for ((name, body), len) in sorted.into_iter().zip(lens) {
+            let start = out.len();
+            prost::encoding::message::encode(RESOURCES_FIELD, &body, &mut out);
             let kept = earlier
                 .and_then(|l| l.entries.get(&name))
-                .filter(|e| e.framed[..] == scratch[..]);
+                .filter(|e| e.framed[..] == out[start..]);
             if let Some(e) = kept {
+                out.truncate(start);
                 spans.push((name, Err(e.clone())));
                 continue;
             }
-            let start = out.len();
-            out.extend_from_slice(&scratch);
-            let payload_at = scratch.len() - prost::Message::encoded_len(&body);
+            let payload_at = out.len() - start - len;
             spans.push((
                 name,
                 Ok((start..out.len(), payload_at, content_version(&body))),
             ));
         }
         let whole = spans.iter().all(|(_, span)| span.is_ok());
-        let all = out.freeze();
+        let all = exact(out);
         let entries = spans
             .into_iter()
             .map(|(name, span)| {
@@ -395,7 +413,8 @@ impl Layer {
             return all.clone();
         }
         while_held(&self.sotw_built, || {
-            let mut out = BytesMut::new();
+            let mut out =
+                BytesMut::with_capacity(self.entries.values().map(|e| e.framed.len()).sum());
             for entry in self.entries.values() {
                 encode_resource(entry, &mut out);
             }
