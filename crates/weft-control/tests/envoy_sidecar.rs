@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use weft_control::control::{Options, start};
-use weft_testkit::ads::AdsProxy;
+use weft_testkit::ads::{AdsProxy, acked_all};
 use weft_testkit::proxy::ProxyBinary;
 use weft_xds::server::{AdsServer, ServerStatus};
 use weft_xds::type_url;
@@ -167,15 +167,7 @@ fn write(dir: &Path, name: &str, text: &str) {
 
 /// Every type ACKed at the version last sent, none NACKed.
 fn all_acked(s: &ServerStatus) -> bool {
-    s.nodes.get(NODE).is_some_and(|n| {
-        TYPES.iter().all(|t| {
-            n.types.get(*t).is_some_and(|ts| {
-                ts.sent_version.is_some()
-                    && ts.acked_version == ts.sent_version
-                    && ts.last_nack.is_none()
-            })
-        })
-    })
+    acked_all(s, NODE, &TYPES)
 }
 
 fn responses(s: &ServerStatus, type_url: &str) -> u64 {

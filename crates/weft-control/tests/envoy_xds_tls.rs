@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use weft_control::control::{Options, start};
 use weft_identity::ca::ROOT_CERT_FILE;
-use weft_testkit::ads::{AdsProxy, IstioNode, istio_bootstrap, with_xds_tls};
+use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_xds_tls};
 use weft_testkit::proxy::ProxyBinary;
 use weft_xds::server::ServerStatus;
 use weft_xds::type_url;
@@ -52,22 +52,16 @@ fn bootstrap(ads: SocketAddr, root: &Path) -> String {
 }
 
 fn all_acked(s: &ServerStatus) -> bool {
-    s.nodes.get(NODE).is_some_and(|n| {
-        [
+    acked_all(
+        s,
+        NODE,
+        &[
             type_url::CLUSTER,
             type_url::CLUSTER_LOAD_ASSIGNMENT,
             type_url::LISTENER,
             type_url::ROUTE_CONFIGURATION,
-        ]
-        .iter()
-        .all(|t| {
-            n.types.get(*t).is_some_and(|ts| {
-                ts.sent_version.is_some()
-                    && ts.acked_version == ts.sent_version
-                    && ts.last_nack.is_none()
-            })
-        })
-    })
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

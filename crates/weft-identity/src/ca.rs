@@ -193,37 +193,19 @@ impl Ca {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<Issued, CaError> {
-        if ttl > MAX_WORKLOAD_TTL {
-            return Err(CaError::TooLong {
-                asked: ttl,
-                max: MAX_WORKLOAD_TTL,
-            });
-        }
         let request =
             CertificateSigningRequestParams::from_pem(csr_pem).map_err(CaError::Request)?;
-        let mut params = CertificateParams::default();
-        // No subject, as Istio's workload certificates: the identity is the URI SAN alone.
-        params.distinguished_name = DistinguishedName::new();
         let uri = Ia5String::try_from(id.to_string())?;
-        params.subject_alt_names = vec![SanType::URI(uri)];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        params.not_before = at(now - BACKDATE)?;
-        let not_after = now + ttl;
-        params.not_after = at(not_after)?;
-        params.serial_number = Some(serial());
-        let cert = params.signed_by(&request.public_key, &self.issuer)?;
-        Ok(Issued {
-            chain_pem: format!("{}{}", cert.pem(), self.chain_pem),
-            not_after,
-        })
+        self.issue(
+            &request.public_key,
+            vec![SanType::URI(uri)],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            ttl,
+            now,
+        )
     }
 
     /// A certificate and new key for a server known by the DNS `names` (the control
@@ -235,35 +217,55 @@ impl Ca {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<(Issued, String), CaError> {
+        let key = KeyPair::generate()?;
+        let names = names
+            .iter()
+            .map(|n| Ok(SanType::DnsName(Ia5String::try_from(*n)?)))
+            .collect::<Result<_, rcgen::Error>>()?;
+        let issued = self.issue(
+            &key,
+            names,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+            ttl,
+            now,
+        )?;
+        Ok((issued, key.serialize_pem()))
+    }
+
+    /// A leaf certificate for `key` naming `names` alone (no subject, as Istio's
+    /// workload certificates), chained to this CA.
+    fn issue(
+        &self,
+        key: &impl rcgen::PublicKeyData,
+        names: Vec<SanType>,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Issued, CaError> {
         if ttl > MAX_WORKLOAD_TTL {
             return Err(CaError::TooLong {
                 asked: ttl,
                 max: MAX_WORKLOAD_TTL,
             });
         }
-        let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| Ok(SanType::DnsName(Ia5String::try_from(*n)?)))
-            .collect::<Result<_, rcgen::Error>>()?;
+        params.subject_alt_names = names;
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
         ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = usages;
         params.use_authority_key_identifier_extension = true;
         params.not_before = at(now - BACKDATE)?;
         let not_after = now + ttl;
         params.not_after = at(not_after)?;
         params.serial_number = Some(serial());
-        let cert = params.signed_by(&key, &self.issuer)?;
-        let issued = Issued {
+        let cert = params.signed_by(key, &self.issuer)?;
+        Ok(Issued {
             chain_pem: format!("{}{}", cert.pem(), self.chain_pem),
             not_after,
-        };
-        Ok((issued, key.serialize_pem()))
+        })
     }
 }
 

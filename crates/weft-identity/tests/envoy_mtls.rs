@@ -48,6 +48,28 @@ fn tls_context(dir: &Path, own: &str, peer: &SpiffeId, indent: usize) -> String 
         .collect()
 }
 
+/// An HTTP connection manager sending every request to `action` (a route's action), as
+/// a listener's filter list.
+fn http_filter(stat_prefix: &str, action: &str) -> String {
+    format!(
+        r#"
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: {stat_prefix}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{prefix: "/"}}
+                {action}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}"#
+    )
+}
+
 /// Envoy: on `mtls_port`, mutual TLS for `client_id` answered directly; on `plain_port`,
 /// plain HTTP sent on to `upstream` over mutual TLS that expects `upstream_id`.
 fn bootstrap(
@@ -61,6 +83,11 @@ fn bootstrap(
 ) -> String {
     let downstream = tls_context(dir, "envoy", client_id, 10);
     let upstream_tls = tls_context(dir, "envoy", upstream_id, 8);
+    let answer = http_filter(
+        "mtls",
+        r#"direct_response: {status: 200, body: {inline_string: "hello from envoy"}}"#,
+    );
+    let forward = http_filter("plain", "route: {cluster: weft}");
     format!(
         r#"
 admin:
@@ -75,39 +102,11 @@ static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
           require_client_certificate: true{downstream}
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: mtls
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                direct_response: {{status: 200, body: {{inline_string: "hello from envoy"}}}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+      filters:{answer}
   - name: plain
     address: {{socket_address: {{address: 127.0.0.1, port_value: {plain_port}}}}}
     filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: plain
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                route: {{cluster: weft}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+    - filters:{forward}
   clusters:
   - name: weft
     connect_timeout: 5s

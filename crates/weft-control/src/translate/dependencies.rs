@@ -118,14 +118,7 @@ pub fn fingerprint(proxy: &Proxy, view: &MeshView) -> Option<Fingerprint> {
     let scope = Scope::of(proxy, view);
     let mut routed: Vec<&Named<VirtualService>> = Vec::new();
     for svc in view.visible_services(proxy, &scope) {
-        service(view, svc, &mut c);
-        rule_for(
-            view,
-            &svc.hostname,
-            &proxy.namespace,
-            &svc.namespace,
-            &mut c,
-        );
+        visible_service(proxy, view, svc, &mut c);
         match virtual_service(proxy, view, svc) {
             Some(vs) => {
                 d.get(vs, || content(vs)).hash(&mut r);
@@ -178,14 +171,7 @@ fn router(proxy: &Proxy, view: &MeshView) -> Fingerprint {
         .values()
         .filter(|s| s.visible_from(&proxy.namespace));
     for svc in visible {
-        service(view, svc, &mut c);
-        rule_for(
-            view,
-            &svc.hostname,
-            &proxy.namespace,
-            &svc.namespace,
-            &mut c,
-        );
+        visible_service(proxy, view, svc, &mut c);
     }
     match applicable(proxy, view) {
         Some(s) => d.get(s, || content(s)).hash(&mut r),
@@ -208,6 +194,13 @@ fn router(proxy: &Proxy, view: &MeshView) -> Fingerprint {
         all: r.finish(),
         clusters: Some(clusters),
     }
+}
+
+/// A service the proxy sees, and the DestinationRule that applies to it from the proxy's
+/// namespace: what its clusters are made from.
+fn visible_service(proxy: &Proxy, view: &MeshView, svc: &Service, h: &mut DefaultHasher) {
+    service(view, svc, h);
+    rule_for(view, &svc.hostname, &proxy.namespace, &svc.namespace, h);
 }
 
 fn service(view: &MeshView, svc: &Service, h: &mut DefaultHasher) {

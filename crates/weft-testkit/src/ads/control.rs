@@ -202,3 +202,17 @@ impl Drop for ControlPlane {
         self.task.abort();
     }
 }
+
+/// Whether `node` has been sent each of `types` and ACKed it at the version last sent,
+/// without ever NACKing it: what a test of a proxy taking a whole configuration waits for.
+pub fn acked_all(status: &ServerStatus, node: &str, types: &[&str]) -> bool {
+    status.nodes.get(node).is_some_and(|n| {
+        types.iter().all(|t| {
+            n.types.get(*t).is_some_and(|ts| {
+                ts.sent_version.is_some()
+                    && ts.acked_version == ts.sent_version
+                    && ts.last_nack.is_none()
+            })
+        })
+    })
+}

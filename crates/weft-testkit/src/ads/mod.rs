@@ -18,7 +18,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use bootstrap::{IstioNode, bootstrap, istio_bootstrap, with_xds_tls};
-pub use control::ControlPlane;
+pub use control::{ControlPlane, acked_all};
 pub use load::{Load, LoadPlan, Sample};
 pub use probe::{Reach, probe, wait_reach};
 pub use process::AdsProxy;
