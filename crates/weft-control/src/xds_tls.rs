@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -64,31 +64,31 @@ pub fn rotating(
     Ok((rx, renewing))
 }
 
-/// Accepts TLS connections on `listener` and serves ADS on each, until dropped.
+/// Serves ADS on `listener` over TLS, with the configuration `configs` holds when each
+/// connection arrives, until dropped.
 pub async fn serve(
     listener: TcpListener,
     server: AdsServer,
     configs: watch::Receiver<Arc<ServerConfig>>,
-) {
-    loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors and the like: connections that close free some.
-                tracing::warn!("xDS TLS accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = socket.set_nodelay(true);
+) -> Result<(), weft_xds::server::ServerError> {
+    let handshake = move |socket: TcpStream| {
         let acceptor = TlsAcceptor::from(configs.borrow().clone());
-        let server = server.clone();
-        tokio::spawn(async move {
+        async move {
+            let peer = socket.peer_addr().ok();
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                Ok(Ok(tls)) => server.serve_connection(tls).await,
-                Ok(Err(e)) => tracing::debug!(%peer, "xDS TLS handshake: {e}"),
-                Err(_) => tracing::debug!(%peer, "xDS TLS handshake took too long"),
+                Ok(Ok(tls)) => Some(tls),
+                Ok(Err(e)) => {
+                    tracing::debug!(?peer, "xDS TLS handshake: {e}");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(?peer, "xDS TLS handshake took too long");
+                    None
+                }
             }
-        });
-    }
+        }
+    };
+    server
+        .serve_with(listener, std::future::pending(), handshake)
+        .await
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tonic::Status;
@@ -158,6 +158,25 @@ impl AdsServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
+        self.serve_with(listener, shutdown, |socket| {
+            std::future::ready(Some(socket))
+        })
+        .await
+    }
+
+    /// [`AdsServer::serve`], with each accepted connection first turned by `accept` into
+    /// what HTTP/2 is spoken over (a TLS stream, after its handshake); one it turns into
+    /// `None` is dropped.
+    pub async fn serve_with<IO, Accepted>(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+        accept: impl Fn(TcpStream) -> Accepted,
+    ) -> Result<(), ServerError>
+    where
+        Accepted: Future<Output = Option<IO>> + Send + 'static,
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (closing, closing_rx) = watch::channel(false);
         // Each connection's task holds a sender; `recv` ends once all have returned.
         let (alive, mut all_closed) = mpsc::channel::<()>(1);
@@ -169,12 +188,14 @@ impl AdsServer {
                     Ok((socket, _)) => {
                         // Responses are written whole; Nagle would only delay their tails.
                         let _ = socket.set_nodelay(true);
-                        tokio::spawn(http2::serve(
-                            socket,
-                            self.shared.clone(),
-                            closing_rx.clone(),
-                            alive.clone(),
-                        ));
+                        let connection = accept(socket);
+                        let (shared, closing, alive) =
+                            (self.shared.clone(), closing_rx.clone(), alive.clone());
+                        tokio::spawn(async move {
+                            if let Some(io) = connection.await {
+                                http2::serve(io, shared, closing, alive).await;
+                            }
+                        });
                     }
                     Err(e) => {
                         // Out of descriptors and the like: connections that close free
