@@ -519,6 +519,38 @@ fn complaints<M: Message + prost::Name>(
     out
 }
 
+/// weft-proxy does not speak TLS to upstreams yet, and refuses a cluster with a TLS
+/// transport socket by name. A DestinationRule's `tls` is therefore set aside here — the
+/// socket, which must decode as an `UpstreamTlsContext`, and the auto SNI options that go
+/// with it — and the rest of the cluster must be accepted as any other.
+fn without_tls(c: &PbCluster, findings: &mut Vec<String>) -> PbCluster {
+    use envoy_types::pb::envoy::config::core::v3::transport_socket::ConfigType;
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
+    use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
+    const OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    let mut c = c.clone();
+    let Some(socket) = c.transport_socket.take() else {
+        return c;
+    };
+    match socket.config_type {
+        Some(ConfigType::TypedConfig(any))
+            if socket.name == "envoy.transport_sockets.tls"
+                && any.type_url.ends_with("UpstreamTlsContext")
+                && UpstreamTlsContext::decode(any.value.as_slice()).is_ok() => {}
+        other => findings.push(format!(
+            "cluster '{}': transport socket {} is not an UpstreamTlsContext: {other:?}",
+            c.name, socket.name
+        )),
+    }
+    if let Some(any) = c.typed_extension_protocol_options.get_mut(OPTIONS)
+        && let Ok(mut options) = HttpProtocolOptions::decode(any.value.as_slice())
+    {
+        options.upstream_http_protocol_options = None;
+        any.value = options.encode_to_vec();
+    }
+    c
+}
+
 /// Judges one resource; returns it for the store when weft-proxy accepts it, else records
 /// the rejection as a finding.
 fn judge<M: Message + prost::Name + Clone>(
@@ -560,6 +592,10 @@ fn check(proxy: &Proxy, g: &Generated, findings: &mut Vec<String>) {
         .collect();
 
     // One by one, as `weft-proxy validate` would judge them; what passes goes to the store.
+    let clusters: Vec<PbCluster> = clusters
+        .iter()
+        .map(|c| without_tls(c, findings))
+        .collect();
     let clusters: Vec<PbCluster> = clusters
         .iter()
         .filter_map(|c| {
@@ -1113,7 +1149,24 @@ impl Gen<'_> {
             ("loadBalancer", self.maybe(Gen::load_balancer)),
             ("connectionPool", self.maybe(Gen::connection_pool)),
             ("outlierDetection", self.maybe(Gen::outlier_detection)),
+            ("tls", self.maybe(Gen::client_tls)),
         ]
+    }
+
+    fn client_tls(&mut self) -> Value {
+        let mode = self.pick(&["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]);
+        let file = |g: &mut Gen| json!(g.pick(&["/etc/certs/a.pem", "/etc/certs/b.pem"]));
+        Gen::fields(vec![
+            ("mode", Some(json!(mode))),
+            ("clientCertificate", self.maybe(file)),
+            ("privateKey", self.maybe(file)),
+            ("caCertificates", self.maybe(file)),
+            ("caCrl", self.maybe(file)),
+            ("credentialName", self.maybe(|g| json!(g.pick(&["cert", "kubernetes://other"])))),
+            ("subjectAltNames", self.maybe(|g| g.list1(2, |g| json!(g.pick(&["a.example", "spiffe://cluster.local/ns/a/sa/b"]))))),
+            ("sni", self.maybe(|_| json!("sni.example"))),
+            ("insecureSkipVerify", self.maybe(|g| json!(g.chance()))),
+        ])
     }
 
     fn load_balancer(&mut self) -> Value {

@@ -561,7 +561,7 @@ spec: { egress: [{ hosts: ["./*"] }] }
             "port 9080 (http): Http, 2 healthy endpoint(s)",
             "DestinationRule: default/reviews (host \"reviews\"; in the service's namespace)",
             "subset v1 (version=v1): 1 healthy endpoint(s)",
-            "traffic policy, port 9080: connectionPool {\"tcp\":{\"maxConnections\":100}}; tls ISTIO_MUTUAL not applied yet",
+            "traffic policy, port 9080: connectionPool {\"tcp\":{\"maxConnections\":100}}; tls {\"mode\":\"ISTIO_MUTUAL\"}",
             "traffic policy, port 9080 subset v2: loadBalancer {\"simple\":\"RANDOM\"}; connectionPool",
             "VirtualService: default/reviews",
             "http[0] \"canary\": when header x-canary = \"true\" → reviews.default.svc.cluster.local subset v2",

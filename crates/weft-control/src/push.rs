@@ -461,6 +461,7 @@ impl ControlPlane {
             state.resources.iter().flat_map(|f| f.iter()).collect();
         let stale = std::mem::take(&mut state.registry_stale);
         let endpoints_before = state.view.registry.endpoints_digest();
+        let accounts_before = state.view.registry.accounts_digest();
         let kept = (!stale).then(|| state.view.registry.clone());
         // The outgoing view (and registry, unless kept) goes before the next is built: a
         // push holds one of each, not two, at its peak.
@@ -481,11 +482,15 @@ impl ControlPlane {
         let label_keys = translate::label_keys(&view);
         let same_keys = *state.label_keys == label_keys;
         let endpoints_changed = stale && view.registry.endpoints_digest() != endpoints_before;
+        let view_accounts = view.registry.accounts_digest();
         state.label_keys = Arc::new(label_keys);
         state.view = Arc::new(view);
         state.earlier_layers = std::mem::take(&mut state.layers);
         let groups = std::mem::take(&mut state.groups);
-        let structure_changed = std::mem::take(&mut state.structure_changed);
+        // Clusters name the identities a service's endpoints run as (Istio mutual TLS), so
+        // endpoints that bring or take away a service account change more than EDS.
+        let accounts_changed = stale && view_accounts != accounts_before;
+        let structure_changed = std::mem::take(&mut state.structure_changed) || accounts_changed;
         if structure_changed && !same_keys {
             // Proxies group differently now: every group is translated afresh.
             return;
@@ -844,6 +849,21 @@ mod tests {
         ))
     }
 
+    /// A sidecar of namespace `shop` connects; keep the receiver to stay connected.
+    fn connect_client(cp: &Arc<ControlPlane>) -> weft_xds::server::SnapshotReceiver {
+        let node = Node {
+            id: "sidecar~10.1.0.9~client-0.shop~shop.svc.cluster.local".into(),
+            metadata: Some(crate::node::metadata(
+                "shop",
+                &BTreeMap::new(),
+                "default",
+                &["10.1.0.9".parse().unwrap()],
+            )),
+            ..Default::default()
+        };
+        Source(cp.clone()).connect(&node, 1).expect("connects")
+    }
+
     /// The group's layers, by type.
     fn layers(cp: &ControlPlane) -> Vec<[Arc<Layer>; 4]> {
         let s = cp.state.lock();
@@ -881,18 +901,7 @@ mod tests {
         );
         cp.set_config(vec![services.clone(), slice("10.1.0.1")], vec![], None);
         cp.push_all();
-        let node = Node {
-            id: "sidecar~10.1.0.9~client-0.shop~shop.svc.cluster.local".into(),
-            metadata: Some(crate::node::metadata(
-                "shop",
-                &BTreeMap::new(),
-                "default",
-                &["10.1.0.9".parse().unwrap()],
-            )),
-            ..Default::default()
-        };
-        let source = Source(cp.clone());
-        let _rx = source.connect(&node, 1).expect("connects");
+        let _rx = connect_client(&cp);
         cp.push_all();
         assert!(has_endpoint(&cp, "10.1.0.1"));
         let before = layers(&cp);
@@ -931,6 +940,56 @@ mod tests {
             "clusters recomputed"
         );
         assert!(has_endpoint(&cp, "10.1.0.2"));
+    }
+
+    #[test]
+    fn endpoints_that_change_a_services_accounts_recompute_its_clusters() {
+        let cp = ControlPlane::new(
+            MeshSettings::default(),
+            Debounce::default(),
+            Duration::from_secs(10),
+        );
+        let rules = load(
+            "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n\
+             spec: { clusterIP: 10.0.0.10, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n\
+             ---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+             metadata: { name: web, namespace: shop }\n\
+             spec: { host: web, trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }\n",
+        );
+        let empty = load(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: { name: web-1, namespace: shop, labels: { kubernetes.io/service-name: web } }\n\
+             addressType: IPv4\nports: [{ name: http, port: 8080 }]\nendpoints: []\n",
+        );
+        cp.set_config(vec![rules.clone(), empty], vec![], None);
+        cp.push_all();
+        let _rx = connect_client(&cp);
+        cp.push_all();
+        let identity = "spiffe://cluster.local/ns/shop/sa/default";
+        let names_identity = |cp: &ControlPlane| {
+            let s = cp.state.lock();
+            let c = s.proxies.values().next().expect("a proxy");
+            let snapshot = c.tx.borrow().clone().expect("a snapshot");
+            snapshot.iter(type_url::CLUSTER).any(|(n, e)| {
+                n.contains("web.shop") && {
+                    let body = &e.body().value;
+                    body.windows(identity.len())
+                        .any(|w| w == identity.as_bytes())
+                }
+            })
+        };
+        assert!(!names_identity(&cp), "no endpoint, no identity");
+        let before = layers(&cp);
+
+        // Only the slice changes, but its endpoint brings the service an account.
+        cp.set_config(vec![rules, slice("10.1.0.1")], vec![], None);
+        cp.push_all();
+        let after = layers(&cp);
+        assert!(
+            !Arc::ptr_eq(&before[0][2], &after[0][2]),
+            "clusters recomputed"
+        );
+        assert!(names_identity(&cp) && has_endpoint(&cp, "10.1.0.1"));
     }
 
     /// The mesh of the incremental-push test: three namespaces, `a` scoped to itself, `b`

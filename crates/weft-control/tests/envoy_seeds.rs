@@ -192,7 +192,7 @@ async fn envoy_acks_what_the_seeds_configure() -> anyhow::Result<()> {
     }
     // The rules reached the proxies: 002's circuit breaker on encounter-service. (The
     // east-west gateway's one server terminates ISTIO_MUTUAL TLS, which arrives with
-    // workload identity; until then it has no listener, and ACKs its clusters.)
+    // inbound mutual TLS; until then it has no listener, and ACKs its clusters.)
     let default = nodes
         .iter()
         .find(|n| n.namespace == "default" && n.kind == "sidecar")
@@ -212,6 +212,20 @@ async fn envoy_acks_what_the_seeds_configure() -> anyhow::Result<()> {
     assert_eq!(limits.max_connections.map(|v| v.value), Some(100));
     assert_eq!(limits.max_pending_requests.map(|v| v.value), Some(100));
     assert!(cluster.outlier_detection.is_some());
+    // 004's `*.local` rule asks for Istio mutual TLS wherever a more specific rule does not.
+    let mutual: Vec<&str> = g
+        .clusters
+        .iter()
+        .filter(|(_, any)| {
+            use prost::Message;
+            envoy_types::pb::envoy::config::cluster::v3::Cluster::decode(any.value.as_slice())
+                .expect("a cluster")
+                .transport_socket
+                .is_some()
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(!mutual.is_empty(), "some cluster takes 004's ISTIO_MUTUAL");
     drop(proxies);
     serving.abort();
     Ok(())

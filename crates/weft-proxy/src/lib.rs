@@ -2,6 +2,7 @@
 //! YAML — converts them into its own runtime model, and serves traffic the way Envoy does.
 
 pub mod admin;
+pub mod agent;
 pub mod bootstrap;
 pub mod bootstrap_check;
 pub mod config;

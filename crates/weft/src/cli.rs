@@ -38,6 +38,34 @@ pub enum Command {
     /// rules that exist but are not applied, Sidecars hiding it, and the policies that
     /// select its workloads. Exits 1 when the service does not exist.
     Describe(DescribeArgs),
+    /// Run a proxy's secret agent, as istio-agent runs beside Envoy: serve SDS on a Unix
+    /// socket (the bootstrap's `sds-grpc` cluster) with the secrets istiod-style clusters
+    /// name — `default` and `ROOTCA` from the workload's certs directory, `file-root:` and
+    /// `file-cert:` from the files a DestinationRule names — re-reading them so renewed
+    /// certificates reach the proxy. Exits 1 when the socket cannot be bound.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The SDS socket to serve on (Istio's path, relative to the working directory).
+    #[arg(
+        long = "sds-socket",
+        value_name = "PATH",
+        default_value = "./var/run/secrets/workload-spiffe-uds/socket"
+    )]
+    pub sds_socket: std::path::PathBuf,
+    /// The workload's certificate, key and roots (Istio's file-mounted names
+    /// `cert-chain.pem`, `key.pem`, `root-cert.pem`); without it `default` and `ROOTCA`
+    /// are not served.
+    #[arg(long = "certs-dir", value_name = "DIR")]
+    pub certs_dir: Option<std::path::PathBuf>,
+    /// Seconds between reads of the secrets' files.
+    #[arg(long = "refresh-seconds", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub refresh_seconds: u64,
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long = "log-level", default_value = "info")]
+    pub log_level: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -13,6 +13,7 @@ fn main() {
         ),
         Command::Proxy(args) => weft::proxy::run(args),
         Command::Control(args) => weft::control::run(args),
+        Command::Agent(args) => weft::agent::run(args),
         Command::ProxyStatus(args) => weft::proxy_status::run(
             args,
             &mut std::io::stdout().lock(),

@@ -202,6 +202,8 @@ fn service(svc: &core::Service, domain: &str) -> Option<Service> {
         selector: spec.selector.clone(),
         export_to: Vec::new(),
         origin: Origin::Kubernetes,
+        service_accounts: Vec::new(),
+        subject_alt_names: Vec::new(),
     })
 }
 

@@ -56,6 +56,11 @@ pub struct Service {
     /// Namespaces that may see it (`*` all, `.` own); empty means the mesh default (all).
     pub export_to: Vec<String>,
     pub origin: Origin,
+    /// The service accounts its endpoints run as, sorted, each once: an Istio mutual TLS
+    /// client accepts only their identities from the service (istiod's ServiceAccounts).
+    pub service_accounts: Vec<String>,
+    /// A ServiceEntry's `subjectAltNames`: identities its endpoints may present besides.
+    pub subject_alt_names: Vec<String>,
 }
 
 /// Where a service came from, for `describe` and for Istio's precedence rules.
@@ -141,6 +146,9 @@ pub struct Registry {
     /// A digest of `endpoints`, so a push can tell whether they changed without keeping
     /// the previous registry alive while it builds the next.
     endpoints_digest: u64,
+    /// A digest of every service's `service_accounts`, which come from its endpoints but
+    /// are read by clusters: when it changes, an endpoint change is more than EDS.
+    accounts_digest: u64,
 }
 
 impl Registry {
@@ -195,12 +203,42 @@ impl Registry {
         let mut h = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&registry.endpoints, &mut h);
         registry.endpoints_digest = std::hash::Hasher::finish(&h);
+        registry.settle_accounts();
         registry
+    }
+
+    /// Fills each service's `service_accounts` from its endpoints (an endpoint without one
+    /// names none) and digests them all.
+    fn settle_accounts(&mut self) {
+        let mut accounts: BTreeMap<&ServiceKey, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for ((key, _), eps) in &self.endpoints {
+            let set = accounts.entry(key).or_default();
+            set.extend(
+                eps.iter()
+                    .map(|e| e.service_account.as_str())
+                    .filter(|a| !a.is_empty()),
+            );
+        }
+        let accounts: BTreeMap<ServiceKey, Vec<String>> = accounts
+            .into_iter()
+            .map(|(k, set)| (k.clone(), set.into_iter().map(str::to_string).collect()))
+            .collect();
+        let mut h = std::hash::DefaultHasher::new();
+        for (key, svc) in &mut self.services {
+            svc.service_accounts = accounts.get(key).cloned().unwrap_or_default();
+            std::hash::Hash::hash(&(key, &svc.service_accounts), &mut h);
+        }
+        self.accounts_digest = std::hash::Hasher::finish(&h);
     }
 
     /// A digest of every service port's endpoints: equal for equal endpoints.
     pub fn endpoints_digest(&self) -> u64 {
         self.endpoints_digest
+    }
+
+    /// A digest of every service's service accounts: equal for equal accounts.
+    pub fn accounts_digest(&self) -> u64 {
+        self.accounts_digest
     }
 
     /// Services visible to a proxy in `namespace`, in host name order.

@@ -462,6 +462,8 @@ fn add_service_entry(registry: &mut Registry, obj: &Object<ServiceEntry>, instan
                         selector: selector.clone(),
                         export_to: entry.export_to.clone(),
                         origin: Origin::ServiceEntry,
+                        service_accounts: Vec::new(),
+                        subject_alt_names: entry.subject_alt_names.clone(),
                     },
                 );
             }

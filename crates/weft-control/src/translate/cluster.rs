@@ -148,15 +148,15 @@ pub(super) fn protocol_options(
 
 /// The cluster for one service port (and subset, whose `labels` pick a DNS cluster's
 /// endpoints); `None` for a DNS cluster with no endpoints, which istiod leaves out.
-fn service_cluster(
-    proxy: &Proxy,
-    view: &MeshView,
-    svc: &Service,
-    port: &crate::registry::ServicePort,
-    name: String,
-    labels: &BTreeMap<String, String>,
-    policy: &Policy,
-) -> Option<Cluster> {
+fn service_cluster(proxy: &Proxy, view: &MeshView, t: &Target<'_>) -> Option<Cluster> {
+    let Target {
+        svc,
+        port,
+        labels,
+        policy,
+        ..
+    } = t;
+    let name = t.name.clone();
     // Timeouts and circuit breakers come with the traffic policy, defaults or not.
     let mut c = Cluster {
         name: name.clone(),
@@ -207,6 +207,7 @@ fn service_cluster(
         None
     };
     super::traffic_policy::apply(&mut c, &mut http, policy, port, &view.mesh);
+    super::traffic_policy::upstream_tls(&mut c, &mut http, policy, upstream(proxy, view, t));
     if let Some(options) = http {
         c.typed_extension_protocol_options = protocol_options(options);
     }
@@ -272,6 +273,9 @@ struct Target<'a> {
     labels: BTreeMap<String, String>,
     policy: Policy<'a>,
     name: String,
+    subset: String,
+    /// The DestinationRule selects workloads (`workloadSelector`).
+    dr_selects: bool,
 }
 
 /// The clusters a proxy can reach, each once (a host defined in several namespaces is one
@@ -313,11 +317,39 @@ fn targets<'a>(proxy: &Proxy, view: &'a MeshView) -> Vec<Target<'a>> {
                     labels,
                     policy,
                     name,
+                    subset,
+                    dr_selects: dr.is_some_and(|d| d.spec.workload_selector.is_some()),
                 });
             }
         }
     }
     out
+}
+
+/// What a target's TLS settings read besides its rule.
+fn upstream<'a>(
+    proxy: &Proxy,
+    view: &MeshView,
+    t: &'a Target<'_>,
+) -> super::traffic_policy::tls::Upstream<'a> {
+    let mesh = &view.mesh;
+    super::traffic_policy::tls::Upstream {
+        cluster: &t.name,
+        istio_sni: super::names::istio_sni(t.port.port, &t.subset, &t.svc.hostname),
+        identities: super::traffic_policy::tls::identities(
+            &t.svc.service_accounts,
+            &t.svc.namespace,
+            &mesh.trust_domain,
+            &mesh.trust_domain_aliases,
+        )
+        .into_iter()
+        .chain(t.svc.subject_alt_names.iter().cloned())
+        .collect(),
+        service_entry: t.svc.origin == crate::registry::Origin::ServiceEntry,
+        http2: false,
+        sidecar_without_selector: proxy.proxy_type == crate::node::ProxyType::Sidecar
+            && !t.dr_selects,
+    }
 }
 
 fn eds_ref(proxy: &Proxy, view: &MeshView, t: Target<'_>) -> EdsRef {
@@ -348,15 +380,7 @@ pub fn eds_refs(proxy: &Proxy, view: &MeshView) -> Vec<EdsRef> {
 pub fn outbound(proxy: &Proxy, view: &MeshView) -> Vec<Built> {
     let mut out = Vec::new();
     for t in targets(proxy, view) {
-        let Some(c) = service_cluster(
-            proxy,
-            view,
-            t.svc,
-            t.port,
-            t.name.clone(),
-            &t.labels,
-            &t.policy,
-        ) else {
+        let Some(c) = service_cluster(proxy, view, &t) else {
             continue;
         };
         let name = t.name.clone();

@@ -5,6 +5,12 @@ pub fn cluster_name(port: u16, subset: &str, host: &str) -> String {
     format!("outbound|{port}|{subset}|{host}")
 }
 
+/// istiod's `BuildDNSSrvSubsetKey`: the SNI Istio mutual TLS sends to a cluster, which
+/// the server side's filter chains and `AUTO_PASSTHROUGH` gateways route by.
+pub fn istio_sni(port: u16, subset: &str, host: &str) -> String {
+    format!("outbound_.{port}_.{subset}_.{host}")
+}
+
 /// Istio's ResolveShortnameToFQDN: a name without dots is in the config's namespace;
 /// anything with a dot, `*` or an IP is taken as written.
 pub fn resolve_host(host: &str, namespace: &str, domain: &str) -> String {

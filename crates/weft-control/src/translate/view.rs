@@ -44,6 +44,10 @@ pub struct MeshSettings {
     pub h2_upgrade: bool,
     /// MeshConfig `localityLbSetting` (Istio's default: enabled, no rules).
     pub locality_lb: Option<weft_config::networking::destination_rule::LocalityLoadBalancerSetting>,
+    /// MeshConfig `trustDomain`: the SPIFFE trust domain of workload identities.
+    pub trust_domain: String,
+    /// MeshConfig `trustDomainAliases`: trust domains whose identities count as this one's.
+    pub trust_domain_aliases: Vec<String>,
 }
 
 impl Default for MeshSettings {
@@ -64,6 +68,8 @@ impl Default for MeshSettings {
                     ..Default::default()
                 },
             ),
+            trust_domain: "cluster.local".into(),
+            trust_domain_aliases: Vec::new(),
         }
     }
 }
@@ -103,6 +109,10 @@ impl MeshSettings {
         if mesh.locality_lb_setting.is_some() {
             self.locality_lb = mesh.locality_lb_setting.clone();
         }
+        if !mesh.trust_domain.is_empty() {
+            self.trust_domain = mesh.trust_domain.clone();
+        }
+        self.trust_domain_aliases = mesh.trust_domain_aliases.clone();
     }
 }
 

@@ -26,7 +26,19 @@ dynamic_resources:
   lds_config: {{ ads: {{}}, resource_api_version: V3 }}
 static_resources:
   clusters:
-  - name: xds
+{xds}"#,
+        xds = h2_cluster(
+            "xds",
+            &format!("socket_address: {{ address: 127.0.0.1, port_value: {ads_port} }}")
+        )
+    )
+}
+
+/// A static cluster speaking HTTP/2 (gRPC) to one `address` (the YAML of an Envoy
+/// `Address`), as an entry of `static_resources.clusters`.
+fn h2_cluster(name: &str, address: &str) -> String {
+    format!(
+        r#"  - name: {name}
     type: STATIC
     connect_timeout: 1s
     typed_extension_protocol_options:
@@ -34,12 +46,12 @@ static_resources:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
         explicit_http_config: {{ http2_protocol_options: {{}} }}
     load_assignment:
-      cluster_name: xds
+      cluster_name: {name}
       endpoints:
       - lb_endpoints:
         - endpoint:
             address:
-              socket_address: {{ address: 127.0.0.1, port_value: {ads_port} }}
+              {address}
 "#
     )
 }
@@ -118,4 +130,23 @@ pub fn with_xds_tls(bootstrap: &str, root: &std::path::Path, server: &str) -> St
         "not a bootstrap of this module: it has no xds cluster"
     );
     bootstrap.replacen(anchor, &socket, 1)
+}
+
+/// `bootstrap` (one of the above) with Istio's `sds-grpc` cluster, the secret agent on the
+/// Unix socket `socket`: where the clusters' `default`, `ROOTCA`, `file-root:` and
+/// `file-cert:` secrets come from, as in the bootstrap istio-agent writes.
+pub fn with_sds(bootstrap: &str, socket: &std::path::Path) -> String {
+    let anchor = "static_resources:\n  clusters:\n";
+    assert!(
+        bootstrap.contains(anchor),
+        "not a bootstrap of this module: it has no static clusters"
+    );
+    let cluster = format!(
+        "{anchor}{}",
+        h2_cluster(
+            "sds-grpc",
+            &format!("pipe: {{ path: {} }}", socket.display())
+        )
+    );
+    bootstrap.replacen(anchor, &cluster, 1)
 }

@@ -22,6 +22,10 @@ const SOTW_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 const DELTA_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+/// SDS's own service, which proxies use to reach a secret agent (Envoy's `sds-grpc`
+/// cluster, with `api_type: GRPC`): the same messages as ADS, for secrets alone.
+const SDS_SOTW_PATH: &str = "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets";
+const SDS_DELTA_PATH: &str = "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets";
 
 /// One length-prefixed gRPC message, as the slices it is sent in.
 #[derive(Debug)]
@@ -150,7 +154,8 @@ pub(super) fn open(
     encoding: Option<&[u8]>,
     inbox: Arc<Inbox>,
 ) -> Result<mpsc::Receiver<Outgoing>, Status> {
-    if path != SOTW_PATH.as_bytes() && path != DELTA_PATH.as_bytes() {
+    let sotw = path == SOTW_PATH.as_bytes() || path == SDS_SOTW_PATH.as_bytes();
+    if !sotw && path != DELTA_PATH.as_bytes() && path != SDS_DELTA_PATH.as_bytes() {
         return Err(Status::unimplemented(format!(
             "no method {}",
             String::from_utf8_lossy(path)
@@ -166,7 +171,7 @@ pub(super) fn open(
     }
     let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
     let stream_id = shared.next_stream.fetch_add(1, Ordering::Relaxed);
-    if path == SOTW_PATH.as_bytes() {
+    if sotw {
         spawn::<sotw::TypeState, DiscoveryRequest>(shared, stream_id, inbox, tx);
     } else {
         spawn::<delta::TypeState, DeltaDiscoveryRequest>(shared, stream_id, inbox, tx);

@@ -28,7 +28,7 @@ use crate::resource::Subscription;
 use intern::Interner;
 
 pub use snapshot::{Entry, Layer, Snapshot};
-pub use status::{Nack, NodeStatus, ServerStatus, TypeStatus};
+pub use status::{Interest, Nack, NodeStatus, ServerStatus, TypeStatus};
 
 /// Requests larger than this are refused; a delta reconnect listing every resource it holds
 /// is the largest legitimate one.
@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     snapshot: watch::Sender<Option<Arc<Snapshot>>>,
     source: Option<Arc<dyn SnapshotSource>>,
     status: Arc<watch::Sender<ServerStatus>>,
+    /// Every open stream's subscriptions, when tracked (see `status::Interest`).
+    interest: Option<Arc<watch::Sender<status::Interest>>>,
     /// Bumped to end every open stream (shutdown, tests simulating a restart).
     close: watch::Sender<u64>,
     next_stream: AtomicU64,
@@ -131,6 +133,7 @@ impl AdsServer {
                 snapshot: watch::Sender::new(None),
                 source,
                 status: Arc::new(watch::Sender::new(ServerStatus::default())),
+                interest: None,
                 close: watch::Sender::new(0),
                 next_stream: AtomicU64::new(1),
                 next_nonce: AtomicU64::new(1),
@@ -138,6 +141,23 @@ impl AdsServer {
                 name_lists: Interner::default(),
             }),
         }
+    }
+
+    /// A server serving one snapshot to every client, that also tracks what each open
+    /// stream subscribes to ([`AdsServer::watch_interest`]): for servers that load what is
+    /// asked for, as a secret agent loads the files its proxies' secrets name.
+    pub fn tracking_interest() -> Self {
+        let mut server = Self::new();
+        if let Some(shared) = Arc::get_mut(&mut server.shared) {
+            shared.interest = Some(Arc::new(watch::Sender::new(status::Interest::new())));
+        }
+        server
+    }
+
+    /// Every open stream's subscriptions, as they change; `None` unless the server was
+    /// built [`AdsServer::tracking_interest`].
+    pub fn watch_interest(&self) -> Option<watch::Receiver<status::Interest>> {
+        self.shared.interest.as_ref().map(|i| i.subscribe())
     }
 
     /// Replaces the snapshot served to every client and pushes it to every open stream

@@ -87,18 +87,30 @@ impl TypeStatus {
     }
 }
 
+/// What every open stream subscribes to, by stream id and type URL. The status keeps one
+/// stream per node, but a node may hold several at once — Envoy opens one SDS stream per
+/// secret it asks an agent for — and a server that loads what is asked for must see all.
+pub type Interest = BTreeMap<u64, BTreeMap<String, Arc<Subscription>>>;
+
 /// A stream's handle on the shared status: writes only while the stream is its node's
 /// latest, so a lingering old stream cannot overwrite a reconnected one.
 pub(super) struct Recorder {
     status: Arc<watch::Sender<ServerStatus>>,
+    /// Kept only by servers that asked for it ([`super::AdsServer::tracking_interest`]).
+    interest: Option<Arc<watch::Sender<Interest>>>,
     stream_id: u64,
     node: Option<String>,
 }
 
 impl Recorder {
-    pub fn new(status: Arc<watch::Sender<ServerStatus>>, stream_id: u64) -> Self {
+    pub fn new(
+        status: Arc<watch::Sender<ServerStatus>>,
+        interest: Option<Arc<watch::Sender<Interest>>>,
+        stream_id: u64,
+    ) -> Self {
         Self {
             status,
+            interest,
             stream_id,
             node: None,
         }
@@ -133,6 +145,18 @@ impl Recorder {
         subscription: &Arc<Subscription>,
         f: impl FnOnce(&mut TypeStatus),
     ) {
+        if let Some(interest) = &self.interest {
+            interest.send_if_modified(|i| {
+                let types = i.entry(self.stream_id).or_default();
+                match types.get(type_url) {
+                    Some(s) if Arc::ptr_eq(s, subscription) || **s == **subscription => false,
+                    _ => {
+                        types.insert(type_url.to_string(), subscription.clone());
+                        true
+                    }
+                }
+            });
+        }
         let Some(node) = &self.node else { return };
         self.status.send_modify(|s| {
             if let Some(n) = s
@@ -153,6 +177,9 @@ impl Recorder {
     }
 
     pub fn close(&self) {
+        if let Some(interest) = &self.interest {
+            interest.send_if_modified(|i| i.remove(&self.stream_id).is_some());
+        }
         let Some(node) = &self.node else { return };
         self.status.send_modify(|s| {
             if let Some(n) = s

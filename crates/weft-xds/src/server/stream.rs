@@ -61,7 +61,7 @@ pub(super) async fn run<T>(
     let mut close = shared.close.subscribe();
     close.borrow_and_update();
     let mut stream = Stream {
-        recorder: Recorder::new(shared.status.clone(), stream_id),
+        recorder: Recorder::new(shared.status.clone(), shared.interest.clone(), stream_id),
         shared,
         tx,
         types: BTreeMap::new(),

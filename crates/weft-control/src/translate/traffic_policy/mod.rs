@@ -5,9 +5,11 @@
 //! upstream HTTP options, outlier detection and load balancing become the cluster's own
 //! fields, and a consistent hash becomes the route's `hash_policy`.
 //!
-//! Locality settings arrange the endpoints (see `locality`). Not applied yet, and said so
-//! by `weft describe`: `tls` (origination and Istio mutual TLS arrive with workload
-//! identity), nor the top level's `tunnel`, `proxyProtocol` and `retryBudget`.
+//! Locality settings arrange the endpoints (see `locality`) and `tls` the cluster's
+//! transport socket (see `tls`). Not applied yet, and said so by `weft describe`: the top
+//! level's `tunnel`, `proxyProtocol` and `retryBudget`.
+
+pub mod tls;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     CircuitBreakers, Cluster, OutlierDetection as PbOutlier, UpstreamConnectionOptions, cluster,
@@ -101,13 +103,33 @@ pub fn describe(policy: &Policy) -> Vec<String> {
         out.push(json("outlierDetection", o));
     }
     if let Some(t) = policy.tls {
-        let mode = serde_json::to_string(&t.mode).unwrap_or_default();
-        out.push(format!(
-            "tls {} not applied yet (TLS to upstreams arrives with workload identity)",
-            mode.trim_matches('"')
-        ));
+        out.push(json("tls", t));
+        if !t.credential_name.is_empty() {
+            out.push(format!(
+                "tls credentialName {:?} is not served yet: weft control does not read \
+                 Kubernetes Secrets, so Envoy holds the cluster until they arrive (it never \
+                 falls back to plaintext); a sidecar rule without a workloadSelector sends \
+                 plaintext, as istiod does",
+                t.credential_name
+            ));
+        }
     }
     out
+}
+
+/// Sets the cluster's TLS per the merged policy's `tls` (none: plaintext, as auto mutual
+/// TLS is not applied yet); says whether it did.
+pub fn upstream_tls(
+    c: &mut Cluster,
+    http: &mut Option<HttpProtocolOptions>,
+    policy: &Policy,
+    mut up: tls::Upstream,
+) -> bool {
+    let Some(settings) = policy.tls else {
+        return false;
+    };
+    up.http2 = http.as_mut().and_then(explicit_http2).is_some();
+    tls::apply(c, http, settings, &up)
 }
 
 /// One level's policy on `port`: its port-level settings for that port replace all four

@@ -1,0 +1,346 @@
+//! DestinationRule `tls` end to end with real Envoy 1.40: an ingress gateway of `weft
+//! control` takes its secrets from Weft's agent (`weft_proxy::agent`, on the bootstrap's
+//! `sds-grpc` socket, as Envoy takes them from istio-agent) and originates TLS as each
+//! rule says — ISTIO_MUTUAL with its workload certificate to a backend that checks the
+//! gateway's SPIFFE ID, SIMPLE to a backend known by a DNS name and trusted through a
+//! `caCertificates` file, MUTUAL with a `clientCertificate` file — while a backend whose
+//! certificate names another service account than the registry's is refused.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use weft_control::control::{Options, start};
+use weft_identity::ca::{self, WORKLOAD_TTL};
+use weft_identity::tls::{server_config, serving_config, spiffe_ids};
+use weft_identity::{Ca, Credentials, Peers, SpiffeId, TrustBundle};
+use weft_proxy::agent::{AgentOptions, secrets};
+use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_sds};
+use weft_testkit::{HttpRequest, ProxyBinary, client};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A workload certificate for `sa` in `ns`, with its key (PEM).
+fn workload(ca: &Ca, ns: &str, sa: &str) -> (SpiffeId, String, String) {
+    let id = SpiffeId::workload("cluster.local", ns, sa).expect("an id");
+    let (key, csr) = ca::key_and_request().expect("a key");
+    let issued = ca
+        .sign(&csr, &id, WORKLOAD_TTL, SystemTime::now())
+        .expect("signed");
+    (id, issued.chain_pem, key)
+}
+
+/// Serves TLS on `listener` until aborted: each request is answered 200 with the SPIFFE
+/// IDs the client's certificate names (`anonymous` without one).
+fn backend(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(mut tls)) = tokio::time::timeout(WAIT, acceptor.accept(tcp)).await else {
+                    return;
+                };
+                let peer = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| {
+                        spiffe_ids(c)
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_else(|| "anonymous".into());
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tls.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{peer}",
+                    peer.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write");
+}
+
+/// A Service with one pod at 127.0.0.1:`port` running as `sa`.
+fn service(name: &str, port: u16, sa: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{ name: {name}, namespace: default }}
+spec:
+  selector: {{ app: {name} }}
+  ports: [{{ name: http, port: 80, targetPort: {port} }}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{ name: {name}-0, namespace: default, labels: {{ app: {name} }} }}
+spec: {{ serviceAccountName: {sa}, containers: [{{ name: app, image: {name} }}] }}
+status: {{ phase: Running, podIP: 127.0.0.1 }}
+---"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_originates_tls_as_destination_rules_say() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (config, certs, files) = (
+        tmp.path().join("config"),
+        tmp.path().join("certs"),
+        tmp.path().join("files"),
+    );
+    for d in [&config, &certs, &files] {
+        std::fs::create_dir_all(d)?;
+    }
+    let ca = Ca::generate("cluster.local")?;
+    let bundle = TrustBundle::from_pem(ca.cert_pem())?;
+
+    // The gateway's own identity, where the agent reads it (Istio's file-mounted names).
+    let (gateway_id, chain, key) = workload(&ca, "istio-system", "default");
+    write(&certs, secrets::CERT_CHAIN_FILE, &chain);
+    write(&certs, secrets::KEY_FILE, &key);
+    write(&certs, secrets::ROOT_CERT_FILE, ca.cert_pem());
+    // Files the SIMPLE and MUTUAL rules name.
+    write(&files, "ca.pem", ca.cert_pem());
+    let (partner_id, chain, key) = workload(&ca, "default", "partner");
+    write(&files, "client.pem", &chain);
+    write(&files, "client-key.pem", &key);
+
+    // Backends: reviews (mutual TLS, accepts the gateway), bank (server-only TLS under a
+    // DNS name), ledger (mutual TLS, accepts the partner certificate), impostor (presents
+    // reviews' identity while the registry says it runs as `impostor`).
+    let (_, chain, key) = workload(&ca, "default", "bookinfo-reviews");
+    let reviews_creds = Credentials::from_pem(&chain, &key)?;
+    let reviews = TcpListener::bind("127.0.0.1:0").await?;
+    let impostor = TcpListener::bind("127.0.0.1:0").await?;
+    let bank = TcpListener::bind("127.0.0.1:0").await?;
+    let ledger = TcpListener::bind("127.0.0.1:0").await?;
+    let ports =
+        [&reviews, &impostor, &bank, &ledger].map(|l| l.local_addr().expect("bound").port());
+    let mutual = |peer: &SpiffeId| -> anyhow::Result<TlsAcceptor> {
+        Ok(TlsAcceptor::from(server_config(
+            &bundle,
+            reviews_creds.clone(),
+            Peers::OneOf(vec![peer.clone()]),
+            &[],
+        )?))
+    };
+    let (bank_chain, bank_key) = {
+        let (issued, key) = ca.serving(&["bank.internal"], WORKLOAD_TTL, SystemTime::now())?;
+        (issued.chain_pem, key)
+    };
+    let (_, ledger_chain, ledger_key) = workload(&ca, "default", "ledger");
+    let ledger_creds = Credentials::from_pem(&ledger_chain, &ledger_key)?;
+    let servers = [
+        backend(reviews, mutual(&gateway_id)?),
+        backend(impostor, mutual(&gateway_id)?),
+        backend(
+            bank,
+            TlsAcceptor::from(serving_config(
+                Credentials::from_pem(&bank_chain, &bank_key)?,
+                &[],
+            )?),
+        ),
+        backend(
+            ledger,
+            TlsAcceptor::from(server_config(
+                &bundle,
+                ledger_creds,
+                Peers::OneOf(vec![partner_id.clone()]),
+                &[],
+            )?),
+        ),
+    ];
+
+    let http_port = weft_testkit::ports::free_port()?;
+    let f = |name: &str| files.join(name).display().to_string();
+    let mesh = [
+        service("reviews", ports[0], "bookinfo-reviews"),
+        service("impostor", ports[1], "impostor"),
+        service("bank", ports[2], "bank"),
+        service("ledger", ports[3], "ledger"),
+        format!(
+            r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{ name: edge, namespace: istio-system }}
+spec:
+  selector: {{ istio: ingressgateway }}
+  servers:
+  - port: {{ number: {http_port}, name: http, protocol: HTTP }}
+    hosts: ["*.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{ name: edge, namespace: default }}
+spec:
+  hosts: ["*.example.com"]
+  gateways: [istio-system/edge]
+  http:
+  - match: [{{ authority: {{ prefix: reviews. }} }}]
+    route: [{{ destination: {{ host: reviews }} }}]
+  - match: [{{ authority: {{ prefix: impostor. }} }}]
+    route: [{{ destination: {{ host: impostor }} }}]
+  - match: [{{ authority: {{ prefix: bank. }} }}]
+    route: [{{ destination: {{ host: bank }} }}]
+  - route: [{{ destination: {{ host: ledger }} }}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: mesh-mtls, namespace: default }}
+spec:
+  host: "*.default.svc.cluster.local"
+  trafficPolicy: {{ tls: {{ mode: ISTIO_MUTUAL }} }}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: bank, namespace: default }}
+spec:
+  host: bank
+  trafficPolicy:
+    tls: {{ mode: SIMPLE, caCertificates: {ca}, sni: bank.internal, subjectAltNames: [bank.internal] }}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: ledger, namespace: default }}
+spec:
+  host: ledger
+  trafficPolicy:
+    tls:
+      mode: MUTUAL
+      clientCertificate: {client}
+      privateKey: {client_key}
+      caCertificates: {ca}
+      subjectAltNames: [spiffe://cluster.local/ns/default/sa/ledger]
+"#,
+            ca = f("ca.pem"),
+            client = f("client.pem"),
+            client_key = f("client-key.pem"),
+        ),
+    ]
+    .concat();
+    write(&config, "mesh.yaml", &mesh);
+
+    let socket = tmp.path().join("sds/socket");
+    let (agent, agent_run) = weft_proxy::agent::start(
+        AgentOptions {
+            socket: socket.clone(),
+            certs_dir: Some(certs.clone()),
+            refresh: Duration::from_secs(1),
+        },
+        std::future::pending(),
+    )?;
+    let agent_task = tokio::spawn(agent_run);
+    let (running, serve) = start(&Options::new(&config, "127.0.0.1:0".parse()?)).await?;
+    let serving = tokio::spawn(serve);
+
+    let node = IstioNode {
+        kind: "router",
+        pod: "ingress-0".into(),
+        namespace: "istio-system".into(),
+        ip: "127.0.0.1".into(),
+        labels: "{ istio: ingressgateway }".into(),
+    };
+    let bootstrap = with_sds(&istio_bootstrap(&node, running.xds_address.port()), &socket);
+    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap).await?;
+    let id = node.id();
+    let types = [
+        weft_xds::type_url::CLUSTER,
+        weft_xds::type_url::CLUSTER_LOAD_ASSIGNMENT,
+        weft_xds::type_url::LISTENER,
+        weft_xds::type_url::ROUTE_CONFIGURATION,
+    ];
+    running
+        .server
+        .wait_for("the gateway to ACK every type", WAIT, |s| {
+            acked_all(s, &id, &types)
+        })
+        .await?;
+
+    // The listener and the warmed clusters arrive a moment after the ACK: ask until the
+    // answer is the one expected (bounded), and report the last one.
+    let ask = |host: &'static str, done: fn(u16, &str) -> bool| async move {
+        let req = HttpRequest::get(host, "/");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, body) =
+                match client::send(weft_testkit::ports::loopback(http_port), &req).await {
+                    Ok(r) => (
+                        r.status.as_u16(),
+                        String::from_utf8_lossy(&r.body).into_owned(),
+                    ),
+                    Err(e) => (0, e.to_string()),
+                };
+            if done(status, &body) || tokio::time::Instant::now() > deadline {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let ok = |status: u16, _: &str| status == 200;
+    let (status, body) = ask("reviews.example.com", ok).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, gateway_id.to_string().as_str()),
+        "ISTIO_MUTUAL presents the gateway's workload certificate"
+    );
+    let (status, body) = ask("bank.example.com", ok).await;
+    assert_eq!((status, body.as_str()), (200, "anonymous"), "SIMPLE");
+    let (status, body) = ask("ledger.example.com", ok).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, partner_id.to_string().as_str()),
+        "MUTUAL presents the clientCertificate file"
+    );
+    // A server of another identity is refused, and Envoy counts why: the SAN check.
+    let (status, body) = ask("impostor.example.com", |_, _| true).await;
+    assert_eq!(status, 503, "{body}");
+    let stats =
+        weft_testkit::admin::get(envoy.admin(), "/stats?filter=impostor.*ssl.fail_verify_san")
+            .await?;
+    let stats =
+        weft_testkit::admin::exposition::text_stats(&weft_testkit::admin::body_text(&stats));
+    let refused: u64 = stats
+        .iter()
+        .find(|(k, _)| k.ends_with("ssl.fail_verify_san"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    assert!(refused > 0, "{stats:?}");
+
+    // The agent served each secret the clusters name, and Envoy took them.
+    let sds = agent.server.status();
+    let secrets = sds
+        .nodes
+        .get(&node.id())
+        .and_then(|n| n.types.get(weft_xds::type_url::SECRET))
+        .expect("Envoy asked the agent for secrets");
+    assert!(secrets.last_nack.is_none(), "{:?}", secrets.last_nack);
+
+    drop(envoy);
+    for s in servers {
+        s.abort();
+    }
+    serving.abort();
+    agent_task.abort();
+    Ok(())
+}
