@@ -164,12 +164,18 @@ impl Client {
     }
 
     async fn request(&mut self, stream: u32, node: &str) {
+        self.request_named(stream, node, type_url::CLUSTER, &[])
+            .await;
+    }
+
+    async fn request_named(&mut self, stream: u32, node: &str, type_url: &str, names: &[&str]) {
         let request = DiscoveryRequest {
             node: Some(Node {
                 id: node.into(),
                 ..Default::default()
             }),
-            type_url: type_url::CLUSTER.into(),
+            type_url: type_url.into(),
+            resource_names: names.iter().map(|n| n.to_string()).collect(),
             ..Default::default()
         };
         let mut message = vec![0];
@@ -471,4 +477,69 @@ async fn an_idle_connection_task_holds_no_closing_state() {
     let task = super::serve(socket, server.shared.clone(), closing, alive);
     let size = std::mem::size_of_val(&task);
     assert!(size <= 1024, "connection task: {size} bytes");
+}
+
+#[tokio::test]
+async fn sds_streams_are_served_and_each_ones_names_tracked() {
+    // As Envoy asks an agent: one SDS stream per secret, all from one node.
+    use crate::resource::Subscription;
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
+    let server = AdsServer::tracking_interest();
+    server.set_snapshot(
+        Snapshot::new("1")
+            .with(pack_any(Secret {
+                name: "default".into(),
+                ..Default::default()
+            }))
+            .unwrap(),
+    );
+    let mut interest = server.watch_interest().expect("tracked");
+    let (ours, theirs) = tokio::io::duplex(64 << 10);
+    let serving = server.clone();
+    tokio::spawn(async move { serving.serve_connection(theirs).await });
+    let mut client = Client::over(Box::new(ours), &[]).await;
+    let path = "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets";
+    client.open(1, path).await;
+    client
+        .request_named(1, "envoy", type_url::SECRET, &["default"])
+        .await;
+    client.open(3, path).await;
+    client
+        .request_named(3, "envoy", type_url::SECRET, &["file-root:/ca.pem"])
+        .await;
+    let names = |i: &crate::server::Interest| -> Vec<String> {
+        i.values()
+            .filter_map(|t| match t.get(type_url::SECRET).map(|s| &**s) {
+                Some(Subscription::Names(n)) => Some(n.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    tokio::time::timeout(WAIT, interest.wait_for(|i| names(i).len() == 2))
+        .await
+        .unwrap()
+        .unwrap();
+    // The stream asking for what the snapshot has is answered with it.
+    let mut got = Vec::new();
+    while got.len() < 5 || got.len() < response_len(&got) {
+        let (head, payload) = client.frame().await;
+        if head.kind == frame::DATA && head.stream == 1 {
+            got.extend_from_slice(&payload);
+        }
+    }
+    let answer = response(&got);
+    assert_eq!(answer.type_url, type_url::SECRET);
+    assert_eq!(answer.resources.len(), 1);
+    // A stream that ends takes its names with it.
+    client
+        .send(frame::RST_STREAM, 0, 3, &Reason(0x8).0.to_be_bytes())
+        .await;
+    let left = tokio::time::timeout(WAIT, interest.wait_for(|i| names(i).len() == 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&left), ["default"]);
+    // A server that did not ask to track keeps nothing.
+    assert!(AdsServer::new().watch_interest().is_none());
 }
