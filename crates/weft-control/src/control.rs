@@ -78,6 +78,8 @@ pub enum ControlError {
     Serve(#[from] weft_xds::server::ServerError),
     #[error("xDS over TLS needs the mesh CA: give --ca-dir")]
     NoCa,
+    #[error("the CA service: {0}")]
+    Tokens(#[from] weft_identity::TokenError),
     #[error("the mesh CA: {0}")]
     Ca(#[from] weft_identity::CaError),
     #[error(transparent)]
@@ -136,18 +138,30 @@ pub async fn start(
         None => None,
         Some(address) => {
             let dir = options.ca_dir.as_ref().ok_or(ControlError::NoCa)?;
-            let trust_domain = options.mesh.domain.clone();
-            let ca = Arc::new(weft_identity::Ca::load_or_create(dir, &trust_domain)?);
-            let (configs, renewing) = crate::xds_tls::rotating(ca)?;
+            let mut mesh = options.mesh.clone();
+            if let Some(m) = store.mesh_config() {
+                mesh.apply(m);
+            }
+            let ca = Arc::new(weft_identity::Ca::load_or_create(dir, &mesh.trust_domain)?);
+            let tokens = Arc::new(weft_identity::TokenKey::load_or_create(dir)?);
+            let (configs, renewing) = crate::xds_tls::rotating(ca.clone())?;
             let bind = |source| ControlError::Bind { address, source };
             let listener = listen(address).map_err(bind)?;
             let bound = listener.local_addr().map_err(bind)?;
-            Some((listener, bound, configs, renewing))
+            let ca_service = crate::ca_service::CaService {
+                ca,
+                tokens,
+                trust_domain: mesh.trust_domain,
+            };
+            Some((listener, bound, configs, renewing, ca_service))
         }
     };
-    let server = AdsServer::with_source(Arc::new(Source(control.clone())));
+    let mut server = AdsServer::with_source(Arc::new(Source(control.clone())));
+    if let Some((.., ca_service)) = &tls {
+        server = server.with_unary(crate::ca_service::PATH, Arc::new(ca_service.clone()));
+    }
     let running = Running {
-        xds_tls_address: tls.as_ref().map(|(_, bound, _, _)| *bound),
+        xds_tls_address: tls.as_ref().map(|(_, bound, ..)| *bound),
         xds_address,
         debug_address: debug_listener.as_ref().map(|(_, a)| *a),
         control: control.clone(),
@@ -235,7 +249,7 @@ pub async fn start(
                 }
             }
         });
-        let tls = tls.map(|(listener, _, configs, renewing)| {
+        let tls = tls.map(|(listener, _, configs, renewing, _)| {
             (
                 tokio::spawn(crate::xds_tls::serve(listener, server.clone(), configs)),
                 tokio::spawn(renewing),

@@ -3,6 +3,7 @@
 //! serves them over ADS to weft-proxy, real Envoy and proxyless gRPC alike.
 #![forbid(unsafe_code)]
 
+pub mod ca_service;
 pub mod control;
 pub mod debug;
 pub mod describe;

@@ -89,6 +89,11 @@ pub async fn serve(
         }
     };
     server
-        .serve_with(listener, std::future::pending(), handshake)
+        .serve_with(
+            listener,
+            std::future::pending(),
+            weft_xds::server::Transport::Confidential,
+            handshake,
+        )
         .await
 }

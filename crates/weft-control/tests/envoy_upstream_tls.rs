@@ -1,7 +1,8 @@
 //! DestinationRule `tls` end to end with real Envoy 1.40: an ingress gateway of `weft
 //! control` takes its secrets from Weft's agent (`weft_proxy::agent`, on the bootstrap's
-//! `sds-grpc` socket, as Envoy takes them from istio-agent) and originates TLS as each
-//! rule says — ISTIO_MUTUAL with its workload certificate to a backend that checks the
+//! `sds-grpc` socket, as Envoy takes them from istio-agent) — its own certificate issued by
+//! `weft control`'s CA for the agent's join token, or read from file-mounted certificates —
+//! and originates TLS as each rule says — ISTIO_MUTUAL with its workload certificate to a backend that checks the
 //! gateway's SPIFFE ID, SIMPLE to a backend known by a DNS name and trusted through a
 //! `caCertificates` file, MUTUAL with a `clientCertificate` file — while a backend whose
 //! certificate names another service account than the registry's is refused.
@@ -16,6 +17,7 @@ use weft_control::control::{Options, start};
 use weft_identity::ca::{self, WORKLOAD_TTL};
 use weft_identity::tls::{server_config, serving_config, spiffe_ids};
 use weft_identity::{Ca, Credentials, Peers, SpiffeId, TrustBundle};
+use weft_proxy::agent::ca_client::CaSource;
 use weft_proxy::agent::{AgentOptions, secrets};
 use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_sds};
 use weft_testkit::{HttpRequest, ProxyBinary, client};
@@ -101,25 +103,49 @@ status: {{ phase: Running, podIP: 127.0.0.1 }}
     )
 }
 
+/// Where the gateway's agent gets the gateway's own certificate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Own {
+    /// From `weft control`'s CA on its TLS port, by CSR with a join token.
+    FromCa,
+    /// From files in Istio's file-mounted names.
+    FromFiles,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_originates_tls_as_destination_rules_say() -> anyhow::Result<()> {
+async fn envoy_originates_tls_with_a_certificate_from_the_ca() -> anyhow::Result<()> {
+    originates_tls(Own::FromCa).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_originates_tls_with_file_mounted_certificates() -> anyhow::Result<()> {
+    originates_tls(Own::FromFiles).await
+}
+
+async fn originates_tls(own: Own) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
-    let (config, certs, files) = (
+    let (config, certs, files, ca_dir) = (
         tmp.path().join("config"),
         tmp.path().join("certs"),
         tmp.path().join("files"),
+        tmp.path().join("ca"),
     );
     for d in [&config, &certs, &files] {
         std::fs::create_dir_all(d)?;
     }
-    let ca = Ca::generate("cluster.local")?;
+    // The mesh CA, in the directory `weft control` will load it from.
+    let ca = Ca::load_or_create(&ca_dir, "cluster.local")?;
     let bundle = TrustBundle::from_pem(ca.cert_pem())?;
 
-    // The gateway's own identity, where the agent reads it (Istio's file-mounted names).
-    let (gateway_id, chain, key) = workload(&ca, "istio-system", "default");
-    write(&certs, secrets::CERT_CHAIN_FILE, &chain);
-    write(&certs, secrets::KEY_FILE, &key);
-    write(&certs, secrets::ROOT_CERT_FILE, ca.cert_pem());
+    // The gateway's own identity: issued here into Istio's file-mounted names, or by the
+    // control plane to the agent (the service account its join token names).
+    let gateway_id = SpiffeId::workload("cluster.local", "istio-system", "default")?;
+    if own == Own::FromFiles {
+        let (_, chain, key) = workload(&ca, "istio-system", "default");
+        write(&certs, secrets::CERT_CHAIN_FILE, &chain);
+        write(&certs, secrets::KEY_FILE, &key);
+        write(&certs, secrets::ROOT_CERT_FILE, ca.cert_pem());
+    }
     // Files the SIMPLE and MUTUAL rules name.
     write(&files, "ca.pem", ca.cert_pem());
     let (partner_id, chain, key) = workload(&ca, "default", "partner");
@@ -241,18 +267,42 @@ spec:
     .concat();
     write(&config, "mesh.yaml", &mesh);
 
+    let mut options = Options::new(&config, "127.0.0.1:0".parse()?);
+    options.xds_tls_address = Some("127.0.0.1:0".parse()?);
+    options.ca_dir = Some(ca_dir.clone());
+    let (running, serve) = start(&options).await?;
+    let serving = tokio::spawn(serve);
+
+    let ca_source = match own {
+        Own::FromFiles => None,
+        Own::FromCa => {
+            let token = weft_identity::TokenKey::load_or_create(&ca_dir)?.mint(
+                "istio-system",
+                "default",
+                Duration::from_secs(3600),
+                SystemTime::now(),
+            )?;
+            write(tmp.path(), "token", &token);
+            Some(CaSource {
+                address: running.xds_tls_address.expect("TLS address").to_string(),
+                server_name: "istiod.istio-system.svc".into(),
+                root_cert: ca_dir.join("root-cert.pem"),
+                token_file: tmp.path().join("token"),
+                ttl: Duration::ZERO,
+            })
+        }
+    };
     let socket = tmp.path().join("sds/socket");
     let (agent, agent_run) = weft_proxy::agent::start(
         AgentOptions {
             socket: socket.clone(),
-            certs_dir: Some(certs.clone()),
+            certs_dir: (own == Own::FromFiles).then(|| certs.clone()),
+            ca: ca_source,
             refresh: Duration::from_secs(1),
         },
         std::future::pending(),
     )?;
     let agent_task = tokio::spawn(agent_run);
-    let (running, serve) = start(&Options::new(&config, "127.0.0.1:0".parse()?)).await?;
-    let serving = tokio::spawn(serve);
 
     let node = IstioNode {
         kind: "router",

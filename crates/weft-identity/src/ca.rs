@@ -34,6 +34,8 @@ pub enum CaError {
     TooLong { asked: Duration, max: Duration },
     #[error("certificate time out of range: {0}")]
     Time(String),
+    #[error("not a PEM certificate: {0}")]
+    Certificate(String),
     #[error("{}: {source}", path.display())]
     File {
         path: std::path::PathBuf,
@@ -267,6 +269,16 @@ impl Ca {
             not_after,
         })
     }
+}
+
+/// When the first certificate in `pem` stops being valid (an agent renews at half of it).
+pub fn not_after(pem: &str) -> Result<SystemTime, CaError> {
+    let bad = |e: &dyn std::fmt::Display| CaError::Certificate(e.to_string());
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| bad(&e))?;
+    let cert = block.parse_x509().map_err(|e| bad(&e))?;
+    let seconds = u64::try_from(cert.validity().not_after.timestamp())
+        .map_err(|_| CaError::Time("expiry before 1970".into()))?;
+    Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
 }
 
 /// A new key and a certificate signing request for it, as a workload makes them (the CA

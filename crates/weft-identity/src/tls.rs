@@ -162,6 +162,20 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// A client without a certificate that accepts servers by DNS name under `bundle` — how
+/// an agent reaches the control plane (`istiod.istio-system.svc`) before it has an identity.
+pub fn dns_client_config(
+    bundle: &TrustBundle,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(bundle.roots.clone())
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
 /// A server that presents `own` and requires client certificates that `peers` allows.
 pub fn server_config(
     bundle: &TrustBundle,

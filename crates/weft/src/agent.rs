@@ -1,9 +1,11 @@
-//! `weft agent`: sets up logging and runs the secret agent until SIGTERM or Ctrl-C.
-//! Exit codes: 0 on a signal, 1 when it cannot start (socket path unusable).
+//! `weft agent`: sets up logging and runs the secret agent until SIGTERM or Ctrl-C; and
+//! `weft token`, which mints the join token the agent presents to the CA.
+//! Exit codes: 0 on a signal (agent) or success (token), 1 when it cannot start.
 
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
+use weft_proxy::agent::ca_client::CaSource;
 use weft_proxy::agent::{AgentOptions, start};
 
 use crate::cli::AgentArgs;
@@ -24,9 +26,20 @@ pub fn run(args: &AgentArgs) -> i32 {
             return 1;
         }
     };
+    let ca = match (&args.ca_address, &args.ca_root, &args.token_file) {
+        (Some(address), Some(root), Some(token)) => Some(CaSource {
+            address: address.clone(),
+            server_name: args.ca_server_name.clone(),
+            root_cert: root.clone(),
+            token_file: token.clone(),
+            ttl: Duration::from_secs(args.cert_ttl_hours * 3600),
+        }),
+        _ => None,
+    };
     let options = AgentOptions {
         socket: args.sds_socket.clone(),
         certs_dir: args.certs_dir.clone(),
+        ca,
         refresh: Duration::from_secs(args.refresh_seconds),
     };
     runtime.block_on(async {
@@ -56,4 +69,26 @@ pub fn run(args: &AgentArgs) -> i32 {
             }
         }
     })
+}
+
+/// `weft token`: prints a join token for the service account.
+pub fn token(args: &crate::cli::TokenArgs, out: &mut dyn std::io::Write) -> i32 {
+    let minted = weft_identity::TokenKey::load_or_create(&args.ca_dir).and_then(|key| {
+        key.mint(
+            &args.namespace,
+            &args.service_account,
+            Duration::from_secs(args.ttl_hours * 3600),
+            std::time::SystemTime::now(),
+        )
+    });
+    match minted {
+        Ok(token) => match writeln!(out, "{token}") {
+            Ok(()) => 0,
+            Err(_) => 1,
+        },
+        Err(e) => {
+            eprintln!("weft token: {e}");
+            1
+        }
+    }
 }

@@ -40,10 +40,30 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Run a proxy's secret agent, as istio-agent runs beside Envoy: serve SDS on a Unix
     /// socket (the bootstrap's `sds-grpc` cluster) with the secrets istiod-style clusters
-    /// name — `default` and `ROOTCA` from the workload's certs directory, `file-root:` and
-    /// `file-cert:` from the files a DestinationRule names — re-reading them so renewed
-    /// certificates reach the proxy. Exits 1 when the socket cannot be bound.
+    /// name — `default` and `ROOTCA` from the control plane's CA (by CSR, with a join
+    /// token, renewed at half-life) or a certs directory, `file-root:` and `file-cert:`
+    /// from the files a DestinationRule names — re-reading files so changes reach the
+    /// proxy. Exits 1 when the socket cannot be bound.
     Agent(AgentArgs),
+    /// Mint a join token: what a workload's agent presents to `weft control`'s CA to get a
+    /// certificate for service account SA of NAMESPACE (Weft's stand-in for a Kubernetes
+    /// service account token). Uses the token key in the CA directory, creating it there
+    /// when absent; prints the token.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The CA directory `weft control --ca-dir` uses.
+    #[arg(long = "ca-dir", value_name = "DIR")]
+    pub ca_dir: std::path::PathBuf,
+    #[arg(short = 'n', long)]
+    pub namespace: String,
+    #[arg(long = "service-account", value_name = "SA")]
+    pub service_account: String,
+    /// How long the token is accepted.
+    #[arg(long = "ttl-hours", default_value_t = 24 * 365, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ttl_hours: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,10 +76,26 @@ pub struct AgentArgs {
     )]
     pub sds_socket: std::path::PathBuf,
     /// The workload's certificate, key and roots (Istio's file-mounted names
-    /// `cert-chain.pem`, `key.pem`, `root-cert.pem`); without it `default` and `ROOTCA`
-    /// are not served.
-    #[arg(long = "certs-dir", value_name = "DIR")]
+    /// `cert-chain.pem`, `key.pem`, `root-cert.pem`), when they do not come from the CA
+    /// (--ca-address); with neither, `default` and `ROOTCA` are not served.
+    #[arg(long = "certs-dir", value_name = "DIR", conflicts_with = "ca_address")]
     pub certs_dir: Option<std::path::PathBuf>,
+    /// The control plane's CA (`weft control --xds-tls-address`, Istio's 15012), which
+    /// issues the workload's certificate; needs --ca-root and --token-file.
+    #[arg(long = "ca-address", value_name = "HOST:PORT", requires_all = ["ca_root", "token_file"])]
+    pub ca_address: Option<String>,
+    /// The name the control plane's certificate must carry.
+    #[arg(long = "ca-server-name", default_value = "istiod.istio-system.svc")]
+    pub ca_server_name: String,
+    /// The mesh's root certificate (`root-cert.pem` in the CA directory).
+    #[arg(long = "ca-root", value_name = "FILE")]
+    pub ca_root: Option<std::path::PathBuf>,
+    /// The join token (`weft token`), read again for every request.
+    #[arg(long = "token-file", value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// The workload certificate's lifetime to ask for.
+    #[arg(long = "cert-ttl-hours", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=2160))]
+    pub cert_ttl_hours: u64,
     /// Seconds between reads of the secrets' files.
     #[arg(long = "refresh-seconds", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub refresh_seconds: u64,

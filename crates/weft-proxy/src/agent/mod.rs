@@ -1,9 +1,11 @@
 //! The proxy's secret agent — what istio-agent is to Envoy: it serves SDS on a Unix socket
-//! (the bootstrap's `sds-grpc` cluster) and answers each secret a proxy asks for with the
-//! files behind its name (see `secrets`), re-reading them so a renewed certificate reaches
-//! the proxy without a restart or a push from the control plane. `weft agent` runs it
-//! beside Envoy.
+//! (the bootstrap's `sds-grpc` cluster) and answers each secret a proxy asks for: the
+//! workload's own certificate, which it gets from the control plane's CA by CSR and renews
+//! at half its life (see `ca_client`), or from files; and the files a DestinationRule
+//! names (see `secrets`), read again so a changed one reaches the proxy without a restart
+//! or a push from the control plane. `weft agent` runs it beside Envoy.
 
+pub mod ca_client;
 pub mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,8 +30,11 @@ pub enum AgentError {
 pub struct AgentOptions {
     /// The SDS socket (Istio's `./var/run/secrets/workload-spiffe-uds/socket`).
     pub socket: PathBuf,
-    /// Where the workload's `cert-chain.pem`, `key.pem` and `root-cert.pem` are.
+    /// Where the workload's `cert-chain.pem`, `key.pem` and `root-cert.pem` are, when its
+    /// certificate does not come from the CA.
     pub certs_dir: Option<PathBuf>,
+    /// The control plane's CA, which issues the workload's certificate.
+    pub ca: Option<ca_client::CaSource>,
     /// How often the files are read again.
     pub refresh: Duration,
 }
@@ -79,10 +84,18 @@ pub fn start(
                 }
             }
         };
+        let (issued_tx, issued) = tokio::sync::watch::channel(None);
+        let renew = async {
+            match &options.ca {
+                Some(ca) => keep_issued(ca, issued_tx).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = shutdown => {}
             () = accept => {}
-            () = keep_loaded(&server, &options) => {}
+            () = renew => {}
+            () = keep_loaded(&server, &options, issued) => {}
         }
         server.close_streams();
         let _ = std::fs::remove_file(&options.socket);
@@ -124,7 +137,11 @@ fn wanted(interest: &Interest) -> BTreeSet<String> {
 /// serves a new snapshot when anything read differs. A secret that cannot be loaded is
 /// left out (the proxy keeps waiting for it, or keeps the copy it has) and its error is
 /// logged once until it changes.
-async fn keep_loaded(server: &AdsServer, options: &AgentOptions) {
+async fn keep_loaded(
+    server: &AdsServer,
+    options: &AgentOptions,
+    mut issued: tokio::sync::watch::Receiver<Option<ca_client::Issued>>,
+) {
     let Some(mut interest) = server.watch_interest() else {
         return;
     };
@@ -133,9 +150,15 @@ async fn keep_loaded(server: &AdsServer, options: &AgentOptions) {
     let mut version = 0u64;
     loop {
         let names = wanted(&interest.borrow_and_update());
+        let current = issued.borrow_and_update().clone();
+        let own = match (&current, &options.certs_dir) {
+            (Some(i), _) => secrets::Own::Issued(i),
+            (None, Some(dir)) if options.ca.is_none() => secrets::Own::Dir(dir),
+            _ => secrets::Own::None,
+        };
         let mut next = BTreeMap::new();
         for name in names {
-            match secrets::load(&name, options.certs_dir.as_deref()) {
+            match secrets::load(&name, own) {
                 Ok(secret) => {
                     if errors.remove(&name).is_some() {
                         tracing::info!(secret = %name, "secret loaded");
@@ -166,7 +189,41 @@ async fn keep_loaded(server: &AdsServer, options: &AgentOptions) {
         }
         tokio::select! {
             changed = interest.changed() => if changed.is_err() { return },
+            changed = issued.changed() => if changed.is_err() { return },
             () = tokio::time::sleep(options.refresh) => {}
         }
+    }
+}
+
+/// Keeps a certificate from the CA: the first as soon as the CA answers, then a new one
+/// (for a new key) at half the current one's remaining life. Failures are retried with a
+/// backoff from one second to a minute; the current certificate serves meanwhile.
+async fn keep_issued(
+    ca: &ca_client::CaSource,
+    tx: tokio::sync::watch::Sender<Option<ca_client::Issued>>,
+) {
+    const FIRST_RETRY: Duration = Duration::from_secs(1);
+    const LAST_RETRY: Duration = Duration::from_secs(60);
+    let mut retry = FIRST_RETRY;
+    loop {
+        let wait = match ca.issue().await {
+            Ok(issued) => {
+                retry = FIRST_RETRY;
+                let left = issued
+                    .not_after
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                tracing::info!(valid_for = ?left, "workload certificate issued");
+                tx.send_replace(Some(issued));
+                left / 2
+            }
+            Err(e) => {
+                tracing::warn!("workload certificate: {e}; asking again in {retry:?}");
+                let wait = retry;
+                retry = (retry * 2).min(LAST_RETRY);
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }

@@ -34,10 +34,10 @@ pub enum SecretError {
     )]
     UnknownName(String),
     #[error(
-        "secret {0:?}: the workload's certificates come from a certs directory, and the agent \
-         was given none (--certs-dir)"
+        "secret {0:?}: the workload's certificate comes from the control plane's CA \
+         (--ca-address) or a certs directory (--certs-dir), and there is none yet"
     )]
-    NoCertsDir(String),
+    NoOwnCertificate(String),
     #[error("secret {name:?}: cannot read {path}: {reason}")]
     Unreadable {
         name: String,
@@ -54,16 +54,37 @@ pub enum SecretError {
     NoSystemRoots(String, String),
 }
 
-/// Loads secret `name`, reading the workload's own from `certs_dir`.
-pub fn load(name: &str, certs_dir: Option<&Path>) -> Result<Secret, SecretError> {
-    let kind = match name {
-        "default" => {
-            let dir = certs_dir.ok_or_else(|| SecretError::NoCertsDir(name.into()))?;
+/// Where the workload's own certificate (`default`) and roots (`ROOTCA`) come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Own<'a> {
+    /// Nowhere yet (no certs directory, or the CA has not answered).
+    None,
+    /// Istio's file-mounted names in a directory.
+    Dir(&'a Path),
+    /// What the control plane's CA issued this agent.
+    Issued(&'a super::ca_client::Issued),
+}
+
+/// Loads secret `name`, the workload's own from `own`.
+pub fn load(name: &str, own: Own<'_>) -> Result<Secret, SecretError> {
+    let kind = match (name, own) {
+        ("default" | "ROOTCA", Own::None) => {
+            return Err(SecretError::NoOwnCertificate(name.into()));
+        }
+        ("default", Own::Dir(dir)) => {
             certificate(name, &dir.join(CERT_CHAIN_FILE), &dir.join(KEY_FILE))?
         }
-        "ROOTCA" => {
-            let dir = certs_dir.ok_or_else(|| SecretError::NoCertsDir(name.into()))?;
-            roots(name, &dir.join(ROOT_CERT_FILE))?
+        ("ROOTCA", Own::Dir(dir)) => roots(name, &dir.join(ROOT_CERT_FILE))?,
+        ("default", Own::Issued(issued)) => secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: inline(issued.chain_pem.clone().into_bytes()),
+            private_key: inline(issued.key_pem.clone().into_bytes()),
+            ..Default::default()
+        }),
+        ("ROOTCA", Own::Issued(issued)) => {
+            secret::Type::ValidationContext(CertificateValidationContext {
+                trusted_ca: inline(issued.root_pem.clone().into_bytes()),
+                ..Default::default()
+            })
         }
         _ => {
             if let Some(path) = name.strip_prefix("file-root:") {
@@ -167,19 +188,19 @@ mod tests {
         std::fs::write(dir.join(CERT_CHAIN_FILE), CERT).unwrap();
         std::fs::write(dir.join(KEY_FILE), KEY).unwrap();
         std::fs::write(dir.join(ROOT_CERT_FILE), CERT).unwrap();
-        let Some(secret::Type::TlsCertificate(c)) = load("default", Some(dir)).unwrap().r#type
+        let Some(secret::Type::TlsCertificate(c)) = load("default", Own::Dir(dir)).unwrap().r#type
         else {
             panic!("a certificate");
         };
         assert_eq!(inline_of(&c.certificate_chain), CERT.as_bytes());
         assert_eq!(inline_of(&c.private_key), KEY.as_bytes());
-        let root = load("ROOTCA", Some(dir)).unwrap();
+        let root = load("ROOTCA", Own::Dir(dir)).unwrap();
         assert!(matches!(
             root.r#type,
             Some(secret::Type::ValidationContext(_))
         ));
         let path = dir.join(ROOT_CERT_FILE);
-        let named = load(&format!("file-root:{}", path.display()), None).unwrap();
+        let named = load(&format!("file-root:{}", path.display()), Own::None).unwrap();
         assert_eq!(named.name, format!("file-root:{}", path.display()));
         let pair = format!(
             "file-cert:{}~{}",
@@ -187,7 +208,7 @@ mod tests {
             dir.join(KEY_FILE).display()
         );
         assert!(matches!(
-            load(&pair, None).unwrap().r#type,
+            load(&pair, Own::None).unwrap().r#type,
             Some(secret::Type::TlsCertificate(_))
         ));
     }
@@ -197,18 +218,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         assert_eq!(
-            load("default", None),
-            Err(SecretError::NoCertsDir("default".into()))
+            load("default", Own::None),
+            Err(SecretError::NoOwnCertificate("default".into()))
         );
         assert!(matches!(
-            load("kubernetes://x", Some(dir)),
+            load("kubernetes://x", Own::Dir(dir)),
             Err(SecretError::UnknownName(_))
         ));
         assert!(matches!(
-            load("file-cert:only-a-cert", Some(dir)),
+            load("file-cert:only-a-cert", Own::Dir(dir)),
             Err(SecretError::UnknownName(_))
         ));
-        let missing = load("ROOTCA", Some(dir)).unwrap_err().to_string();
+        let missing = load("ROOTCA", Own::Dir(dir)).unwrap_err().to_string();
         assert!(
             missing.contains("root-cert.pem") && missing.contains("cannot read"),
             "{missing}"
@@ -216,7 +237,7 @@ mod tests {
         std::fs::write(dir.join("key-as-root.pem"), KEY).unwrap();
         let wrong = load(
             &format!("file-root:{}", dir.join("key-as-root.pem").display()),
-            None,
+            Own::None,
         )
         .unwrap_err();
         assert!(

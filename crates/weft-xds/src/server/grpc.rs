@@ -50,6 +50,18 @@ impl Encoded {
         Self { parts }
     }
 
+    /// A message already encoded (a unary method's answer).
+    pub fn raw(message: Bytes) -> Self {
+        let mut head = BytesMut::with_capacity(5);
+        head.put_u8(0);
+        head.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+        let mut parts = vec![head.freeze()];
+        if !message.is_empty() {
+            parts.push(message);
+        }
+        Self { parts }
+    }
+
     /// A whole message, encoded into its own buffer (freed once it is written).
     #[cfg(test)]
     pub fn message(message: &impl prost::Message) -> Self {
@@ -90,6 +102,18 @@ pub(super) struct Requests<M> {
 }
 
 impl<M: prost::Message + Default> Requests<M> {
+    /// The next request; `None` once the client has half-closed between messages.
+    pub async fn message(&mut self) -> Result<Option<M>, Status> {
+        match self.raw().await? {
+            Some(message) => M::decode(message)
+                .map(Some)
+                .map_err(|e| Status::internal(format!("undecodable request: {e}"))),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<M> Requests<M> {
     fn new(inbox: Arc<Inbox>) -> Self {
         Self {
             inbox,
@@ -99,8 +123,9 @@ impl<M: prost::Message + Default> Requests<M> {
         }
     }
 
-    /// The next request; `None` once the client has half-closed between messages.
-    pub async fn message(&mut self) -> Result<Option<M>, Status> {
+    /// The next request message's bytes; `None` once the client has half-closed between
+    /// messages.
+    async fn raw(&mut self) -> Result<Option<BytesMut>, Status> {
         loop {
             if self.buf.len() >= 5 {
                 if self.buf[0] != 0 {
@@ -123,9 +148,7 @@ impl<M: prost::Message + Default> Requests<M> {
                         // stream's for good.
                         self.buf = BytesMut::new();
                     }
-                    return M::decode(message)
-                        .map(Some)
-                        .map_err(|e| Status::internal(format!("undecodable request: {e}")));
+                    return Ok(Some(message));
                 }
                 self.buf.reserve(5 + len - self.buf.len());
             }
@@ -145,28 +168,47 @@ impl<M: prost::Message + Default> Requests<M> {
     }
 }
 
-/// Opens an ADS stream for a request to `path`: starts its task (see `stream::run`) fed
-/// from `inbox`, and returns where its responses come from; an error is the status to
-/// answer with at once.
+/// What a request's headers say about the call it opens.
+pub(super) struct Call<'a> {
+    pub path: &'a [u8],
+    pub encoding: Option<&'a [u8]>,
+    pub authorization: Option<Vec<u8>>,
+    pub transport: super::Transport,
+}
+
+/// Opens the stream a request calls for — an ADS (or SDS) stream, or a unary method the
+/// server was given: starts its task (see `stream::run`, `unary`) fed from `inbox`, and
+/// returns where its responses come from; an error is the status to answer with at once.
 pub(super) fn open(
     shared: &Arc<Shared>,
-    path: &[u8],
-    encoding: Option<&[u8]>,
+    call: Call<'_>,
     inbox: Arc<Inbox>,
 ) -> Result<mpsc::Receiver<Outgoing>, Status> {
-    let sotw = path == SOTW_PATH.as_bytes() || path == SDS_SOTW_PATH.as_bytes();
-    if !sotw && path != DELTA_PATH.as_bytes() && path != SDS_DELTA_PATH.as_bytes() {
-        return Err(Status::unimplemented(format!(
-            "no method {}",
-            String::from_utf8_lossy(path)
-        )));
-    }
-    if let Some(encoding) = encoding
+    let path = call.path;
+    if let Some(encoding) = call.encoding
         && encoding != b"identity"
     {
         return Err(Status::unimplemented(format!(
             "request compression {:?} is not supported",
             String::from_utf8_lossy(encoding)
+        )));
+    }
+    if let Some((name, method)) = shared.unary.iter().find(|(p, _)| p.as_bytes() == path) {
+        if call.transport != super::Transport::Confidential {
+            return Err(Status::permission_denied(format!(
+                "{name} is served over TLS only: its requests carry credentials"
+            )));
+        }
+        let authorization = call
+            .authorization
+            .map(|a| String::from_utf8_lossy(&a).into_owned());
+        return Ok(unary(method.clone(), authorization, inbox));
+    }
+    let sotw = path == SOTW_PATH.as_bytes() || path == SDS_SOTW_PATH.as_bytes();
+    if !sotw && path != DELTA_PATH.as_bytes() && path != SDS_DELTA_PATH.as_bytes() {
+        return Err(Status::unimplemented(format!(
+            "no method {}",
+            String::from_utf8_lossy(path)
         )));
     }
     let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
@@ -177,6 +219,31 @@ pub(super) fn open(
         spawn::<delta::TypeState, DeltaDiscoveryRequest>(shared, stream_id, inbox, tx);
     }
     Ok(rx)
+}
+
+/// A unary call: exactly one request message, then `method`'s answer.
+fn unary(
+    method: Arc<dyn super::unary::Unary>,
+    authorization: Option<String>,
+    inbox: Arc<Inbox>,
+) -> mpsc::Receiver<Outgoing> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut requests = Requests::<()>::new(inbox);
+        let answer = async {
+            let Some(request) = requests.raw().await? else {
+                return Err(Status::invalid_argument("a unary call without a request"));
+            };
+            if requests.raw().await?.is_some() {
+                return Err(Status::invalid_argument(
+                    "a unary call with more than one request",
+                ));
+            }
+            method.call(request.freeze(), authorization).await
+        };
+        let _ = tx.send(answer.await.map(Encoded::raw)).await;
+    });
+    rx
 }
 
 fn spawn<T, Req>(

@@ -12,6 +12,7 @@ mod snapshot;
 mod sotw;
 mod status;
 mod stream;
+pub mod unary;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +53,15 @@ pub struct WaitTimeout {
     pub status: ServerStatus,
 }
 
+/// Whether a connection's bytes are private to its two ends: unary methods, whose
+/// requests carry credentials, are served only on confidential ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Plaintext,
+    /// TLS.
+    Confidential,
+}
+
 /// The server; clones share snapshot, status and streams.
 #[derive(Clone, Debug)]
 pub struct AdsServer {
@@ -79,6 +89,8 @@ pub(crate) struct Shared {
     status: Arc<watch::Sender<ServerStatus>>,
     /// Every open stream's subscriptions, when tracked (see `status::Interest`).
     interest: Option<Arc<watch::Sender<status::Interest>>>,
+    /// Unary methods by path, served on confidential connections (see `unary`).
+    unary: Vec<(String, Arc<dyn unary::Unary>)>,
     /// Bumped to end every open stream (shutdown, tests simulating a restart).
     close: watch::Sender<u64>,
     next_stream: AtomicU64,
@@ -134,6 +146,7 @@ impl AdsServer {
                 source,
                 status: Arc::new(watch::Sender::new(ServerStatus::default())),
                 interest: None,
+                unary: Vec::new(),
                 close: watch::Sender::new(0),
                 next_stream: AtomicU64::new(1),
                 next_nonce: AtomicU64::new(1),
@@ -152,6 +165,17 @@ impl AdsServer {
             shared.interest = Some(Arc::new(watch::Sender::new(status::Interest::new())));
         }
         server
+    }
+
+    /// Serves unary method `path` (`/package.Service/Method`) with `method` beside ADS, on
+    /// confidential connections only. Called while building the server: it panics once
+    /// the server has been cloned (a programming error, not a runtime condition).
+    pub fn with_unary(mut self, path: &str, method: Arc<dyn unary::Unary>) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("with_unary is called before the server is cloned")
+            .unary
+            .push((path.to_string(), method));
+        self
     }
 
     /// Every open stream's subscriptions, as they change; `None` unless the server was
@@ -178,19 +202,20 @@ impl AdsServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        self.serve_with(listener, shutdown, |socket| {
+        self.serve_with(listener, shutdown, Transport::Plaintext, |socket| {
             std::future::ready(Some(socket))
         })
         .await
     }
 
     /// [`AdsServer::serve`], with each accepted connection first turned by `accept` into
-    /// what HTTP/2 is spoken over (a TLS stream, after its handshake); one it turns into
-    /// `None` is dropped.
+    /// what HTTP/2 is spoken over (a TLS stream, after its handshake), which `transport`
+    /// says is private or not; a connection `accept` turns into `None` is dropped.
     pub async fn serve_with<IO, Accepted>(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
+        transport: Transport,
         accept: impl Fn(TcpStream) -> Accepted,
     ) -> Result<(), ServerError>
     where
@@ -213,7 +238,7 @@ impl AdsServer {
                             (self.shared.clone(), closing_rx.clone(), alive.clone());
                         tokio::spawn(async move {
                             if let Some(io) = connection.await {
-                                http2::serve(io, shared, closing, alive).await;
+                                http2::serve(io, shared, transport, closing, alive).await;
                             }
                         });
                     }
@@ -246,7 +271,14 @@ impl AdsServer {
     {
         let (_closing, closing) = watch::channel(false);
         let (alive, _all_closed) = mpsc::channel::<()>(1);
-        http2::serve(io, self.shared.clone(), closing, alive).await;
+        http2::serve(
+            io,
+            self.shared.clone(),
+            Transport::Plaintext,
+            closing,
+            alive,
+        )
+        .await;
     }
 
     /// Ends every open stream (clients see the stream finish and reconnect).

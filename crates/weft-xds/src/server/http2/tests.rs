@@ -474,7 +474,13 @@ async fn an_idle_connection_task_holds_no_closing_state() {
     let server = AdsServer::new();
     let (_closing, closing) = tokio::sync::watch::channel(false);
     let (alive, _all_closed) = tokio::sync::mpsc::channel(1);
-    let task = super::serve(socket, server.shared.clone(), closing, alive);
+    let task = super::serve(
+        socket,
+        server.shared.clone(),
+        crate::server::Transport::Plaintext,
+        closing,
+        alive,
+    );
     let size = std::mem::size_of_val(&task);
     assert!(size <= 1024, "connection task: {size} bytes");
 }
@@ -542,4 +548,84 @@ async fn sds_streams_are_served_and_each_ones_names_tracked() {
     assert_eq!(names(&left), ["default"]);
     // A server that did not ask to track keeps nothing.
     assert!(AdsServer::new().watch_interest().is_none());
+}
+
+/// Answers with the request's bytes reversed, then the caller's authorization.
+#[derive(Debug)]
+struct Mirror;
+
+impl crate::server::unary::Unary for Mirror {
+    fn call(
+        &self,
+        request: bytes::Bytes,
+        authorization: Option<String>,
+    ) -> crate::server::unary::Reply {
+        let mut out: Vec<u8> = request.iter().rev().copied().collect();
+        out.extend(authorization.unwrap_or_default().into_bytes());
+        Box::pin(std::future::ready(Ok(out.into())))
+    }
+}
+
+/// A unary call of `Mirror` over `transport`: the response's DATA and its trailers.
+async fn call_mirror(transport: crate::server::Transport) -> (Vec<u8>, Vec<(String, String)>) {
+    const PATH: &str = "/test.Mirror/Call";
+    let server = AdsServer::new().with_unary(PATH, std::sync::Arc::new(Mirror));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = server.clone();
+    let task = tokio::spawn(async move {
+        serving
+            .serve_with(listener, std::future::pending(), transport, |s| {
+                std::future::ready(Some(s))
+            })
+            .await
+    });
+    let io = TcpStream::connect(addr).await.unwrap();
+    let mut client = Client::over(Box::new(io), &[]).await;
+    let block = Client::request_block(PATH, &[("authorization", "Bearer t0k3n")]);
+    client
+        .send(frame::HEADERS, frame::END_HEADERS, 1, &block)
+        .await;
+    client
+        .send(
+            frame::DATA,
+            frame::END_STREAM,
+            1,
+            &[0, 0, 0, 0, 3, b'a', b'b', b'c'],
+        )
+        .await;
+    let mut data = Vec::new();
+    let trailers = loop {
+        let (head, payload) = client.frame().await;
+        match head.kind {
+            frame::DATA => data.extend(payload),
+            frame::HEADERS if head.flags & frame::END_STREAM != 0 => {
+                break client.fields(&payload);
+            }
+            _ => {}
+        }
+    };
+    task.abort();
+    (data, trailers)
+}
+
+#[tokio::test]
+async fn unary_methods_answer_on_confidential_connections_only() {
+    let (data, trailers) = call_mirror(crate::server::Transport::Confidential).await;
+    assert_eq!(field(&trailers, "grpc-status"), Some("0"));
+    let mut expected = vec![0, 0, 0, 0, 15];
+    expected.extend(b"cbaBearer t0k3n");
+    assert_eq!(data, expected);
+
+    let (data, trailers) = call_mirror(crate::server::Transport::Plaintext).await;
+    assert!(data.is_empty());
+    assert_eq!(
+        field(&trailers, "grpc-status"),
+        Some("7"),
+        "PERMISSION_DENIED"
+    );
+    assert!(
+        field(&trailers, "grpc-message").is_some_and(|m| m.contains("TLS%20only")),
+        "{trailers:?}"
+    );
 }

@@ -22,6 +22,7 @@ use super::hpack;
 use super::inbox::{End, Inbox, Wake};
 use super::writer::Writer;
 use crate::server::Shared;
+use crate::server::Transport;
 use crate::server::grpc::{self, Outgoing};
 
 /// Streams a client may have open at once.
@@ -82,10 +83,11 @@ fn error(reason: Reason, why: &'static str) -> ConnectionError {
 pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
     io: IO,
     shared: Arc<Shared>,
+    transport: Transport,
     mut closing: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
 ) {
-    let mut conn = Connection::new(io, shared);
+    let mut conn = Connection::new(io, shared, transport);
     let mut shutting_down = false;
     let result = loop {
         if !shutting_down && *closing.borrow_and_update() {
@@ -166,6 +168,7 @@ impl Drop for Stream {
 struct Connection<IO> {
     io: IO,
     shared: Arc<Shared>,
+    transport: Transport,
     wake: Arc<Wake>,
     read: Read,
     /// Whether the client's SETTINGS, which must come first, have arrived.
@@ -191,10 +194,11 @@ struct Connection<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
-    fn new(io: IO, shared: Arc<Shared>) -> Self {
+    fn new(io: IO, shared: Arc<Shared>, transport: Transport) -> Self {
         let mut conn = Self {
             io,
             shared,
+            transport,
             wake: Arc::new(Wake::default()),
             read: Read::Preface {
                 got: 0,

@@ -311,8 +311,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
             Some(refusal) => Err(refusal),
             None => grpc::open(
                 &self.shared,
-                request.path.as_deref().unwrap_or_default(),
-                request.grpc_encoding.as_deref(),
+                grpc::Call {
+                    path: request.path.as_deref().unwrap_or_default(),
+                    encoding: request.grpc_encoding.as_deref(),
+                    authorization: request.authorization.take(),
+                    transport: self.transport,
+                },
                 inbox.clone(),
             )
             .map_err(Refusal::Grpc),
@@ -373,6 +377,8 @@ struct Request {
     scheme: bool,
     content_type: Option<Vec<u8>>,
     grpc_encoding: Option<Vec<u8>>,
+    /// Kept for unary methods, which authenticate their caller by it.
+    authorization: Option<Vec<u8>>,
     malformed: bool,
     regular_seen: bool,
 }
@@ -410,6 +416,7 @@ impl Request {
         match name {
             b"content-type" => self.content_type = Some(value.to_vec()),
             b"grpc-encoding" => self.grpc_encoding = Some(value.to_vec()),
+            b"authorization" => self.authorization = Some(value.to_vec()),
             b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
             | b"upgrade" => self.malformed = true,
             b"te" => self.malformed |= value != b"trailers",
