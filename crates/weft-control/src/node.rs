@@ -200,9 +200,72 @@ pub fn metadata(
     }
 }
 
+/// Whether a client whose certificate proved `identities` (SPIFFE IDs, its chain checked
+/// against the mesh's root) may connect as `proxy`, as istiod checks on 15012: one identity
+/// must be of the proxy's namespace and, when the proxy names its service account, of that
+/// account — so a workload cannot ask for another namespace's configuration.
+pub fn authorize(proxy: &Proxy, identities: &[String]) -> Result<(), tonic::Status> {
+    if identities.is_empty() {
+        return Err(tonic::Status::unauthenticated(
+            "xDS over TLS needs a client certificate from the mesh CA (the workload's, as \
+             `weft agent` obtains it)",
+        ));
+    }
+    let matches = identities.iter().any(|id| {
+        weft_identity::SpiffeId::parse(id).is_ok_and(|id| {
+            id.namespace() == Some(proxy.namespace.as_str())
+                && (proxy.service_account.is_empty()
+                    || id.service_account() == Some(proxy.service_account.as_str()))
+        })
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(tonic::Status::permission_denied(format!(
+            "no identities ({}) matched {}/{}",
+            identities.join(", "),
+            proxy.namespace,
+            proxy.service_account
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_must_be_of_the_proxys_namespace_and_account() {
+        let labels = BTreeMap::new();
+        let ips: Vec<IpAddr> = vec!["10.1.0.5".parse().unwrap()];
+        let id = "sidecar~10.1.0.5~reviews-v1-0.prod~prod.svc.cluster.local";
+        let p =
+            Proxy::from_node(&node(id, Some(metadata("prod", &labels, "reviews", &ips)))).unwrap();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(authorize(&p, &ids(&["spiffe://cluster.local/ns/prod/sa/reviews"])).is_ok());
+        // Any trust domain the chain check let through; one matching identity suffices.
+        assert!(
+            authorize(
+                &p,
+                &ids(&[
+                    "spiffe://td/ns/other/sa/x",
+                    "spiffe://td/ns/prod/sa/reviews"
+                ])
+            )
+            .is_ok()
+        );
+        let err = authorize(&p, &ids(&["spiffe://cluster.local/ns/prod/sa/ratings"])).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+        assert!(err.message().contains("matched prod/reviews"), "{err:?}");
+        assert_eq!(
+            authorize(&p, &[]).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        // A proxy that names no account is held to its namespace.
+        let anonymous =
+            Proxy::from_node(&node(id, Some(metadata("prod", &labels, "", &ips)))).unwrap();
+        assert!(authorize(&anonymous, &ids(&["spiffe://cluster.local/ns/prod/sa/any"])).is_ok());
+    }
 
     fn node(id: &str, meta: Option<Struct>) -> Node {
         Node {

@@ -752,13 +752,23 @@ fn registry_inputs_changed(
 pub struct Source(pub Arc<ControlPlane>);
 
 impl SnapshotSource for Source {
-    fn connect(&self, node: &Node, stream_id: u64) -> Result<SnapshotReceiver, tonic::Status> {
+    fn connect(
+        &self,
+        node: &Node,
+        stream_id: u64,
+        peer: &weft_xds::server::Peer,
+    ) -> Result<SnapshotReceiver, tonic::Status> {
         let cp = &self.0;
         let proxy = Proxy::from_node(node).map_err(|e| {
             cp.metrics.push_error();
             tracing::warn!(node = %node.id, "refused: {e}");
             tonic::Status::invalid_argument(e.to_string())
         })?;
+        if peer.confidential {
+            crate::node::authorize(&proxy, &peer.identities).inspect_err(|e| {
+                tracing::warn!(node = %node.id, "refused: {}", e.message());
+            })?;
+        }
         let mut state = cp.state.lock();
         let new_workload = state
             .proxies
@@ -861,7 +871,9 @@ mod tests {
             )),
             ..Default::default()
         };
-        Source(cp.clone()).connect(&node, 1).expect("connects")
+        Source(cp.clone())
+            .connect(&node, 1, &weft_xds::server::Peer::default())
+            .expect("connects")
     }
 
     /// The group's layers, by type.
@@ -1119,7 +1131,11 @@ mod tests {
                 ..Default::default()
             };
             // The receiver is not needed: snapshots stay readable in the control plane.
-            drop(source.connect(&node, i as u64 + 1).expect("connects"));
+            drop(
+                source
+                    .connect(&node, i as u64 + 1, &weft_xds::server::Peer::default())
+                    .expect("connects"),
+            );
             ids.push(node.id);
         }
         // An ingress gateway in c.
@@ -1130,7 +1146,11 @@ mod tests {
             metadata: Some(crate::node::metadata("c", &labels, "default", &[ip])),
             ..Default::default()
         };
-        drop(source.connect(&node, 9).expect("connects"));
+        drop(
+            source
+                .connect(&node, 9, &weft_xds::server::Peer::default())
+                .expect("connects"),
+        );
         ids.push(node.id);
         cp.push_all();
         (cp, ids)

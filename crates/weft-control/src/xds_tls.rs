@@ -1,7 +1,8 @@
 //! ADS over TLS (Istio's 15012): the mesh CA gives the control plane a certificate for the
 //! names proxies dial it by, reissued at half its life so a long-running control plane
 //! never serves an expired one, and each accepted connection is handed to the ADS server
-//! once its handshake is done.
+//! once its handshake is done, with the SPIFFE IDs of the client certificate it presented
+//! (checked against the mesh's root), which decide what node it may connect as.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,8 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
+use weft_identity::TrustBundle;
 use weft_identity::ca::{Ca, CaError, WORKLOAD_TTL};
-use weft_identity::tls::{Credentials, TlsError, serving_config};
+use weft_identity::tls::{Credentials, TlsError, serving_config_verifying_clients, spiffe_ids};
 use weft_xds::server::AdsServer;
 
 /// The names istiod's xDS certificate carries, which Istio's proxies check.
@@ -31,7 +33,11 @@ pub enum XdsTlsError {
 /// The current server configuration, and when its certificate should be replaced.
 fn issue(ca: &Ca, now: SystemTime) -> Result<(Arc<ServerConfig>, SystemTime), XdsTlsError> {
     let (issued, key) = ca.serving(&SERVING_NAMES, WORKLOAD_TTL, now)?;
-    let config = serving_config(Credentials::from_pem(&issued.chain_pem, &key)?, &[b"h2"])?;
+    let config = serving_config_verifying_clients(
+        Credentials::from_pem(&issued.chain_pem, &key)?,
+        &TrustBundle::from_pem(ca.root_pem())?,
+        &[b"h2"],
+    )?;
     Ok((config, now + WORKLOAD_TTL / 2))
 }
 
@@ -76,7 +82,20 @@ pub async fn serve(
         async move {
             let peer = socket.peer_addr().ok();
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                Ok(Ok(tls)) => Some(tls),
+                Ok(Ok(tls)) => {
+                    let identities = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| spiffe_ids(c).iter().map(ToString::to_string).collect())
+                        .unwrap_or_default();
+                    let peer = weft_xds::server::Peer {
+                        confidential: true,
+                        identities,
+                    };
+                    Some((tls, peer))
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(?peer, "xDS TLS handshake: {e}");
                     None
@@ -89,11 +108,6 @@ pub async fn serve(
         }
     };
     server
-        .serve_with(
-            listener,
-            std::future::pending(),
-            weft_xds::server::Transport::Confidential,
-            handshake,
-        )
+        .serve_with(listener, std::future::pending(), handshake)
         .await
 }

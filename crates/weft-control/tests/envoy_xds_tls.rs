@@ -1,10 +1,13 @@
 //! Real Envoy fetching its configuration from `weft control` over TLS (Istio's 15012): it
-//! trusts the mesh root the control plane made in its CA directory and checks the
-//! certificate's name as Istio's proxies check istiod's, and ACKs every type.
+//! trusts the mesh root the control plane made in its CA directory, checks the
+//! certificate's name as Istio's proxies check istiod's, presents its workload
+//! certificate, and ACKs every type. A proxy without a certificate, or whose certificate
+//! is of another namespace than the node it claims to be, is refused, as istiod refuses
+//! them.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use weft_control::control::{Options, start};
 use weft_identity::ca::ROOT_CERT_FILE;
@@ -33,9 +36,9 @@ spec: { containers: [{ name: app, image: reviews }] }
 status: { phase: Running, podIP: 127.0.0.21 }
 "#;
 
-/// A sidecar of `default` whose xDS cluster speaks TLS to `ads`, trusting `root` and
-/// expecting istiod's name.
-fn bootstrap(ads: SocketAddr, root: &Path) -> String {
+/// A sidecar of `default` whose xDS cluster speaks TLS to `ads`, trusting `root`,
+/// expecting istiod's name and presenting `client`.
+fn bootstrap(ads: SocketAddr, root: &Path, client: Option<(&Path, &Path)>) -> String {
     let node = IstioNode {
         kind: "sidecar",
         pod: "productpage-v1-0".into(),
@@ -48,7 +51,34 @@ fn bootstrap(ads: SocketAddr, root: &Path) -> String {
         &istio_bootstrap(&node, ads.port()),
         root,
         "istiod.istio-system.svc",
+        client,
     )
+}
+
+/// Issues a certificate for service account `sa` of `ns` from the CA in `ca_dir`, and
+/// writes its chain and key into `dir`; returns their paths.
+fn workload_files(
+    ca_dir: &Path,
+    dir: &Path,
+    ns: &str,
+    sa: &str,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let ca = weft_identity::Ca::load_or_create(ca_dir, "cluster.local")?;
+    let id = weft_identity::SpiffeId::workload("cluster.local", ns, sa)?;
+    let (key, csr) = weft_identity::ca::key_and_request()?;
+    let issued = ca.sign(
+        &csr,
+        &id,
+        weft_identity::ca::WORKLOAD_TTL,
+        SystemTime::now(),
+    )?;
+    let (chain_path, key_path) = (
+        dir.join(format!("{ns}-{sa}.pem")),
+        dir.join(format!("{ns}-{sa}.key")),
+    );
+    std::fs::write(&chain_path, issued.chain_pem)?;
+    std::fs::write(&key_path, key)?;
+    Ok((chain_path, key_path))
 }
 
 fn all_acked(s: &ServerStatus) -> bool {
@@ -81,7 +111,37 @@ async fn envoy_acks_everything_fetched_over_tls() -> anyhow::Result<()> {
     assert_ne!(tls, running.xds_address);
 
     let root = ca_dir.path().join(ROOT_CERT_FILE);
-    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(tls, &root)).await?;
+    let files = tempfile::tempdir()?;
+    // Refused: no certificate, then the certificate of another namespace. Envoy logs the
+    // control plane's answer.
+    let stranger = workload_files(ca_dir.path(), files.path(), "other", "default")?;
+    for (client, answer) in [
+        // gRPC status and message as Envoy logs them (the message percent-encoded).
+        (
+            None,
+            "closed: 16, xDS%20over%20TLS%20needs%20a%20client%20certificate",
+        ),
+        (
+            Some((stranger.0.as_path(), stranger.1.as_path())),
+            "closed: 7, no%20identities%20(spiffe://cluster.local/ns/other/sa/default)%20matched%20default/default",
+        ),
+    ] {
+        let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(tls, &root, client)).await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !envoy.log_tail().contains(answer) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Envoy was not told {answer:?}:\n{}",
+                envoy.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!running.server.status().nodes.contains_key(NODE));
+    }
+
+    let own = workload_files(ca_dir.path(), files.path(), "default", "default")?;
+    let client = Some((own.0.as_path(), own.1.as_path()));
+    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(tls, &root, client)).await?;
     running
         .server
         .wait_for("Envoy to ACK every type over TLS", WAIT, all_acked)

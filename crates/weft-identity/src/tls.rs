@@ -191,6 +191,16 @@ pub fn server_config(
         chain: chain_verifier,
         peers,
     });
+    checking_clients(provider, verifier, own, alpn)
+}
+
+/// A server presenting `own` whose clients `verifier` checks.
+fn checking_clients(
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    own: Credentials,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
@@ -199,8 +209,25 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// A server that presents `own` and lets clients choose: a certificate, whose chain must
+/// lead to `bundle` (the caller then reads its SPIFFE IDs with [`spiffe_ids`]), or none,
+/// for clients that prove who they are otherwise — istiod's 15012, where proxies present
+/// their workload certificate and agents without one yet present a token.
+pub fn serving_config_verifying_clients(
+    own: Credentials,
+    bundle: &TrustBundle,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(bundle.roots.clone(), provider.clone())
+            .allow_unauthenticated()
+            .build()?;
+    checking_clients(provider, verifier, own, alpn)
+}
+
 /// A server that presents `own` and asks clients for no certificate: they prove who they
-/// are otherwise, as Istio's xDS clients do on 15012 with a token.
+/// are otherwise.
 pub fn serving_config(own: Credentials, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?

@@ -418,6 +418,7 @@ impl weft_xds::server::SnapshotSource for PerNode {
         &self,
         node: &weft_xds::envoy_types::pb::envoy::config::core::v3::Node,
         stream_id: u64,
+        _peer: &weft_xds::server::Peer,
     ) -> Result<weft_xds::server::SnapshotReceiver, tonic::Status> {
         if node.id == "stranger" {
             return Err(tonic::Status::permission_denied("unknown proxy"));

@@ -103,9 +103,22 @@ pub fn istio_bootstrap(node: &IstioNode, ads_port: u16) -> String {
 }
 
 /// `bootstrap` (one of the above) with its `xds` cluster speaking TLS: trusting the PEM
-/// roots in `root` and expecting the server's certificate to name `server` (DNS), as
-/// Istio's proxies reach istiod on 15012.
-pub fn with_xds_tls(bootstrap: &str, root: &std::path::Path, server: &str) -> String {
+/// roots in `root`, expecting the server's certificate to name `server` (DNS), as Istio's
+/// proxies reach istiod on 15012, and presenting `client` (certificate chain and key
+/// files), the workload's certificate, when given.
+pub fn with_xds_tls(
+    bootstrap: &str,
+    root: &std::path::Path,
+    server: &str,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+) -> String {
+    let certificate = client.map_or(String::new(), |(chain, key)| {
+        format!(
+            "\n          tls_certificates:\n          - certificate_chain: {{ filename: {} }}\n            private_key: {{ filename: {} }}",
+            chain.display(),
+            key.display()
+        )
+    });
     let socket = format!(
         r#"    transport_socket:
       name: envoy.transport_sockets.tls
@@ -113,7 +126,7 @@ pub fn with_xds_tls(bootstrap: &str, root: &std::path::Path, server: &str) -> St
         "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
         sni: {server}
         common_tls_context:
-          alpn_protocols: [h2]
+          alpn_protocols: [h2]{certificate}
           validation_context:
             trusted_ca: {{ filename: {root} }}
             match_typed_subject_alt_names:

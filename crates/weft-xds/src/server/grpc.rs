@@ -173,7 +173,7 @@ pub(super) struct Call<'a> {
     pub path: &'a [u8],
     pub encoding: Option<&'a [u8]>,
     pub authorization: Option<Vec<u8>>,
-    pub transport: super::Transport,
+    pub peer: &'a Arc<super::Peer>,
 }
 
 /// Opens the stream a request calls for — an ADS (or SDS) stream, or a unary method the
@@ -194,7 +194,7 @@ pub(super) fn open(
         )));
     }
     if let Some((name, method)) = shared.unary.iter().find(|(p, _)| p.as_bytes() == path) {
-        if call.transport != super::Transport::Confidential {
+        if !call.peer.confidential {
             return Err(Status::permission_denied(format!(
                 "{name} is served over TLS only: its requests carry credentials"
             )));
@@ -214,9 +214,9 @@ pub(super) fn open(
     let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
     let stream_id = shared.next_stream.fetch_add(1, Ordering::Relaxed);
     if sotw {
-        spawn::<sotw::TypeState, DiscoveryRequest>(shared, stream_id, inbox, tx);
+        spawn::<sotw::TypeState, DiscoveryRequest>(shared, stream_id, call.peer, inbox, tx);
     } else {
-        spawn::<delta::TypeState, DeltaDiscoveryRequest>(shared, stream_id, inbox, tx);
+        spawn::<delta::TypeState, DeltaDiscoveryRequest>(shared, stream_id, call.peer, inbox, tx);
     }
     Ok(rx)
 }
@@ -249,6 +249,7 @@ fn unary(
 fn spawn<T, Req>(
     shared: &Arc<Shared>,
     stream_id: u64,
+    peer: &Arc<super::Peer>,
     inbox: Arc<Inbox>,
     tx: mpsc::Sender<Outgoing>,
 ) where
@@ -259,6 +260,7 @@ fn spawn<T, Req>(
     tokio::spawn(stream::run::<T>(
         shared.clone(),
         stream_id,
+        peer.clone(),
         Requests::new(inbox),
         tx,
     ));
@@ -288,12 +290,14 @@ mod tests {
         let sotw = stream::run::<sotw::TypeState>(
             server.shared.clone(),
             1,
+            Arc::new(crate::server::Peer::default()),
             Requests::new(Inbox::finished([])),
             tx.clone(),
         );
         let delta = stream::run::<delta::TypeState>(
             server.shared.clone(),
             2,
+            Arc::new(crate::server::Peer::default()),
             Requests::new(Inbox::finished([])),
             tx,
         );

@@ -53,13 +53,16 @@ pub struct WaitTimeout {
     pub status: ServerStatus,
 }
 
-/// Whether a connection's bytes are private to its two ends: unary methods, whose
-/// requests carry credentials, are served only on confidential ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Plaintext,
-    /// TLS.
-    Confidential,
+/// What the server knows of a connection's other end, from the transport under HTTP/2.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The connection's bytes are private to its two ends (TLS): unary methods, whose
+    /// requests carry credentials, are served only on such connections.
+    pub confidential: bool,
+    /// The identities the peer's certificate proves (its URI SANs, the chain verified by
+    /// the TLS layer); empty without a client certificate. A [`SnapshotSource`] decides
+    /// what a stream's node may be from them.
+    pub identities: Vec<String>,
 }
 
 /// The server; clones share snapshot, status and streams.
@@ -76,7 +79,8 @@ pub type SnapshotReceiver = watch::Receiver<Option<Arc<Snapshot>>>;
 /// each proxy's own view implements this instead ([`AdsServer::with_source`]).
 pub trait SnapshotSource: Send + Sync + std::fmt::Debug + 'static {
     /// A node opened stream `stream_id`. An error ends the stream with that status.
-    fn connect(&self, node: &Node, stream_id: u64) -> Result<SnapshotReceiver, Status>;
+    fn connect(&self, node: &Node, stream_id: u64, peer: &Peer)
+    -> Result<SnapshotReceiver, Status>;
     /// Stream `stream_id` of the node ended; it may reconnect on another.
     fn disconnect(&self, node_id: &str, stream_id: u64);
 }
@@ -106,10 +110,15 @@ impl Shared {
     }
 
     /// The snapshots for the node a stream's first request names.
-    fn connect(&self, node: Option<&Node>, stream_id: u64) -> Result<SnapshotReceiver, Status> {
+    fn connect(
+        &self,
+        node: Option<&Node>,
+        stream_id: u64,
+        peer: &Peer,
+    ) -> Result<SnapshotReceiver, Status> {
         node_id(node)?;
         match (&self.source, node) {
-            (Some(source), Some(node)) => source.connect(node, stream_id),
+            (Some(source), Some(node)) => source.connect(node, stream_id, peer),
             _ => Ok(self.snapshot.subscribe()),
         }
     }
@@ -202,24 +211,23 @@ impl AdsServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        self.serve_with(listener, shutdown, Transport::Plaintext, |socket| {
-            std::future::ready(Some(socket))
+        self.serve_with(listener, shutdown, |socket| {
+            std::future::ready(Some((socket, Peer::default())))
         })
         .await
     }
 
     /// [`AdsServer::serve`], with each accepted connection first turned by `accept` into
-    /// what HTTP/2 is spoken over (a TLS stream, after its handshake), which `transport`
-    /// says is private or not; a connection `accept` turns into `None` is dropped.
+    /// what HTTP/2 is spoken over (a TLS stream, after its handshake) and what is known of
+    /// its peer; a connection `accept` turns into `None` is dropped.
     pub async fn serve_with<IO, Accepted>(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
-        transport: Transport,
         accept: impl Fn(TcpStream) -> Accepted,
     ) -> Result<(), ServerError>
     where
-        Accepted: Future<Output = Option<IO>> + Send + 'static,
+        Accepted: Future<Output = Option<(IO, Peer)>> + Send + 'static,
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let (closing, closing_rx) = watch::channel(false);
@@ -237,8 +245,8 @@ impl AdsServer {
                         let (shared, closing, alive) =
                             (self.shared.clone(), closing_rx.clone(), alive.clone());
                         tokio::spawn(async move {
-                            if let Some(io) = connection.await {
-                                http2::serve(io, shared, transport, closing, alive).await;
+                            if let Some((io, peer)) = connection.await {
+                                http2::serve(io, shared, Arc::new(peer), closing, alive).await;
                             }
                         });
                     }
@@ -274,7 +282,7 @@ impl AdsServer {
         http2::serve(
             io,
             self.shared.clone(),
-            Transport::Plaintext,
+            Arc::new(Peer::default()),
             closing,
             alive,
         )

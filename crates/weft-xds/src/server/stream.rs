@@ -51,6 +51,7 @@ enum Next<R> {
 pub(super) async fn run<T>(
     shared: Arc<Shared>,
     stream_id: u64,
+    peer: Arc<super::Peer>,
     mut inbound: Requests<<Stream<T> as Protocol>::Request>,
     tx: mpsc::Sender<Outgoing>,
 ) where
@@ -93,7 +94,7 @@ pub(super) async fn run<T>(
         };
         match next {
             Next::Request(request) => {
-                if !Box::pin(stream.request(*request, &mut snapshots, stream_id)).await {
+                if !Box::pin(stream.request(*request, &mut snapshots, stream_id, &peer)).await {
                     break;
                 }
             }
@@ -119,9 +120,10 @@ where
         request: <Self as Protocol>::Request,
         snapshots: &mut Option<super::SnapshotReceiver>,
         stream_id: u64,
+        peer: &super::Peer,
     ) -> bool {
         if snapshots.is_none() {
-            match self.shared.connect(Self::node(&request), stream_id) {
+            match self.shared.connect(Self::node(&request), stream_id, peer) {
                 Ok(rx) => *snapshots = Some(rx),
                 Err(status) => {
                     let _ = self.tx.send(Err(status)).await;

@@ -477,7 +477,7 @@ async fn an_idle_connection_task_holds_no_closing_state() {
     let task = super::serve(
         socket,
         server.shared.clone(),
-        crate::server::Transport::Plaintext,
+        std::sync::Arc::new(crate::server::Peer::default()),
         closing,
         alive,
     );
@@ -566,8 +566,8 @@ impl crate::server::unary::Unary for Mirror {
     }
 }
 
-/// A unary call of `Mirror` over `transport`: the response's DATA and its trailers.
-async fn call_mirror(transport: crate::server::Transport) -> (Vec<u8>, Vec<(String, String)>) {
+/// A unary call of `Mirror` over a connection that is `confidential` or not: the response's DATA and its trailers.
+async fn call_mirror(confidential: bool) -> (Vec<u8>, Vec<(String, String)>) {
     const PATH: &str = "/test.Mirror/Call";
     let server = AdsServer::new().with_unary(PATH, std::sync::Arc::new(Mirror));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -575,8 +575,12 @@ async fn call_mirror(transport: crate::server::Transport) -> (Vec<u8>, Vec<(Stri
     let serving = server.clone();
     let task = tokio::spawn(async move {
         serving
-            .serve_with(listener, std::future::pending(), transport, |s| {
-                std::future::ready(Some(s))
+            .serve_with(listener, std::future::pending(), move |s| {
+                let peer = crate::server::Peer {
+                    confidential,
+                    identities: Vec::new(),
+                };
+                std::future::ready(Some((s, peer)))
             })
             .await
     });
@@ -611,13 +615,13 @@ async fn call_mirror(transport: crate::server::Transport) -> (Vec<u8>, Vec<(Stri
 
 #[tokio::test]
 async fn unary_methods_answer_on_confidential_connections_only() {
-    let (data, trailers) = call_mirror(crate::server::Transport::Confidential).await;
+    let (data, trailers) = call_mirror(true).await;
     assert_eq!(field(&trailers, "grpc-status"), Some("0"));
     let mut expected = vec![0, 0, 0, 0, 15];
     expected.extend(b"cbaBearer t0k3n");
     assert_eq!(data, expected);
 
-    let (data, trailers) = call_mirror(crate::server::Transport::Plaintext).await;
+    let (data, trailers) = call_mirror(false).await;
     assert!(data.is_empty());
     assert_eq!(
         field(&trailers, "grpc-status"),

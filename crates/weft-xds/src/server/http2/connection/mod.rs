@@ -21,8 +21,8 @@ use super::frame::{self, Head, Reason};
 use super::hpack;
 use super::inbox::{End, Inbox, Wake};
 use super::writer::Writer;
+use crate::server::Peer;
 use crate::server::Shared;
-use crate::server::Transport;
 use crate::server::grpc::{self, Outgoing};
 
 /// Streams a client may have open at once.
@@ -83,11 +83,11 @@ fn error(reason: Reason, why: &'static str) -> ConnectionError {
 pub async fn serve<IO: AsyncRead + AsyncWrite + Unpin>(
     io: IO,
     shared: Arc<Shared>,
-    transport: Transport,
+    peer: Arc<Peer>,
     mut closing: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
 ) {
-    let mut conn = Connection::new(io, shared, transport);
+    let mut conn = Connection::new(io, shared, peer);
     let mut shutting_down = false;
     let result = loop {
         if !shutting_down && *closing.borrow_and_update() {
@@ -168,7 +168,8 @@ impl Drop for Stream {
 struct Connection<IO> {
     io: IO,
     shared: Arc<Shared>,
-    transport: Transport,
+    /// Shared with the connection's streams, which authorize their nodes by it.
+    peer: Arc<Peer>,
     wake: Arc<Wake>,
     read: Read,
     /// Whether the client's SETTINGS, which must come first, have arrived.
@@ -194,11 +195,11 @@ struct Connection<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
-    fn new(io: IO, shared: Arc<Shared>, transport: Transport) -> Self {
+    fn new(io: IO, shared: Arc<Shared>, peer: Arc<Peer>) -> Self {
         let mut conn = Self {
             io,
             shared,
-            transport,
+            peer,
             wake: Arc::new(Wake::default()),
             read: Read::Preface {
                 got: 0,

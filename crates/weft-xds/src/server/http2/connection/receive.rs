@@ -315,7 +315,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Connection<IO> {
                     path: request.path.as_deref().unwrap_or_default(),
                     encoding: request.grpc_encoding.as_deref(),
                     authorization: request.authorization.take(),
-                    transport: self.transport,
+                    peer: &self.peer,
                 },
                 inbox.clone(),
             )
