@@ -483,13 +483,14 @@ impl ControlPlane {
         let same_keys = *state.label_keys == label_keys;
         let endpoints_changed = stale && view.registry.endpoints_digest() != endpoints_before;
         let view_accounts = view.registry.accounts_digest();
+        let reads_accounts = view.reads_accounts();
         state.label_keys = Arc::new(label_keys);
         state.view = Arc::new(view);
         state.earlier_layers = std::mem::take(&mut state.layers);
         let groups = std::mem::take(&mut state.groups);
         // Clusters name the identities a service's endpoints run as (Istio mutual TLS), so
         // endpoints that bring or take away a service account change more than EDS.
-        let accounts_changed = stale && view_accounts != accounts_before;
+        let accounts_changed = stale && reads_accounts && view_accounts != accounts_before;
         let structure_changed = std::mem::take(&mut state.structure_changed) || accounts_changed;
         if structure_changed && !same_keys {
             // Proxies group differently now: every group is translated afresh.
@@ -956,18 +957,34 @@ mod tests {
 
     #[test]
     fn endpoints_that_change_a_services_accounts_recompute_its_clusters() {
+        accounts_change(true);
+    }
+
+    #[test]
+    fn without_tls_rules_a_services_accounts_change_only_its_endpoints() {
+        accounts_change(false);
+    }
+
+    /// An endpoint change that brings `web` a service account, with or without a rule
+    /// asking for Istio mutual TLS (whose clusters name the accounts).
+    fn accounts_change(mutual: bool) {
         let cp = ControlPlane::new(
             MeshSettings::default(),
             Debounce::default(),
             Duration::from_secs(10),
         );
-        let rules = load(
-            "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: shop }\n\
-             spec: { clusterIP: 10.0.0.10, ports: [{ name: http, port: 80, targetPort: 8080 }] }\n\
+        let tls = if mutual {
+            "tls: { mode: ISTIO_MUTUAL }"
+        } else {
+            "loadBalancer: { simple: RANDOM }"
+        };
+        let rules = load(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{ name: web, namespace: shop }}\n\
+             spec: {{ clusterIP: 10.0.0.10, ports: [{{ name: http, port: 80, targetPort: 8080 }}] }}\n\
              ---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
-             metadata: { name: web, namespace: shop }\n\
-             spec: { host: web, trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }\n",
-        );
+             metadata: {{ name: web, namespace: shop }}\n\
+             spec: {{ host: web, trafficPolicy: {{ {tls} }} }}\n",
+        ));
         let empty = load(
             "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
              metadata: { name: web-1, namespace: shop, labels: { kubernetes.io/service-name: web } }\n\
@@ -997,11 +1014,13 @@ mod tests {
         cp.set_config(vec![rules, slice("10.1.0.1")], vec![], None);
         cp.push_all();
         let after = layers(&cp);
-        assert!(
+        assert_eq!(
             !Arc::ptr_eq(&before[0][2], &after[0][2]),
-            "clusters recomputed"
+            mutual,
+            "clusters recomputed only where they name the accounts"
         );
-        assert!(names_identity(&cp) && has_endpoint(&cp, "10.1.0.1"));
+        assert_eq!(names_identity(&cp), mutual);
+        assert!(has_endpoint(&cp, "10.1.0.1"));
     }
 
     /// The mesh of the incremental-push test: three namespaces, `a` scoped to itself, `b`

@@ -207,7 +207,9 @@ fn service_cluster(proxy: &Proxy, view: &MeshView, t: &Target<'_>) -> Option<Clu
         None
     };
     super::traffic_policy::apply(&mut c, &mut http, policy, port, &view.mesh);
-    super::traffic_policy::upstream_tls(&mut c, &mut http, policy, upstream(proxy, view, t));
+    if policy.tls.is_some() {
+        super::traffic_policy::upstream_tls(&mut c, &mut http, policy, upstream(proxy, view, t));
+    }
     if let Some(options) = http {
         c.typed_extension_protocol_options = protocol_options(options);
     }

@@ -80,7 +80,17 @@ fn content<T: Debug>(object: &T) -> u64 {
 /// inline in its clusters.
 fn service_digest(view: &MeshView, svc: &Service) -> u64 {
     let mut h = DefaultHasher::new();
-    format!("{svc:?}").hash(&mut h);
+    if view.reads_accounts || svc.service_accounts.is_empty() {
+        format!("{svc:?}").hash(&mut h);
+    } else {
+        // No rule names them: proxies whose services gain or lose an account as workloads
+        // come and go keep their translation.
+        let without = Service {
+            service_accounts: Vec::new(),
+            ..svc.clone()
+        };
+        format!("{without:?}").hash(&mut h);
+    }
     if matches!(svc.resolution, Resolution::Dns | Resolution::DnsRoundRobin) {
         for p in &svc.ports {
             format!("{:?}", view.registry.endpoints_of(&svc.hostname, p.port)).hash(&mut h);

@@ -138,6 +138,10 @@ pub struct MeshView {
     /// `virtual_services` and `destination_rules` by resolved host (built by `new`).
     pub(crate) vs_hosts: HostIndex,
     pub(crate) dr_hosts: HostIndex,
+    /// Some DestinationRule sets `tls`, so clusters may name the service accounts behind
+    /// their services (built by `new`). Without one, which accounts a service's endpoints
+    /// run as changes no proxy's configuration, and pushes need not look.
+    pub(crate) reads_accounts: bool,
     /// Content digests of the services, rules and Sidecars above, by address (built by
     /// `new`; see `dependencies`).
     pub(crate) digests: super::dependencies::Digests,
@@ -255,8 +259,15 @@ impl MeshView {
                 .iter()
                 .map(|dr| vec![resolve_host(&dr.spec.host, &dr.namespace, domain)]),
         );
+        view.reads_accounts = view.destination_rules.iter().any(|dr| sets_tls(&dr.spec));
         view.digests = super::dependencies::Digests::of(&view);
         view
+    }
+
+    /// Whether a change of the registry's service accounts (`Registry::accounts_digest`)
+    /// can change any proxy's configuration.
+    pub fn reads_accounts(&self) -> bool {
+        self.reads_accounts
     }
 
     /// The services a proxy may reach: exported to its namespace and imported by the
@@ -310,4 +321,16 @@ impl MeshView {
             .or_else(|| exact_first(host_namespace))
             .or_else(|| candidates.first().map(|(_, d)| *d))
     }
+}
+
+/// Whether `dr` sets `tls` at any level: top, port, subset or a subset's port.
+fn sets_tls(dr: &DestinationRule) -> bool {
+    let policy = |tp: &weft_config::networking::destination_rule::TrafficPolicy| {
+        tp.tls.is_some() || tp.port_level_settings.iter().any(|p| p.tls.is_some())
+    };
+    dr.traffic_policy.as_ref().is_some_and(policy)
+        || dr
+            .subsets
+            .iter()
+            .any(|s| s.traffic_policy.as_ref().is_some_and(policy))
 }
