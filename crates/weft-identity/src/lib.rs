@@ -7,6 +7,7 @@ pub mod ca_api;
 pub mod spiffe;
 pub mod tls;
 pub mod token;
+pub mod upstream;
 
 pub use ca::{Ca, CaError, Issued};
 pub use spiffe::{IdError, SpiffeId};

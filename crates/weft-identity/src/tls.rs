@@ -44,7 +44,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// The roots peers' chains must lead to.
 #[derive(Clone, Debug)]
 pub struct TrustBundle {
-    roots: Arc<RootCertStore>,
+    pub(crate) roots: Arc<RootCertStore>,
 }
 
 impl TrustBundle {
@@ -70,8 +70,8 @@ impl TrustBundle {
 /// A workload's certificate chain and key.
 #[derive(Debug)]
 pub struct Credentials {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 impl Clone for Credentials {
