@@ -1,6 +1,5 @@
-//! `weft agent`: sets up logging and runs the secret agent until SIGTERM or Ctrl-C; and
-//! `weft token`, which mints the join token the agent presents to the CA.
-//! Exit codes: 0 on a signal (agent) or success (token), 1 when it cannot start.
+//! `weft agent`: sets up logging and runs the secret agent until SIGTERM or Ctrl-C.
+//! Exit codes: 0 on a signal, 1 when it cannot start (socket path unusable).
 
 use std::time::Duration;
 
@@ -69,26 +68,4 @@ pub fn run(args: &AgentArgs) -> i32 {
             }
         }
     })
-}
-
-/// `weft token`: prints a join token for the service account.
-pub fn token(args: &crate::cli::TokenArgs, out: &mut dyn std::io::Write) -> i32 {
-    let minted = weft_identity::TokenKey::load_or_create(&args.ca_dir).and_then(|key| {
-        key.mint(
-            &args.namespace,
-            &args.service_account,
-            Duration::from_secs(args.ttl_hours * 3600),
-            std::time::SystemTime::now(),
-        )
-    });
-    match minted {
-        Ok(token) => match writeln!(out, "{token}") {
-            Ok(()) => 0,
-            Err(_) => 1,
-        },
-        Err(e) => {
-            eprintln!("weft token: {e}");
-            1
-        }
-    }
 }

@@ -8,4 +8,5 @@ pub mod describe;
 pub mod proxy;
 pub mod proxy_config;
 pub mod proxy_status;
+pub mod token;
 pub mod validate;

@@ -14,7 +14,7 @@ fn main() {
         Command::Proxy(args) => weft::proxy::run(args),
         Command::Control(args) => weft::control::run(args),
         Command::Agent(args) => weft::agent::run(args),
-        Command::Token(args) => weft::agent::token(args, &mut std::io::stdout().lock()),
+        Command::Token(args) => weft::token::run(args, &mut std::io::stdout().lock()),
         Command::ProxyStatus(args) => weft::proxy_status::run(
             args,
             &mut std::io::stdout().lock(),

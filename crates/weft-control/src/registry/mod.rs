@@ -210,22 +210,21 @@ impl Registry {
     /// Fills each service's `service_accounts` from its endpoints (an endpoint without one
     /// names none) and digests them all.
     fn settle_accounts(&mut self) {
-        let mut accounts: BTreeMap<&ServiceKey, std::collections::BTreeSet<&str>> = BTreeMap::new();
-        for ((key, _), eps) in &self.endpoints {
-            let set = accounts.entry(key).or_default();
-            set.extend(
-                eps.iter()
-                    .map(|e| e.service_account.as_str())
-                    .filter(|a| !a.is_empty()),
-            );
-        }
-        let accounts: BTreeMap<ServiceKey, Vec<String>> = accounts
-            .into_iter()
-            .map(|(k, set)| (k.clone(), set.into_iter().map(str::to_string).collect()))
-            .collect();
+        let Registry {
+            services,
+            endpoints,
+            ..
+        } = self;
         let mut h = std::hash::DefaultHasher::new();
-        for (key, svc) in &mut self.services {
-            svc.service_accounts = accounts.get(key).cloned().unwrap_or_default();
+        for (key, svc) in services.iter_mut() {
+            // Endpoints are keyed by (service, port): this service's are one range.
+            let ports = (key.clone(), 0)..=(key.clone(), u16::MAX);
+            let accounts: std::collections::BTreeSet<&str> = endpoints
+                .range(ports)
+                .flat_map(|(_, eps)| eps.iter().map(|e| e.service_account.as_str()))
+                .filter(|a| !a.is_empty())
+                .collect();
+            svc.service_accounts = accounts.into_iter().map(str::to_string).collect();
             std::hash::Hash::hash(&(key, &svc.service_accounts), &mut h);
         }
         self.accounts_digest = std::hash::Hasher::finish(&h);

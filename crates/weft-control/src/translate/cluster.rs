@@ -207,8 +207,8 @@ fn service_cluster(proxy: &Proxy, view: &MeshView, t: &Target<'_>) -> Option<Clu
         None
     };
     super::traffic_policy::apply(&mut c, &mut http, policy, port, &view.mesh);
-    if policy.tls.is_some() {
-        super::traffic_policy::upstream_tls(&mut c, &mut http, policy, upstream(proxy, view, t));
+    if let Some(tls) = policy.tls {
+        super::traffic_policy::tls::apply(&mut c, &mut http, tls, &upstream(proxy, view, t));
     }
     if let Some(options) = http {
         c.typed_extension_protocol_options = protocol_options(options);
@@ -348,7 +348,6 @@ fn upstream<'a>(
         .chain(t.svc.subject_alt_names.iter().cloned())
         .collect(),
         service_entry: t.svc.origin == crate::registry::Origin::ServiceEntry,
-        http2: false,
         sidecar_without_selector: proxy.proxy_type == crate::node::ProxyType::Sidecar
             && !t.dr_selects,
     }

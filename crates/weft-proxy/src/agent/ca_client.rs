@@ -87,7 +87,8 @@ impl CaSource {
         }
         let root_pem = chain.pop().unwrap_or_default();
         let chain_pem = chain.concat();
-        let not_after = not_after(&chain[0])?;
+        let not_after = weft_identity::ca::not_after(&chain[0])
+            .map_err(|e| CaClientError::Answer(e.to_string()))?;
         Ok(Issued {
             chain_pem,
             key_pem,
@@ -185,9 +186,4 @@ impl CaSource {
         }
         IstioCertificateResponse::decode(data).map_err(|e| CaClientError::Answer(e.to_string()))
     }
-}
-
-/// The expiry of the PEM certificate `pem`.
-fn not_after(pem: &str) -> Result<SystemTime, CaClientError> {
-    weft_identity::ca::not_after(pem).map_err(|e| CaClientError::Answer(e.to_string()))
 }

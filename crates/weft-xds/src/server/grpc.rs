@@ -50,16 +50,10 @@ impl Encoded {
         Self { parts }
     }
 
-    /// A message already encoded (a unary method's answer).
+    /// A message already encoded (a unary method's answer): all of it goes as `rest`
+    /// after an empty head.
     pub fn raw(message: Bytes) -> Self {
-        let mut head = BytesMut::with_capacity(5);
-        head.put_u8(0);
-        head.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
-        let mut parts = vec![head.freeze()];
-        if !message.is_empty() {
-            parts.push(message);
-        }
-        Self { parts }
+        Self::from_parts(&(), vec![message])
     }
 
     /// A whole message, encoded into its own buffer (freed once it is written).

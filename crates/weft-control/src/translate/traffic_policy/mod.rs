@@ -117,21 +117,6 @@ pub fn describe(policy: &Policy) -> Vec<String> {
     out
 }
 
-/// Sets the cluster's TLS per the merged policy's `tls` (none: plaintext, as auto mutual
-/// TLS is not applied yet); says whether it did.
-pub fn upstream_tls(
-    c: &mut Cluster,
-    http: &mut Option<HttpProtocolOptions>,
-    policy: &Policy,
-    mut up: tls::Upstream,
-) -> bool {
-    let Some(settings) = policy.tls else {
-        return false;
-    };
-    up.http2 = http.as_mut().and_then(explicit_http2).is_some();
-    tls::apply(c, http, settings, &up)
-}
-
 /// One level's policy on `port`: its port-level settings for that port replace all four
 /// parts (what they leave out falls back to defaults, not to the level above); the flag
 /// says they did.

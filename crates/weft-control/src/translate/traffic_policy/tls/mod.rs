@@ -41,25 +41,27 @@ pub struct Upstream<'a> {
     /// The service is a ServiceEntry's: SIMPLE and MUTUAL rules that name no
     /// `subjectAltNames` expect its `identities` (its own `subjectAltNames` among them).
     pub service_entry: bool,
-    /// The cluster asks for HTTP/2 upstream (ALPN `h2`).
-    pub http2: bool,
     /// The proxy is a sidecar whose rule has no `workloadSelector`: Istio applies
     /// `credentialName` there only when the rule selects the workload.
     pub sidecar_without_selector: bool,
 }
 
-/// Sets `c`'s transport socket (and what goes with it) per `tls`; says whether it did.
+/// Sets `c`'s transport socket (and what goes with it) per `tls`, once the rest of the
+/// traffic policy has set the upstream HTTP options `http`; says whether it did. (Without a
+/// rule's `tls` a cluster stays plaintext: auto mutual TLS is not applied yet.)
 pub fn apply(
     c: &mut Cluster,
     http: &mut Option<HttpProtocolOptions>,
     tls: &ClientTLSSettings,
     up: &Upstream,
 ) -> bool {
+    // An explicitly HTTP/2 cluster offers `h2` in ALPN.
+    let http2 = http.as_mut().and_then(super::explicit_http2).is_some();
     let context = match tls.mode {
         TLSmode::Disable => return false,
-        TLSmode::IstioMutual => istio_mutual(tls, up),
+        TLSmode::IstioMutual => istio_mutual(tls, up, http2),
         TLSmode::Simple | TLSmode::Mutual => {
-            let Some(context) = originated(http, tls, up) else {
+            let Some(context) = originated(http, tls, up, http2) else {
                 return false;
             };
             alpn_override(c);
@@ -168,7 +170,7 @@ fn combined(
 
 /// ISTIO_MUTUAL: the workload's certificate, the mesh's roots, the service's identities,
 /// and Istio's SNI and ALPN, which the server side's filter chains match on.
-fn istio_mutual(tls: &ClientTLSSettings, up: &Upstream) -> UpstreamTlsContext {
+fn istio_mutual(tls: &ClientTLSSettings, up: &Upstream, http2: bool) -> UpstreamTlsContext {
     let sans = if tls.subject_alt_names.is_empty() {
         &up.identities
     } else {
@@ -177,17 +179,15 @@ fn istio_mutual(tls: &ClientTLSSettings, up: &Upstream) -> UpstreamTlsContext {
     let mut common = common();
     common.alpn_protocols = ["istio-peer-exchange", "istio"]
         .into_iter()
-        .chain(up.http2.then_some("h2"))
+        .chain(http2.then_some("h2"))
         .map(str::to_string)
         .collect();
     common.tls_certificate_sds_secret_configs = vec![agent_secret(DEFAULT_SECRET)];
     common.validation_context_type = Some(combined(sans, None, agent_secret(ROOT_SECRET)));
-    let sni = if !tls.sni.is_empty() {
-        tls.sni.clone()
-    } else if !up.istio_sni.is_empty() {
+    let sni = if tls.sni.is_empty() {
         up.istio_sni.clone()
     } else {
-        up.cluster.to_string()
+        tls.sni.clone()
     };
     UpstreamTlsContext {
         common_tls_context: Some(common),
@@ -203,6 +203,7 @@ fn originated(
     http: &mut Option<HttpProtocolOptions>,
     tls: &ClientTLSSettings,
     up: &Upstream,
+    http2: bool,
 ) -> Option<UpstreamTlsContext> {
     let mutual = tls.mode == TLSmode::Mutual;
     let sans: &[String] = if !tls.subject_alt_names.is_empty() {
@@ -214,7 +215,7 @@ fn originated(
     };
     let insecure = tls.insecure_skip_verify == Some(true);
     let mut common = common();
-    if up.http2 {
+    if http2 {
         common.alpn_protocols = vec!["h2".into()];
     }
     if !tls.credential_name.is_empty() {
