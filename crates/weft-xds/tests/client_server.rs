@@ -1,13 +1,21 @@
 //! weft-xds's client against weft-xds's server over real gRPC on loopback, in both protocol
 //! variants: ACK, NACK with error_detail seen by the server, subscription changes, and a
-//! server restart the client recovers from.
+//! server restart the client recovers from; and the same client on SDS's own service over a
+//! Unix socket, as a proxy reaches its secret agent.
 
 mod support;
 
 use std::sync::Arc;
 
 use support::*;
-use weft_xds::client::{ClientConfig, XdsClient};
+use weft_xds::client::{ClientConfig, Target, XdsClient};
+use weft_xds::envoy_types::pb::envoy::config::core::v3::DataSource;
+use weft_xds::envoy_types::pb::envoy::config::core::v3::data_source::Specifier;
+use weft_xds::envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    GenericSecret, Secret, secret,
+};
+use weft_xds::envoy_types::pb::google::protobuf::Any;
+use weft_xds::envoy_types::util::pack_any;
 use weft_xds::server::{AdsServer, Snapshot, type_status};
 use weft_xds::{Mode, Subscription, type_url};
 
@@ -239,4 +247,92 @@ async fn sotw_client_recovers_from_a_server_restart() -> anyhow::Result<()> {
 #[tokio::test]
 async fn delta_client_recovers_from_a_server_restart() -> anyhow::Result<()> {
     server_restart(Mode::Delta).await
+}
+
+fn secret(name: &str, tag: &str) -> Any {
+    let secret = DataSource {
+        specifier: Some(Specifier::InlineString(tag.to_string())),
+        ..Default::default()
+    };
+    pack_any(Secret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::GenericSecret(GenericSecret {
+            secret: Some(secret),
+            ..Default::default()
+        })),
+    })
+}
+
+/// A secrets client asks for nothing until told, then gets exactly the named secrets over
+/// the Unix socket; a rejected secret is NACKed and the accepted set kept.
+async fn secrets_over_unix_socket(mode: Mode) -> anyhow::Result<()> {
+    let node_id = format!("{mode:?}-sds");
+    let dir = std::env::temp_dir().join(format!("weft-xds-sds-{}-{node_id}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let socket = dir.join("socket");
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket)?;
+    let server = AdsServer::tracking_interest();
+    server.set_snapshot(
+        Snapshot::new("v1")
+            .with(secret("default", "1"))?
+            .with(secret("ROOTCA", "1"))?
+            .with(secret("bad", "1"))?,
+    );
+    let serving = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let server = server.clone();
+                tokio::spawn(async move { server.serve_connection(stream).await });
+            }
+        })
+    };
+    let (handler, mut seen) = RecordingHandler::new("bad");
+    let config = ClientConfig::secrets(Target::Unix(socket.clone()), node(&node_id), mode);
+    assert!(config.subscriptions.is_empty());
+    let client = XdsClient::spawn(config, Arc::new(handler))?;
+
+    client.subscribe(type_url::SECRET, names(["default", "ROOTCA"]));
+    let sds = next_seen(&mut seen, type_url::SECRET).await;
+    assert_eq!(
+        (sds.version.as_str(), &sds.names, sds.accepted),
+        ("v1", &names(["ROOTCA", "default"]), true)
+    );
+    server
+        .wait_for_ack(&node_id, type_url::SECRET, "v1", WAIT)
+        .await?;
+    assert!(
+        !client.status().types.contains_key(type_url::CLUSTER),
+        "a secrets client subscribes to nothing else"
+    );
+
+    client.subscribe(type_url::SECRET, names(["default", "ROOTCA", "bad"]));
+    let sds = next_seen(&mut seen, type_url::SECRET).await;
+    assert!(!sds.accepted);
+    let nack = server
+        .wait_for_nack(&node_id, type_url::SECRET, WAIT)
+        .await?;
+    assert_eq!(nack.message, "resource bad rejected by the test handler");
+    let status = client.status();
+    assert_eq!(status.types[type_url::SECRET].resources, 2);
+    assert_eq!(status.types[type_url::SECRET].nacks, 1);
+
+    client.shutdown();
+    serving.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sotw_secrets_over_a_unix_socket() -> anyhow::Result<()> {
+    secrets_over_unix_socket(Mode::StateOfTheWorld).await
+}
+
+#[tokio::test]
+async fn delta_secrets_over_a_unix_socket() -> anyhow::Result<()> {
+    secrets_over_unix_socket(Mode::Delta).await
 }

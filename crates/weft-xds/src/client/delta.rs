@@ -33,10 +33,11 @@ impl Protocol for Delta {
         client: &mut Client,
         requests: UnboundedReceiverStream<DeltaDiscoveryRequest>,
     ) -> Result<Streaming<DeltaDiscoveryResponse>, tonic::Status> {
-        client
-            .delta_aggregated_resources(requests)
-            .await
-            .map(|r| r.into_inner())
+        match client {
+            Client::Aggregated(c) => c.delta_aggregated_resources(requests).await,
+            Client::Secrets(c) => c.delta_secrets(requests).await,
+        }
+        .map(|r| r.into_inner())
     }
 
     /// Sends the subscribe/unsubscribe diff for every type whose subscription differs from what

@@ -3,6 +3,10 @@
 //! that can change at any time, ACK/NACK decided by the caller's handler, reconnects with
 //! Envoy's backoff, and observable per-type state for admin pages.
 //!
+//! The same client speaks SDS's own service (`SecretDiscoveryService`) to a secret agent on a
+//! Unix socket, as Envoy does for the `sds-grpc` cluster of an Istio bootstrap: the messages
+//! and the ACK/NACK rules are ADS's, only the gRPC path and the transport differ.
+//!
 //! Whatever the variant, the handler always sees the complete current set of a type plus
 //! what changed in it: the client keeps the set for delta streams too, so the proxy has one
 //! code path. An update the handler rejects leaves the set as it was (the last accepted).
@@ -14,6 +18,8 @@ mod state;
 mod stream;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,11 +57,50 @@ pub struct Update<'a> {
     pub removed: &'a BTreeSet<String>,
 }
 
+/// Where the server listens (plaintext gRPC either way).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `http://IP:PORT`.
+    Http(String),
+    /// A Unix socket (an Envoy `pipe` address).
+    Unix(PathBuf),
+}
+
+impl From<String> for Target {
+    fn from(uri: String) -> Self {
+        Self::Http(uri)
+    }
+}
+
+impl From<&str> for Target {
+    fn from(uri: &str) -> Self {
+        Self::Http(uri.to_string())
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http(uri) => f.write_str(uri),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// The gRPC service the stream is opened on; both carry the same discovery messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `AggregatedDiscoveryService`: every type on one stream.
+    Aggregated,
+    /// `SecretDiscoveryService`: secrets only, as a secret agent serves them.
+    Secrets,
+}
+
 /// How to reach the control plane and what to ask it for.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// `http://IP:PORT` of the ADS server (plaintext gRPC).
-    pub endpoint: String,
+    pub target: Target,
+    pub service: Service,
     /// Sent on the first request of every stream.
     pub node: Node,
     pub mode: Mode,
@@ -71,19 +116,30 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// Envoy's start: wildcard CDS and LDS, named types added as the caller learns names,
     /// Envoy's reconnect backoff.
-    pub fn new(endpoint: impl Into<String>, node: Node, mode: Mode) -> Self {
+    pub fn new(target: impl Into<Target>, node: Node, mode: Mode) -> Self {
         let subscriptions = [type_url::CLUSTER, type_url::LISTENER]
             .into_iter()
             .map(|t| (t.to_string(), Subscription::Wildcard))
             .collect();
         Self {
-            endpoint: endpoint.into(),
+            target: target.into(),
+            service: Service::Aggregated,
             node,
             mode,
             subscriptions,
             backoff_base: ENVOY_BASE,
             backoff_max: ENVOY_MAX,
             connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A `SecretDiscoveryService` client with nothing subscribed yet: the caller names the
+    /// secrets it needs with [`XdsClient::subscribe`] as clusters come to need them.
+    pub fn secrets(target: impl Into<Target>, node: Node, mode: Mode) -> Self {
+        Self {
+            service: Service::Secrets,
+            subscriptions: BTreeMap::new(),
+            ..Self::new(target, node, mode)
         }
     }
 }
@@ -117,7 +173,7 @@ pub struct TypeStatus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid ADS endpoint {endpoint:?}: {source}")]
+    #[error("invalid xDS endpoint {endpoint:?}: {source}")]
     Endpoint {
         endpoint: String,
         source: tonic::transport::Error,
@@ -141,9 +197,15 @@ struct Handles {
 impl XdsClient {
     /// Starts the client on the current tokio runtime.
     pub fn spawn(config: ClientConfig, handler: Arc<dyn XdsHandler>) -> Result<Self, ClientError> {
-        let endpoint = Endpoint::from_shared(config.endpoint.clone())
+        // A Unix socket has no authority; tonic still wants a URI, and this one is what the
+        // agent sees as `:authority`.
+        let uri = match &config.target {
+            Target::Http(uri) => uri.clone(),
+            Target::Unix(_) => "http://localhost".to_string(),
+        };
+        let endpoint = Endpoint::from_shared(uri)
             .map_err(|source| ClientError::Endpoint {
-                endpoint: config.endpoint.clone(),
+                endpoint: config.target.to_string(),
                 source,
             })?
             .connect_timeout(config.connect_timeout)
@@ -204,7 +266,7 @@ impl XdsClient {
 async fn run(mut driver: Driver, endpoint: Endpoint) {
     let mut backoff = Backoff::new(driver.config.backoff_base, driver.config.backoff_max);
     loop {
-        let end = match endpoint.connect().await {
+        let end = match connect(&endpoint, &driver.config.target).await {
             Ok(channel) => stream_once(&mut driver, channel).await,
             Err(e) => state::StreamEnd::failed(format!("connect: {e}"), false),
         };
@@ -213,7 +275,7 @@ async fn run(mut driver: Driver, endpoint: Endpoint) {
             return;
         }
         if let Some(error) = &end.error {
-            tracing::warn!(endpoint = %driver.config.endpoint, %error, "ADS stream ended");
+            tracing::warn!(target = %driver.config.target, %error, "xDS stream ended");
         }
         if end.got_response {
             backoff.reset();
@@ -222,6 +284,23 @@ async fn run(mut driver: Driver, endpoint: Endpoint) {
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = driver.stopped() => return,
+        }
+    }
+}
+
+async fn connect(endpoint: &Endpoint, target: &Target) -> Result<Channel, tonic::transport::Error> {
+    match target {
+        Target::Http(_) => endpoint.connect().await,
+        Target::Unix(path) => {
+            let path = path.clone();
+            let dial = tower::service_fn(move |_: http::Uri| {
+                let path = path.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            });
+            endpoint.connect_with_connector(dial).await
         }
     }
 }

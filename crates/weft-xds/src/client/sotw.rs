@@ -39,10 +39,11 @@ impl Protocol for Sotw {
         client: &mut Client,
         requests: UnboundedReceiverStream<DiscoveryRequest>,
     ) -> Result<Streaming<DiscoveryResponse>, tonic::Status> {
-        client
-            .stream_aggregated_resources(requests)
-            .await
-            .map(|r| r.into_inner())
+        match client {
+            Client::Aggregated(c) => c.stream_aggregated_resources(requests).await,
+            Client::Secrets(c) => c.stream_secrets(requests).await,
+        }
+        .map(|r| r.into_inner())
     }
 
     /// Sends a request for every type whose subscription differs from what this stream last

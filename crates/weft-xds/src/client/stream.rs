@@ -1,4 +1,4 @@
-//! The part of the client's ADS stream both protocols share: queueing the first
+//! The part of the client's xDS stream both protocols share: queueing the first
 //! subscriptions, opening the call, answering each response, and re-sending subscriptions
 //! when the caller changes them. What goes in the requests is the protocol's (`sotw`,
 //! `delta`).
@@ -8,6 +8,7 @@ use std::future::Future;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_client::SecretDiscoveryServiceClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Streaming;
@@ -15,7 +16,28 @@ use tonic::transport::Channel;
 
 use super::state::{Driver, StreamEnd, stop_requested};
 
-pub(super) type Client = AggregatedDiscoveryServiceClient<Channel>;
+use super::Service;
+
+/// The generated client of the stream's service.
+pub(super) enum Client {
+    Aggregated(AggregatedDiscoveryServiceClient<Channel>),
+    Secrets(SecretDiscoveryServiceClient<Channel>),
+}
+
+impl Client {
+    fn new(service: Service, channel: Channel) -> Self {
+        // Envoy accepts responses of any size; so does this client.
+        match service {
+            Service::Aggregated => Self::Aggregated(
+                AggregatedDiscoveryServiceClient::new(channel)
+                    .max_decoding_message_size(usize::MAX),
+            ),
+            Service::Secrets => Self::Secrets(
+                SecretDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX),
+            ),
+        }
+    }
+}
 
 /// One ADS protocol variant, as the stream driver needs it.
 pub(super) trait Protocol {
@@ -54,7 +76,7 @@ pub(super) async fn run<P: Protocol>(driver: &mut Driver, channel: Channel) -> S
     // Queued before the call so servers that wait for the first request still answer.
     P::send_subscriptions(driver, &mut sent, &mut node, &tx);
 
-    let mut client = Client::new(channel).max_decoding_message_size(usize::MAX);
+    let mut client = Client::new(driver.config.service, channel);
     let mut inbound = tokio::select! {
         r = P::open(&mut client, UnboundedReceiverStream::new(rx)) => match r {
             Ok(inbound) => inbound,
