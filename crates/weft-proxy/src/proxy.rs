@@ -7,6 +7,7 @@
 use crate::bootstrap_check;
 use crate::config::snapshot::{Shared, Snapshot};
 use crate::config::store::Store;
+use crate::model::cluster::Discovery;
 use crate::stats::{Kind, Registry, Sample};
 use crate::xds::Handler;
 use crate::{admin, listener, worker};
@@ -20,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use weft_xds::client::{ClientConfig, XdsClient};
+use weft_xds::client::{ClientConfig, Target, XdsClient};
 use weft_xds::{Mode, type_url};
 
 /// Sets and reads the log level for `/logging`; supplied by the binary, which owns logging.
@@ -438,6 +439,17 @@ async fn start_admin(server: &Arc<Server>) -> Result<tokio::task::JoinHandle<()>
     Ok(tokio::spawn(admin::serve(listener, server.clone())))
 }
 
+/// Where a config source's static cluster is dialled: its Unix socket, or its first host.
+pub(crate) fn grpc_target(server: &Server, cluster: &str) -> Option<Target> {
+    let snapshot = server.shared.load();
+    let c = snapshot.clusters.get(cluster)?;
+    if let Discovery::Pipe(path) = &c.config.discovery {
+        return Some(Target::Unix(path.clone()));
+    }
+    let addr = c.endpoints.load().hosts.first().map(|h| h.addr)?;
+    Some(Target::Http(format!("http://{addr}")))
+}
+
 fn start_xds(
     server: &Arc<Server>,
     ads: &envoy_types::pb::envoy::config::core::v3::ApiConfigSource,
@@ -445,25 +457,15 @@ fn start_xds(
     use envoy_types::pb::envoy::config::core::v3::api_config_source::ApiType;
     let cluster = bootstrap_check::ads_source(ads, &server.bootstrap)
         .map_err(|e| StartError::Xds(e.to_string()))?;
-    let endpoint = {
-        let snapshot = server.shared.load();
-        snapshot
-            .clusters
-            .get(&cluster)
-            .and_then(|c| c.endpoints.load().hosts.first().map(|h| h.addr))
-    };
-    let Some(endpoint) = endpoint else {
-        return Err(StartError::Xds(format!(
-            "the ADS cluster '{cluster}' has no endpoint"
-        )));
-    };
+    let target = grpc_target(server, &cluster)
+        .ok_or_else(|| StartError::Xds(format!("the ADS cluster '{cluster}' has no endpoint")))?;
     let mode = if ads.api_type == ApiType::DeltaGrpc as i32 {
         Mode::Delta
     } else {
         Mode::StateOfTheWorld
     };
     let node = server.bootstrap.node.clone().unwrap_or_default();
-    let mut config = ClientConfig::new(format!("http://{endpoint}"), node, mode);
+    let mut config = ClientConfig::new(target, node, mode);
     // Listeners are asked for once the clusters they may need have warmed, as Envoy does.
     config.subscriptions.remove(type_url::LISTENER);
     let handler = Arc::new(Handler {

@@ -19,11 +19,15 @@ use weft_testkit::ads::resources::{
     routes_with_bad_regex, snapshot,
 };
 use weft_testkit::ads::xds::envoy_types::pb::google::protobuf::Any;
+use weft_testkit::ads::xds::server::AdsServer;
 use weft_testkit::ads::xds::server::{ServerStatus, type_status};
 use weft_testkit::ads::xds::type_url::{
     CLUSTER, CLUSTER_LOAD_ASSIGNMENT, LISTENER, ROUTE_CONFIGURATION, short_name,
 };
-use weft_testkit::ads::{AdsMode, AdsRig, Reach, Transcript, pause, probe, run_peers, wait_reach};
+use weft_testkit::ads::{
+    AdsMode, AdsProxy, AdsRig, Reach, Transcript, bootstrap, pause, probe, run_peers, wait_reach,
+    with_xds_pipe,
+};
 use weft_testkit::{Error, HttpRequest, ProxyBinary, block_on, conformance};
 
 mod ads;
@@ -586,4 +590,50 @@ scenarios! {
     removal_delta => removal, AdsMode::Delta;
     reconnect_sotw => reconnect, AdsMode::Sotw;
     reconnect_delta => reconnect, AdsMode::Delta;
+}
+
+/// Both proxies take their configuration from a control plane on a Unix socket (the
+/// bootstrap's `xds` cluster has a `pipe` address), as Istio's proxies reach their agent.
+#[test]
+fn ads_over_a_unix_socket() {
+    block_on(async {
+        for binary in peers()? {
+            for mode in [AdsMode::Sotw, AdsMode::Delta] {
+                let node = format!("pipe-{}-{mode}", binary.kind);
+                let dir = tempfile::tempdir().map_err(|e| fail(format!("tempdir: {e}")))?;
+                let socket = dir.path().join("xds.sock");
+                let listener = tokio::net::UnixListener::bind(&socket)
+                    .map_err(|e| fail(format!("bind {}: {e}", socket.display())))?;
+                let server = AdsServer::new();
+                server.set_snapshot(snapshot(
+                    "v1",
+                    [eds_cluster(SVC_A), endpoints(SVC_A, &[9])],
+                )?);
+                let serving = {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        while let Ok((stream, _)) = listener.accept().await {
+                            let server = server.clone();
+                            tokio::spawn(async move { server.serve_connection(stream).await });
+                        }
+                    })
+                };
+                let bootstrap = with_xds_pipe(&bootstrap(&node, mode, 1), &socket);
+                let mut proxy = AdsProxy::start(&binary, &bootstrap).await?;
+                let wait = std::time::Duration::from_secs(20);
+                for type_url in [CLUSTER, CLUSTER_LOAD_ASSIGNMENT] {
+                    server
+                        .wait_for_ack(&node, type_url, "v1", wait)
+                        .await
+                        .map_err(|e| {
+                            fail(format!("{} {mode}: {e}\n{}", binary.kind, proxy.log_tail()))
+                        })?;
+                }
+                proxy.wait_ready().await?;
+                println!("{} {mode}: ready over {}", binary.kind, socket.display());
+                serving.abort();
+            }
+        }
+        Ok::<_, Error>(())
+    });
 }

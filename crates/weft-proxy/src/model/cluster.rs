@@ -23,6 +23,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     http_protocol_options::explicit_http_config::ProtocolConfig,
 };
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 use weft_yaml::FieldPath;
 
@@ -40,6 +41,9 @@ pub enum Discovery {
         service_name: String,
     },
     OriginalDst,
+    /// One Unix socket (an Envoy `pipe`). Only xDS and SDS clients dial it; traffic routed
+    /// here finds no healthy host.
+    Pipe(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,22 +451,28 @@ impl ClusterConfig {
                 None => Ok(Vec::new()),
             }
         };
-        let discovery = match kind {
-            DiscoveryType::Static => {
-                let eps = assignment()?;
-                for (i, e) in eps.iter().enumerate() {
-                    if e.address.ip().is_none() {
-                        return Err(ConvertError::new(
-                            &root.field("load_assignment").field("endpoints").index(i),
-                            format!(
-                                "malformed IP address: {} (STATIC clusters take IP addresses)",
-                                e.address.host
-                            ),
-                        ));
-                    }
-                }
-                Discovery::Static(eps)
+        let static_endpoints = || -> Result<Discovery> {
+            if let Some(cla) = &c.load_assignment
+                && let Some(pipe) = super::endpoint::pipe(cla, &root.field("load_assignment"))?
+            {
+                return Ok(Discovery::Pipe(pipe));
             }
+            let eps = assignment()?;
+            for (i, e) in eps.iter().enumerate() {
+                if e.address.ip().is_none() {
+                    return Err(ConvertError::new(
+                        &root.field("load_assignment").field("endpoints").index(i),
+                        format!(
+                            "malformed IP address: {} (STATIC clusters take IP addresses)",
+                            e.address.host
+                        ),
+                    ));
+                }
+            }
+            Ok(Discovery::Static(eps))
+        };
+        let discovery = match kind {
+            DiscoveryType::Static => static_endpoints()?,
             DiscoveryType::StrictDns => Discovery::StrictDns(assignment()?),
             DiscoveryType::LogicalDns => {
                 let mut eps = assignment()?;

@@ -9,6 +9,7 @@ use envoy_types::pb::envoy::config::core::v3::{
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, lb_endpoint};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use weft_yaml::FieldPath;
 
 /// A socket address as written: an IP, or a name that DNS clusters resolve.
@@ -73,6 +74,53 @@ pub fn host_port(a: &Address, path: &FieldPath) -> Result<HostPort> {
             "internal addresses are not supported by weft-proxy",
         )),
         None => Err(ConvertError::new(path, "socket_address is required")),
+    }
+}
+
+/// The Unix socket a STATIC cluster's one endpoint names (an Envoy `pipe`), when its
+/// endpoints are pipes at all. Only config sources dial such a cluster (an Istio bootstrap's
+/// `sds-grpc`), so exactly one pipe endpoint is taken, and pipes are not mixed with IPs.
+pub fn pipe(cla: &ClusterLoadAssignment, path: &FieldPath) -> Result<Option<PathBuf>> {
+    let mut pipes = Vec::new();
+    let mut others = 0;
+    for (i, loc) in cla.endpoints.iter().enumerate() {
+        for (j, lb) in loc.lb_endpoints.iter().enumerate() {
+            let address = match &lb.host_identifier {
+                Some(lb_endpoint::HostIdentifier::Endpoint(e)) => e.address.as_ref(),
+                _ => None,
+            };
+            match address.and_then(|a| a.address.as_ref()) {
+                Some(AddressKind::Pipe(p)) => {
+                    let at = path
+                        .field("endpoints")
+                        .index(i)
+                        .field("lb_endpoints")
+                        .index(j)
+                        .field("endpoint")
+                        .field("address")
+                        .field("pipe");
+                    if p.path.is_empty() {
+                        return Err(ConvertError::new(&at.field("path"), "must not be empty"));
+                    }
+                    if p.path.starts_with('@') {
+                        return Err(ConvertError::new(
+                            &at.field("path"),
+                            "abstract sockets are not supported by weft-proxy",
+                        ));
+                    }
+                    pipes.push((at, PathBuf::from(&p.path)));
+                }
+                _ => others += 1,
+            }
+        }
+    }
+    match (pipes.len(), others) {
+        (0, _) => Ok(None),
+        (1, 0) => Ok(pipes.pop().map(|(_, p)| p)),
+        _ => Err(ConvertError::new(
+            &pipes[0].0,
+            "a cluster with a pipe address must have exactly one endpoint in weft-proxy",
+        )),
     }
 }
 
@@ -276,6 +324,64 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    fn pipe_group(path: &str) -> LocalityLbEndpoints {
+        let mut g = group(0, 0, "", None);
+        if let Some(lb_endpoint::HostIdentifier::Endpoint(e)) =
+            &mut g.lb_endpoints[0].host_identifier
+        {
+            e.address = Some(Address {
+                address: Some(address::Address::Pipe(
+                    envoy_types::pb::envoy::config::core::v3::Pipe {
+                        path: path.into(),
+                        mode: 0,
+                    },
+                )),
+            });
+        }
+        g
+    }
+
+    #[test]
+    fn one_pipe_endpoint_is_a_socket_path_and_anything_more_is_refused() {
+        let cla = |endpoints| ClusterLoadAssignment {
+            endpoints,
+            ..Default::default()
+        };
+        let root = FieldPath::root().field("load_assignment");
+        assert_eq!(
+            pipe(&cla(vec![group(1, 0, "", None)]), &root).unwrap(),
+            None
+        );
+        assert_eq!(
+            pipe(&cla(vec![pipe_group("/run/agent.sock")]), &root).unwrap(),
+            Some(PathBuf::from("/run/agent.sock"))
+        );
+        let mixed = pipe(&cla(vec![group(1, 0, "", None), pipe_group("/a")]), &root)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            mixed.contains("load_assignment.endpoints[1].lb_endpoints[0].endpoint.address.pipe")
+                && mixed.contains("exactly one endpoint"),
+            "{mixed}"
+        );
+        let two = pipe(&cla(vec![pipe_group("/a"), pipe_group("/b")]), &root).unwrap_err();
+        assert!(two.to_string().contains("exactly one endpoint"), "{two}");
+        let abstract_socket = pipe(&cla(vec![pipe_group("@agent")]), &root).unwrap_err();
+        assert!(
+            abstract_socket.to_string().contains("pipe.path")
+                && abstract_socket.to_string().contains("abstract"),
+            "{abstract_socket}"
+        );
+        // A pipe is never an address traffic is sent to directly.
+        let Some(lb_endpoint::HostIdentifier::Endpoint(e)) =
+            &pipe_group("/a").lb_endpoints[0].host_identifier
+        else {
+            unreachable!()
+        };
+        let direct = host_port(e.address.as_ref().unwrap(), &root).unwrap_err();
+        assert!(direct.to_string().contains("pipe"), "{direct}");
     }
 
     #[test]

@@ -133,7 +133,8 @@ const SUPPORTED: &[(&str, &[&str])] = &[
         "envoy.config.core.v3.GrpcService.EnvoyGrpc",
         &["cluster_name", "authority"],
     ),
-    ("envoy.config.core.v3.Address", &["socket_address"]),
+    ("envoy.config.core.v3.Address", &["socket_address", "pipe"]),
+    ("envoy.config.core.v3.Pipe", &["path", "mode"]),
     (
         "envoy.config.core.v3.SocketAddress",
         &["protocol", "address", "port_value", "ipv4_compat"],

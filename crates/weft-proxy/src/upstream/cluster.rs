@@ -153,6 +153,16 @@ impl Cluster {
             Discovery::OriginalDst => {
                 let _ = c.warmed.set(());
             }
+            // Its one endpoint is a socket path the config sources dial themselves.
+            Discovery::Pipe(path) => {
+                tracing::info!(
+                    cluster = %c.config.name,
+                    path = %path.display(),
+                    "a Unix socket endpoint serves xDS and SDS clients only: requests routed \
+                     to this cluster find no healthy upstream"
+                );
+                c.set_hosts(Vec::new());
+            }
             _ => {}
         }
         c

@@ -145,6 +145,28 @@ pub fn with_xds_tls(
     bootstrap.replacen(anchor, &socket, 1)
 }
 
+/// `bootstrap` (one of the above) with its `xds` cluster on the Unix socket `socket` (an
+/// Envoy `pipe`) instead of a loopback port.
+pub fn with_xds_pipe(bootstrap: &str, socket: &std::path::Path) -> String {
+    let start = bootstrap
+        .find("  - name: xds\n")
+        .expect("not a bootstrap of this module: it has no xds cluster");
+    let from = start
+        + bootstrap[start..]
+            .find("socket_address:")
+            .expect("the xds cluster has a socket address");
+    let to = from
+        + bootstrap[from..]
+            .find('\n')
+            .unwrap_or(bootstrap.len() - from);
+    format!(
+        "{}pipe: {{ path: {} }}{}",
+        &bootstrap[..from],
+        socket.display(),
+        &bootstrap[to..]
+    )
+}
+
 /// `bootstrap` (one of the above) with Istio's `sds-grpc` cluster, the secret agent on the
 /// Unix socket `socket`: where the clusters' `default`, `ROOTCA`, `file-root:` and
 /// `file-cert:` secrets come from, as in the bootstrap istio-agent writes.

@@ -17,7 +17,7 @@ mod transcript;
 use std::fmt;
 use std::time::Duration;
 
-pub use bootstrap::{IstioNode, bootstrap, istio_bootstrap, with_sds, with_xds_tls};
+pub use bootstrap::{IstioNode, bootstrap, istio_bootstrap, with_sds, with_xds_pipe, with_xds_tls};
 pub use control::{ControlPlane, acked_all};
 pub use load::{Load, LoadPlan, Sample};
 pub use probe::{Reach, probe, wait_reach};
