@@ -12,10 +12,11 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
 
 use crate::tls::{Credentials, TlsError, TrustBundle, provider};
 
@@ -46,11 +47,35 @@ pub struct Upstream {
     pub crls: Vec<CertificateRevocationListDer<'static>>,
     /// Any of the certificate's SANs must match any of these; none checks no name.
     pub sans: Vec<SanMatcher>,
+    /// Checked as well as `sans`: any SAN must match one of these names (Envoy's SAN
+    /// override list, which `auto_san_validation` fills with the request's host).
+    pub san_override: Vec<String>,
     /// The client certificate to present, if any.
     pub own: Option<Credentials>,
     pub alpn: Vec<Vec<u8>>,
     /// TLS 1.3 allowed (Envoy's `tls_maximum_protocol_version`); 1.2 is always allowed.
     pub tls13: bool,
+}
+
+/// The certificate revocation lists in `pem` (`X509 CRL` blocks; other blocks are skipped,
+/// as OpenSSL's PEM reader skips them). Each one must parse, so a damaged list is refused
+/// when the configuration is read rather than failing every handshake later. An empty
+/// result means the text held no list at all; callers decide whether that is an error.
+pub fn crls_from_pem(pem: &[u8]) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let mut out = Vec::new();
+    for crl in CertificateRevocationListDer::pem_slice_iter(pem) {
+        let crl = crl.map_err(|source| TlsError::Pem {
+            what: "certificate revocation list",
+            source,
+        })?;
+        if CertificateRevocationList::from_der(&crl).is_err() {
+            return Err(TlsError::Config(rustls::Error::InvalidCertRevocationList(
+                rustls::CertRevocationListError::ParseError,
+            )));
+        }
+        out.push(crl);
+    }
+    Ok(out)
 }
 
 /// A client configuration that validates as Envoy does (see the module).
@@ -68,6 +93,14 @@ pub fn client_config(upstream: Upstream) -> Result<Arc<ClientConfig>, TlsError> 
     let verifier = Arc::new(EnvoyValidator {
         chain,
         sans: upstream.sans,
+        san_override: upstream
+            .san_override
+            .into_iter()
+            .map(|exact| SanMatcher {
+                kind: SanKind::Any,
+                exact,
+            })
+            .collect(),
         provider: provider.clone(),
     });
     let versions: &[&rustls::SupportedProtocolVersion] = if upstream.tls13 {
@@ -91,6 +124,7 @@ pub fn client_config(upstream: Upstream) -> Result<Arc<ClientConfig>, TlsError> 
 struct EnvoyValidator {
     chain: Option<Arc<WebPkiServerVerifier>>,
     sans: Vec<SanMatcher>,
+    san_override: Vec<SanMatcher>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -121,12 +155,15 @@ impl ServerCertVerifier for EnvoyValidator {
                 Err(e) => return Err(e),
             }
         }
-        if !self.sans.is_empty() {
+        if !self.sans.is_empty() || !self.san_override.is_empty() {
             let names = subject_alt_names(end_entity);
-            if !names
-                .iter()
-                .any(|(kind, name)| self.sans.iter().any(|m| matches(m, *kind, name)))
-            {
+            let any_matches = |matchers: &[SanMatcher]| {
+                matchers.is_empty()
+                    || names
+                        .iter()
+                        .any(|(kind, name)| matchers.iter().any(|m| matches(m, *kind, name)))
+            };
+            if !any_matches(&self.sans) || !any_matches(&self.san_override) {
                 return Err(rustls::Error::InvalidCertificate(
                     CertificateError::NotValidForName,
                 ));

@@ -15,6 +15,7 @@ pub mod model;
 pub mod pgv;
 pub mod proto_path;
 pub mod proxy;
+pub mod sds;
 pub mod stats;
 pub mod tcp_proxy;
 pub mod upstream;

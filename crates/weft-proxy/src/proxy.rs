@@ -8,6 +8,8 @@ use crate::bootstrap_check;
 use crate::config::snapshot::{Shared, Snapshot};
 use crate::config::store::Store;
 use crate::model::cluster::Discovery;
+use crate::model::tls::SecretSource;
+use crate::sds::SdsClients;
 use crate::stats::{Kind, Registry, Sample};
 use crate::xds::Handler;
 use crate::{admin, listener, worker};
@@ -91,6 +93,8 @@ pub struct Server {
     pub quit: CancellationToken,
     pub options: Options,
     pub xds: OnceLock<XdsClient>,
+    /// The streams to secret agents (SDS over the bootstrap's `sds-grpc`).
+    pub sds: SdsClients,
     server_stats: Arc<ServerStats>,
 }
 
@@ -268,6 +272,7 @@ async fn run_main(
         quit: CancellationToken::new(),
         options,
         xds: OnceLock::new(),
+        sds: SdsClients::default(),
         server_stats,
     });
     server.set_state(State::PreInitializing);
@@ -327,6 +332,8 @@ async fn run_main(
     let republish = server.store.lock().republish.clone();
     let mut ready_tick = tokio::time::interval(Duration::from_millis(50));
     let mut release_tick = tokio::time::interval(Duration::from_secs(5));
+    // The store generation whose secret needs the agents were last asked for.
+    let mut followed = None;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(StartError::Runtime)?;
     loop {
@@ -336,6 +343,13 @@ async fn run_main(
                 // Resources waiting past their fetch timeout are promoted here.
                 if store.has_overdue() {
                     store.publish();
+                }
+                if followed != Some(store.generation()) {
+                    followed = Some(store.generation());
+                    let wanted = store.wanted_secrets();
+                    drop(store);
+                    server.sds.follow(&server, &wanted.agents);
+                    store = server.store.lock();
                 }
                 if let Some(x) = server.xds.get()
                     && store.warming_clusters.is_empty()
@@ -367,6 +381,7 @@ async fn run_main(
     if let Some(x) = server.xds.get() {
         x.shutdown();
     }
+    server.sds.shutdown();
     let deadline = tokio::time::Instant::now() + server.options.drain_time;
     while listener::active_connections() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -400,7 +415,7 @@ fn apply_static(server: &Server) -> Result<(), StartError> {
     };
     let mut store = server.store.lock();
     let mut errors = Vec::new();
-    if let Err(e) = store.apply_secrets(sr.secrets, &[], "", true) {
+    if let Err(e) = store.apply_secrets(SecretSource::Static, sr.secrets, &[], "") {
         errors.extend(e.0);
     }
     if let Err(e) = store.apply_clusters(sr.clusters, &[], "", true) {

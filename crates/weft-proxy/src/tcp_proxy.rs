@@ -72,7 +72,10 @@ pub async fn serve(
                 }
             }
         };
-        let connected = cluster.connector.connect(addr).await;
+        let connected = cluster
+            .connector
+            .connect(addr, crate::upstream::tls::AlpnFallback::None, None)
+            .await;
         // Envoy's TCP proxy charges connection results to outlier detection (a failure
         // counts as a 503 unless local-origin errors are split off).
         if let Some(h) = &host {

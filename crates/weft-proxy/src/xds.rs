@@ -1,9 +1,10 @@
 //! The proxy's side of ADS: each response is decoded into prost resources, applied to the
 //! store (which converts and warms them), and answered with ACK or — for any rejected
 //! resource — NACK with every reason. After each update the proxy re-subscribes to the
-//! routes and endpoints its listeners and clusters now need.
+//! routes, endpoints and ADS secrets its listeners and clusters now need.
 
 use crate::config::store::Store;
+use crate::model::tls::SecretSource;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
@@ -21,7 +22,7 @@ pub struct Handler {
     pub client: OnceLock<XdsClient>,
 }
 
-fn decode<M: Message + Default>(update: &Update<'_>) -> Result<Vec<M>, String> {
+pub(crate) fn decode<M: Message + Default>(update: &Update<'_>) -> Result<Vec<M>, String> {
     update
         .changed
         .iter()
@@ -38,6 +39,11 @@ impl Handler {
         if let Some(client) = self.client.get() {
             client.subscribe(type_url::ROUTE_CONFIGURATION, store.wanted_routes());
             client.subscribe(type_url::CLUSTER_LOAD_ASSIGNMENT, store.wanted_endpoints());
+            // Secrets named with `ads: {}` (Istio's `credentialName`) come on this stream.
+            let ads = store.wanted_secrets().ads;
+            if !ads.is_empty() || client.status().types.contains_key(type_url::SECRET) {
+                client.subscribe(type_url::SECRET, ads);
+            }
         }
     }
 }
@@ -60,9 +66,12 @@ impl XdsHandler for Handler {
             type_url::CLUSTER_LOAD_ASSIGNMENT => {
                 store.apply_endpoints(decode::<ClusterLoadAssignment>(update)?, &removed, version)
             }
-            type_url::SECRET => {
-                store.apply_secrets(decode::<Secret>(update)?, &removed, version, false)
-            }
+            type_url::SECRET => store.apply_secrets(
+                SecretSource::Ads,
+                decode::<Secret>(update)?,
+                &removed,
+                version,
+            ),
             other => return Err(format!("weft-proxy does not handle type {other}")),
         };
         self.follow_needs(&store);

@@ -32,6 +32,7 @@ fn upstream(roots: Option<&Ca>, sans: Vec<SanMatcher>, own: Option<Credentials>)
         roots: roots.map(|ca| TrustBundle::from_pem(ca.root_pem()).unwrap()),
         crls: Vec::new(),
         sans,
+        san_override: Vec::new(),
         own,
         alpn: vec![b"istio".to_vec()],
         tls13: true,
@@ -99,6 +100,54 @@ async fn any_matching_san_under_the_roots_passes_whatever_the_sni() {
     )
     .await;
     assert!(typed.is_err());
+}
+
+/// `auto_san_validation`'s override list is checked on top of the configured matchers.
+#[tokio::test]
+async fn the_san_override_must_match_as_well_as_the_matchers() {
+    let mesh = Ca::generate("cluster.local").unwrap();
+    let (issued, key) = mesh
+        .serving(
+            &["*.bank.internal"],
+            crate::ca::WORKLOAD_TTL,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+    let creds = Credentials::from_pem(&issued.chain_pem, &key).unwrap();
+    let server = serving_config(creds, &[b"istio"]).unwrap();
+    let with_override = |sans: Vec<SanMatcher>, host: &str| {
+        let mut u = upstream(Some(&mesh), sans, None);
+        u.san_override = vec![host.to_string()];
+        u
+    };
+    // Alone: the host must be one the certificate names (DNS wildcards as Envoy matches them).
+    assert_eq!(
+        handshake(
+            server.clone(),
+            with_override(Vec::new(), "api.bank.internal")
+        )
+        .await,
+        Ok(())
+    );
+    let other = handshake(
+        server.clone(),
+        with_override(Vec::new(), "api.shop.internal"),
+    )
+    .await;
+    assert!(other.unwrap_err().contains("NotValidForName"));
+    // With matchers, both must pass.
+    let both = handshake(
+        server.clone(),
+        with_override(vec![any("*.bank.internal")], "api.bank.internal"),
+    )
+    .await;
+    assert_eq!(both, Ok(()));
+    let matcher_fails = handshake(
+        server,
+        with_override(vec![any("ledger.internal")], "api.bank.internal"),
+    )
+    .await;
+    assert!(matcher_fails.is_err());
 }
 
 #[tokio::test]

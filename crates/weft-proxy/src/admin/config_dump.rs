@@ -152,10 +152,8 @@ pub fn render(
             })
         })
         .collect();
-    let (static_secrets, dynamic_active_secrets): (Vec<_>, Vec<_>) =
-        store.secrets.values().partition(|a| a.is_static);
-    let secret = |a: &&crate::config::store::Accepted<
-        (),
+    let secret = |a: &crate::config::store::Accepted<
+        crate::model::tls::SecretMaterial,
         envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret,
     >| {
         json!({
@@ -166,6 +164,23 @@ pub fn render(
             "secret": { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret", "name": a.raw.name },
         })
     };
+    let mut static_secrets = Vec::new();
+    let mut dynamic_active_secrets = Vec::new();
+    for (source, held) in &store.secrets {
+        let into = if *source == crate::model::tls::SecretSource::Static {
+            &mut static_secrets
+        } else {
+            &mut dynamic_active_secrets
+        };
+        into.extend(held.values().map(secret));
+    }
+    // What a cluster waits for and has not had, as Envoy lists an SDS subscription
+    // that has not been answered.
+    let dynamic_warming_secrets: Vec<Value> = store
+        .warming_secrets()
+        .into_iter()
+        .map(|r| json!({ "name": r.name }))
+        .collect();
     let mut configs = vec![
         json!({
             "@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
@@ -191,8 +206,9 @@ pub fn render(
         }),
         json!({
             "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
-            "static_secrets": static_secrets.iter().map(secret).collect::<Vec<_>>(),
-            "dynamic_active_secrets": dynamic_active_secrets.iter().map(secret).collect::<Vec<_>>(),
+            "static_secrets": static_secrets,
+            "dynamic_active_secrets": dynamic_active_secrets,
+            "dynamic_warming_secrets": dynamic_warming_secrets,
         }),
     ];
     if include_eds {

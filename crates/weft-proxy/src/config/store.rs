@@ -4,6 +4,7 @@
 //! a listener until its RDS routes, a cluster until its first endpoints. Then a new snapshot
 //! is published for the workers.
 
+use super::secrets::Secrets;
 use super::snapshot::{ActiveListener, Shared, Snapshot};
 use crate::model::cluster::{Balancer, ClusterConfig, Discovery};
 use crate::model::endpoint::{self, Endpoint, HostPort};
@@ -17,11 +18,11 @@ use crate::upstream::dns;
 use crate::upstream::endpoints::hosts_of;
 use crate::upstream::outlier::OutlierStats;
 use crate::upstream::resources::CircuitBreakerStats;
+use crate::upstream::tls::SslStats;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster as PbCluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener as PbListener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
-use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub struct Accepted<T, P> {
 }
 
 impl<T, P> Accepted<T, P> {
-    fn new(config: Arc<T>, raw: P, version: &str, is_static: bool) -> Self {
+    pub(super) fn new(config: Arc<T>, raw: P, version: &str, is_static: bool) -> Self {
         Accepted {
             config,
             raw,
@@ -75,7 +76,7 @@ pub struct Store {
     pub clusters: BTreeMap<String, ClusterEntry>,
     pub warming_clusters: BTreeMap<String, ClusterEntry>,
     pub assignments: BTreeMap<String, Accepted<Vec<Endpoint<HostPort>>, ClusterLoadAssignment>>,
-    pub secrets: BTreeMap<String, Accepted<(), Secret>>,
+    pub secrets: Secrets,
     pub registry: Arc<Registry>,
     pub shared: Shared,
     /// Woken when something warmed outside an update (a DNS answer), to publish again.
@@ -101,7 +102,7 @@ fn is_overdue(now: SystemTime, since: SystemTime) -> bool {
     now.duration_since(since).unwrap_or_default() >= WARMING_TIMEOUT
 }
 
-fn describe(kind: &str, name: &str, errors: &[ConvertError]) -> String {
+pub(super) fn describe(kind: &str, name: &str, errors: &[ConvertError]) -> String {
     let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
     format!("{kind} '{name}': {}", parts.join("; "))
 }
@@ -133,7 +134,7 @@ impl Store {
     }
 
     /// Publishes what an update changed and reports what it rejected.
-    fn finish(&mut self, errors: Vec<String>) -> Result<(), Rejected> {
+    pub(super) fn finish(&mut self, errors: Vec<String>) -> Result<(), Rejected> {
         self.publish();
         if errors.is_empty() {
             Ok(())
@@ -314,6 +315,11 @@ impl Store {
         is_static: bool,
     ) -> Result<(), Rejected> {
         let mut errors = Vec::new();
+        let batch: BTreeSet<String> = if is_static {
+            updates.iter().map(|c| c.name.clone()).collect()
+        } else {
+            BTreeSet::new()
+        };
         for name in removed {
             if self.clusters.get(name).is_some_and(|e| e.is_static) {
                 errors.push(format!(
@@ -380,6 +386,18 @@ impl Store {
                 }
                 _ => {}
             }
+            // And these only for TLS clusters.
+            if cluster.config.tls.is_some() {
+                cluster = cluster.with_tls(
+                    self.registry
+                        .scope(&format!("cluster.{name}.ssl."), SslStats::default),
+                );
+            }
+            if let Err(e) = self.check_secret_refs(&cluster, &batch) {
+                errors.push(format!("cluster '{name}': {e}"));
+                continue;
+            }
+            self.refresh_tls(&cluster);
             let cluster = Arc::new(cluster);
             cluster.spawn_outlier_timer();
             self.registry
@@ -460,31 +478,6 @@ impl Store {
         }
     }
 
-    pub fn apply_secrets(
-        &mut self,
-        updates: Vec<Secret>,
-        removed: &[String],
-        version: &str,
-        is_static: bool,
-    ) -> Result<(), Rejected> {
-        let mut errors = Vec::new();
-        for name in removed {
-            self.secrets.remove(name);
-        }
-        for s in updates {
-            let unsupported = support::check_message(&s);
-            if !unsupported.is_empty() {
-                errors.push(describe("secret", &s.name, &unsupported));
-                continue;
-            }
-            self.secrets.insert(
-                s.name.clone(),
-                Accepted::new(Arc::new(()), s, version, is_static),
-            );
-        }
-        self.finish(errors)
-    }
-
     /// The RDS and EDS names the configuration waits for (to subscribe to over xDS).
     pub fn wanted_routes(&self) -> BTreeSet<String> {
         self.listeners
@@ -520,11 +513,23 @@ impl Store {
         let now = SystemTime::now();
         self.warming_clusters
             .values()
-            .any(|e| is_overdue(now, e.updated))
+            .any(|e| self.cluster_promotable(e, now))
             || self
                 .warming_listeners
                 .values()
                 .any(|e| is_overdue(now, e.accepted.updated))
+    }
+
+    /// Whether a warming cluster goes into service now: its first hosts arrived (or
+    /// [`WARMING_TIMEOUT`] passed), and each of its secrets arrived or waited out its own
+    /// `initial_fetch_timeout`.
+    fn cluster_promotable(&self, e: &ClusterEntry, now: SystemTime) -> bool {
+        (e.cluster.is_warm() || is_overdue(now, e.updated)) && self.secrets_settled(e, now)
+    }
+
+    /// Grows with every published snapshot.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Whether everything has warmed (for `/ready` during startup).
@@ -539,7 +544,7 @@ impl Store {
         let ready: Vec<String> = self
             .warming_clusters
             .iter()
-            .filter(|(_, e)| e.cluster.is_warm() || overdue(e.updated))
+            .filter(|(_, e)| self.cluster_promotable(e, now))
             .map(|(n, _)| n.clone())
             .collect();
         for n in ready {

@@ -183,6 +183,14 @@ async fn send(cluster: &Arc<Cluster>, parts: http::request::Parts, body: Option<
     let Ok(parts) = super::router::retarget(parts, wire) else {
         return;
     };
+    // A copy's host is the shadow's (`…-shadow`), as Envoy's async client sends it.
+    let key = super::auto_sni::pool_key(
+        cluster.config.auto_sni.as_ref(),
+        host.addr,
+        &parts.headers,
+        &parts.uri,
+        None,
+    );
     let req = Request::from_parts(parts, body.map_or(Body::Empty, Body::full));
     let attach = Attach {
         resources: &cluster.resources,
@@ -191,8 +199,8 @@ async fn send(cluster: &Arc<Cluster>, parts: http::request::Parts, body: Option<
     };
     let pool = cluster.pool();
     let sent = match wire {
-        Wire::Http1 => pool.send_h1(host.addr, req, &attach).await,
-        Wire::Http2 => pool.send_h2(host.addr, req, &attach).await,
+        Wire::Http1 => pool.send_h1(key, req, &attach).await,
+        Wire::Http2 => pool.send_h2(key, req, &attach).await,
     };
     match sent {
         Ok((resp, lease, active)) => {

@@ -1,6 +1,7 @@
 //! The HTTP connection manager: serving HTTP/1.1 and HTTP/2 connections, and the router that
 //! sends each request where its route says.
 
+pub mod auto_sni;
 pub mod body;
 pub mod cors;
 pub mod fault;

@@ -1000,7 +1000,7 @@ async fn forward(
             (None, Some(h)) => h.parts(),
             (None, None) => unreachable!("only retried requests make more than one try"),
         };
-        prepare_try(
+        let before_auto_rewrite = prepare_try(
             &mut p,
             ex,
             f,
@@ -1010,6 +1010,13 @@ async fn forward(
             per_try.or(timeout),
             base.route,
             started,
+        );
+        let key = super::auto_sni::pool_key(
+            cluster.config.auto_sni.as_ref(),
+            picked.addr,
+            &p.headers,
+            &p.uri,
+            before_auto_rewrite.as_ref(),
         );
         if !shadows.is_empty() {
             for shadow in shadows.drain(..) {
@@ -1039,8 +1046,8 @@ async fn forward(
             let pool = cluster.pool();
             let sent = async {
                 match wire {
-                    Wire::Http1 => pool.send_h1(picked.addr, upstream_req, &attach).await,
-                    Wire::Http2 => pool.send_h2(picked.addr, upstream_req, &attach).await,
+                    Wire::Http1 => pool.send_h1(key, upstream_req, &attach).await,
+                    Wire::Http2 => pool.send_h2(key, upstream_req, &attach).await,
                 }
             };
             let mut sent = std::pin::pin!(sent);
@@ -1253,7 +1260,8 @@ async fn backoff(
 
 /// The headers one try adds to the request head: its attempt count, the time it has left,
 /// a host rewrite (auto rewrites depend on the host picked), the route's header additions
-/// (which may name the upstream address).
+/// (which may name the upstream address). Returns the host the request had before an
+/// `auto_host_rewrite` replaced it, which is what `auto_sni` takes.
 #[allow(clippy::too_many_arguments)]
 fn prepare_try(
     p: &mut http::request::Parts,
@@ -1265,7 +1273,7 @@ fn prepare_try(
     expected: Option<Duration>,
     route_deadline: Option<Instant>,
     started: Instant,
-) {
+) -> Option<HeaderValue> {
     let ctx = ex.ctx;
     if levels.vhost.attempt_count_in_request {
         p.headers
@@ -1288,12 +1296,21 @@ fn prepare_try(
             .and_then(|h| HeaderValue::from_str(h).ok()),
         (_, HostRewrite::Header(name)) => p.headers.get(name).cloned(),
     };
+    let auto_rewrite = levels
+        .weighted
+        .as_ref()
+        .is_none_or(|w| w.host_rewrite.is_none())
+        && matches!(f.host_rewrite, HostRewrite::Auto);
+    let mut before_auto_rewrite = None;
     if let Some(h) = rewritten_host {
         let orig = p.headers.get(header::HOST).cloned().or_else(|| {
             p.uri
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
+        if auto_rewrite {
+            before_auto_rewrite = orig.clone();
+        }
         if let Some(v) = orig {
             if f.append_x_forwarded_host {
                 p.headers.append(X_FORWARDED_HOST.clone(), v.clone());
@@ -1324,6 +1341,7 @@ fn prepare_try(
             .insert(X_ENVOY_EXPECTED_TIMEOUT.clone(), HeaderValue::from(ms));
     }
     levels.request_ops(&mut p.headers, ctx, Some(picked.addr));
+    before_auto_rewrite
 }
 
 /// What stays with a response from the upstream: its connection, its claim on the cluster,

@@ -257,7 +257,7 @@ pub struct TcpKeepalive {
 }
 
 /// A converted `Cluster`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ClusterConfig {
     pub name: String,
     pub discovery: Discovery,
@@ -290,6 +290,10 @@ pub struct ClusterConfig {
     /// `upstream_bind_config`: the source addresses to bind (the first of the endpoint's
     /// IP family is used, else the first).
     pub source_addresses: Vec<SocketAddr>,
+    /// The TLS `transport_socket`; `None` is plaintext.
+    pub tls: Option<super::tls::UpstreamTlsConfig>,
+    /// Set when each request's host is the SNI (TLS clusters only).
+    pub auto_sni: Option<AutoSni>,
 }
 
 /// Envoy's defaults.
@@ -441,6 +445,10 @@ impl ClusterConfig {
             Some(cb) => CircuitBreakers::new(cb, &root.field("circuit_breakers"))?,
             None => CircuitBreakers::default(),
         };
+        let tls = super::tls::upstream_transport(
+            c.transport_socket.as_ref(),
+            &root.field("transport_socket"),
+        )?;
         let source_addresses = match &c.upstream_bind_config {
             Some(b) => bind_addresses(b, &root.field("upstream_bind_config"))?,
             None => Vec::new(),
@@ -520,7 +528,12 @@ impl ClusterConfig {
                 Discovery::OriginalDst
             }
         };
-        let (protocol, h2, common) = protocol_options(c)?;
+        let ProtocolOptions {
+            protocol,
+            h2,
+            common,
+            auto_sni,
+        } = protocol_options(c)?;
         if h2.max_concurrent_streams.is_some() {
             // Envoy opens more connections past the limit; the proxy multiplexes every
             // request to an endpoint over one connection, so it cannot honour it yet.
@@ -628,6 +641,8 @@ impl ClusterConfig {
             outlier,
             circuit_breakers,
             source_addresses,
+            auto_sni: auto_sni.filter(|_| tls.is_some()),
+            tls,
         })
     }
 
@@ -785,11 +800,54 @@ fn bind_addresses(b: &PbBindConfig, path: &FieldPath) -> Result<Vec<SocketAddr>>
     Ok(out)
 }
 
-/// The upstream protocol, HTTP/2 settings and common HTTP options, from
-/// `typed_extension_protocol_options` (or the deprecated cluster-level fields).
-fn protocol_options(
-    c: &Cluster,
-) -> Result<(UpstreamProtocol, H2Settings, Option<HttpProtocolOptions>)> {
+/// `upstream_http_protocol_options`: the SNI of a TLS connection taken from each request's
+/// host rather than fixed by the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoSni {
+    /// The server's certificate must also name that host (`auto_san_validation`).
+    pub san_validation: bool,
+    /// `override_auto_sni_header`: the SNI comes from this request header when present.
+    pub header: Option<http::HeaderName>,
+}
+
+/// What `typed_extension_protocol_options` (or the deprecated cluster-level fields) say.
+struct ProtocolOptions {
+    protocol: UpstreamProtocol,
+    h2: H2Settings,
+    common: Option<HttpProtocolOptions>,
+    auto_sni: Option<AutoSni>,
+}
+
+fn auto_sni(
+    o: &envoy_types::pb::envoy::config::core::v3::UpstreamHttpProtocolOptions,
+    path: &FieldPath,
+) -> Result<Option<AutoSni>> {
+    let header = if o.override_auto_sni_header.is_empty() {
+        None
+    } else {
+        Some(
+            http::HeaderName::from_bytes(
+                o.override_auto_sni_header.to_ascii_lowercase().as_bytes(),
+            )
+            .map_err(|_| {
+                ConvertError::new(
+                    &path.field("override_auto_sni_header"),
+                    format!(
+                        "expected a header name, got {:?}",
+                        o.override_auto_sni_header
+                    ),
+                )
+            })?,
+        )
+    };
+    // Envoy takes the SNI from the header only when `auto_sni` is on.
+    Ok(o.auto_sni.then_some(AutoSni {
+        san_validation: o.auto_san_validation,
+        header,
+    }))
+}
+
+fn protocol_options(c: &Cluster) -> Result<ProtocolOptions> {
     let root = FieldPath::root();
     let tepo = root.field("typed_extension_protocol_options");
     for (k, v) in &c.typed_extension_protocol_options {
@@ -810,11 +868,12 @@ fn protocol_options(
         } else {
             UpstreamProtocol::Http1
         };
-        return Ok((
+        return Ok(ProtocolOptions {
             protocol,
-            H2Settings::default(),
-            c.common_http_protocol_options,
-        ));
+            h2: H2Settings::default(),
+            common: c.common_http_protocol_options,
+            auto_sni: None,
+        });
     };
     let path = tepo.key(key);
     let o: UpstreamHttpOptions = unpack(any, UPSTREAM_HTTP_OPTIONS, &path)?;
@@ -857,16 +916,22 @@ fn protocol_options(
         Some(UpstreamProtocolOptions::AutoConfig(_)) => {
             return Err(ConvertError::new(
                 &path.field("auto_config"),
-                "ALPN protocol selection needs upstream TLS, which weft-proxy does not have yet",
+                "ALPN protocol selection (`auto_config`) is not supported by weft-proxy",
             ));
         }
     };
-    Ok((
+    let auto_sni = match &o.upstream_http_protocol_options {
+        Some(u) => auto_sni(u, &path.field("upstream_http_protocol_options"))?,
+        None => None,
+    };
+    Ok(ProtocolOptions {
         protocol,
         h2,
-        o.common_http_protocol_options
+        common: o
+            .common_http_protocol_options
             .or(c.common_http_protocol_options),
-    ))
+        auto_sni,
+    })
 }
 
 #[cfg(test)]

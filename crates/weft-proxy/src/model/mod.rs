@@ -23,6 +23,7 @@ pub mod route;
 pub mod route_action;
 pub mod support;
 pub mod tcp_proxy;
+pub mod tls;
 
 use prost::Message;
 use std::fmt;

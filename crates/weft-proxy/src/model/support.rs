@@ -692,7 +692,51 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "maglev_lb_config",
             "common_lb_config",
             "outlier_detection",
+            "transport_socket",
         ],
+    ),
+    // Upstream TLS (model/tls); only the TLS and plaintext sockets are accepted there.
+    (
+        "envoy.config.core.v3.TransportSocket",
+        &["name", "typed_config"],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        &["common_tls_context", "sni", "max_session_keys"],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext",
+        &[
+            "tls_params",
+            "tls_certificates",
+            "tls_certificate_sds_secret_configs",
+            "validation_context",
+            "validation_context_sds_secret_config",
+            "combined_validation_context",
+            "alpn_protocols",
+        ],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext",
+        &[
+            "default_validation_context",
+            "validation_context_sds_secret_config",
+        ],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.TlsParameters",
+        &[
+            "tls_minimum_protocol_version",
+            "tls_maximum_protocol_version",
+        ],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig",
+        &["name", "sds_config"],
+    ),
+    (
+        "envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher",
+        &["san_type", "matcher"],
     ),
     (
         "envoy.config.cluster.v3.Cluster.CommonLbConfig",
@@ -794,6 +838,15 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "explicit_http_config",
             "use_downstream_protocol_config",
             "common_http_protocol_options",
+            "upstream_http_protocol_options",
+        ],
+    ),
+    (
+        "envoy.config.core.v3.UpstreamHttpProtocolOptions",
+        &[
+            "auto_sni",
+            "auto_san_validation",
+            "override_auto_sni_header",
         ],
     ),
     (
@@ -848,7 +901,7 @@ const SUPPORTED: &[(&str, &[&str])] = &[
             "disable_active_health_check",
         ],
     ),
-    // Secrets are stored and served to TLS once it lands; their contents are data.
+    // Secrets (model/tls): certificates and validation contexts.
     (
         "envoy.extensions.transport_sockets.tls.v3.Secret",
         &["name", "tls_certificate", "validation_context"],
@@ -859,7 +912,12 @@ const SUPPORTED: &[(&str, &[&str])] = &[
     ),
     (
         "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext",
-        &["trusted_ca"],
+        &[
+            "trusted_ca",
+            "match_subject_alt_names",
+            "match_typed_subject_alt_names",
+            "crl",
+        ],
     ),
 ];
 

@@ -8,6 +8,7 @@ use super::endpoints::{EndpointSet, Host, LbSettings, TableStats, carry_over, ho
 use super::outlier::{Detector, Origin, Outcome, OutlierStats, enforced, statistical_outliers};
 use super::pool::Pool;
 use super::resources::Resources;
+use super::tls::{SslStats, TlsSlot};
 use crate::model::cluster::{ClusterConfig, Discovery, UpstreamProtocol};
 use crate::stats_struct;
 use crate::worker;
@@ -130,6 +131,7 @@ impl Cluster {
             stats: stats.clone(),
             resources: resources.clone(),
             source: config.source_addresses.clone().into(),
+            tls: None,
         };
         let c = Cluster {
             endpoints: ArcSwap::from_pointee(EndpointSet::with_settings(
@@ -166,6 +168,20 @@ impl Cluster {
             _ => {}
         }
         c
+    }
+
+    /// A TLS cluster's connector gets its slot for client configurations (filled by the
+    /// store from the cluster's secrets) and its `ssl.*` statistics.
+    pub fn with_tls(mut self, stats: Arc<SslStats>) -> Self {
+        if self.config.tls.is_some() {
+            let auto_san = self
+                .config
+                .auto_sni
+                .as_ref()
+                .is_some_and(|a| a.san_validation);
+            self.connector.tls = Some(Arc::new(TlsSlot::new(stats, auto_san)));
+        }
+        self
     }
 
     /// Where this cluster's outlier statistics go (kept across configurations by the

@@ -1,11 +1,13 @@
-//! Opening upstream TCP connections: connect timeout, `TCP_NODELAY`, keepalive, the source
-//! address (`upstream_bind_config`), and the cluster's connection statistics and circuit
+//! Opening upstream connections: connect timeout, `TCP_NODELAY`, keepalive, the source
+//! address (`upstream_bind_config`), the TLS handshake of clusters with a TLS transport
+//! socket (inside the same timeout), and the cluster's connection statistics and circuit
 //! breaker count (a connection holds its slot from the connect until it closes). The error
-//! says whether the connect was refused or timed out, because Envoy's 503 body and response
-//! flags differ between the two.
+//! says whether the connect was refused, timed out or failed its handshake, because Envoy's
+//! 503 body and response flags differ between them.
 
 use super::cluster::ClusterStats;
 use super::resources::{Count, Held, Resources};
+use super::tls::{AlpnFallback, NOT_READY, TlsSlot};
 use crate::model::cluster::TcpKeepalive;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
@@ -24,6 +26,12 @@ pub enum ConnectError {
     Timeout,
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The handshake failed; the text is the transport failure reason.
+    #[error("{0}")]
+    Tls(String),
+    /// The cluster's secrets have not arrived.
+    #[error("{NOT_READY}")]
+    NotReady,
 }
 
 /// strerror(3)'s wording, which Envoy prints, without Rust's " (os error N)" suffix.
@@ -43,6 +51,8 @@ pub struct Connector {
     pub resources: Arc<Resources>,
     /// Source addresses to bind, from `upstream_bind_config`.
     pub source: Arc<[SocketAddr]>,
+    /// Present when the cluster's transport socket is TLS.
+    pub tls: Option<Arc<TlsSlot>>,
 }
 
 impl Connector {
@@ -56,10 +66,26 @@ impl Connector {
             .copied()
     }
 
-    pub async fn connect(&self, addr: SocketAddr) -> Result<Counted, ConnectError> {
+    /// A connection to `addr`, through TLS when the cluster says so, offering `alpn` when
+    /// the TLS context names no protocols; `host` is the request's host on clusters with
+    /// `auto_sni`.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        alpn: AlpnFallback,
+        host: Option<&str>,
+    ) -> Result<Counted, ConnectError> {
         self.stats.upstream_cx_total.inc();
+        let tls = match self.tls.as_ref().map(|t| (t, t.ready())) {
+            Some((slot, Ok(current))) => Some((slot, current)),
+            Some((_, Err(e))) => {
+                self.stats.upstream_cx_connect_fail.inc();
+                return Err(e);
+            }
+            None => None,
+        };
         let slot = Held::take(&self.resources, Count::Connection);
-        let attempt = async {
+        let tcp = async {
             let socket = if addr.is_ipv4() {
                 TcpSocket::new_v4()?
             } else {
@@ -84,18 +110,28 @@ impl Connector {
             }
             socket.connect(addr).await
         };
+        let attempt = async {
+            let tcp = tcp.await?;
+            Ok::<_, ConnectError>(match &tls {
+                Some((slot, current)) => {
+                    let stream = slot.handshake(current, tcp, addr, alpn, host).await?;
+                    Io::Tls(Box::new(TokioIo::new(stream)))
+                }
+                None => Io::Plain(TokioIo::new(tcp)),
+            })
+        };
         match tokio::time::timeout(self.connect_timeout, attempt).await {
-            Ok(Ok(s)) => {
+            Ok(Ok(io)) => {
                 self.stats.upstream_cx_active.inc();
                 Ok(Counted {
-                    io: TokioIo::new(s),
+                    io,
                     stats: self.stats.clone(),
                     _slot: slot,
                 })
             }
             Ok(Err(e)) => {
                 self.stats.upstream_cx_connect_fail.inc();
-                Err(ConnectError::Io(e))
+                Err(e)
             }
             Err(_) => {
                 self.stats.upstream_cx_connect_fail.inc();
@@ -109,9 +145,28 @@ impl Connector {
 /// An upstream connection that keeps `upstream_cx_active` (and the circuit breaker's count
 /// of connections) right when it closes.
 pub struct Counted {
-    io: TokioIo<TcpStream>,
+    io: Io,
     stats: Arc<ClusterStats>,
     _slot: Held,
+}
+
+enum Io {
+    Plain(TokioIo<TcpStream>),
+    // Boxed: a TLS stream's buffers are a kilobyte, which plaintext connections need not carry.
+    Tls(Box<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+/// Runs `$body` with `$io` bound to whichever stream the connection is.
+macro_rules! either {
+    ($self:ident, |$io:ident| $body:expr) => {
+        match &mut $self.io {
+            Io::Plain($io) => $body,
+            Io::Tls(boxed) => {
+                let $io = boxed.as_mut();
+                $body
+            }
+        }
+    };
 }
 
 impl Drop for Counted {
@@ -127,7 +182,7 @@ impl Read for Counted {
         cx: &mut Context<'_>,
         buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        either!(self, |io| Pin::new(io).poll_read(cx, buf))
     }
 }
 
@@ -137,19 +192,22 @@ impl Write for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        either!(self, |io| Pin::new(io).poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        either!(self, |io| Pin::new(io).poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        either!(self, |io| Pin::new(io).poll_shutdown(cx))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        match &self.io {
+            Io::Plain(io) => io.is_write_vectored(),
+            Io::Tls(io) => io.is_write_vectored(),
+        }
     }
 
     fn poll_write_vectored(
@@ -157,6 +215,6 @@ impl Write for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        either!(self, |io| Pin::new(io).poll_write_vectored(cx, bufs))
     }
 }

@@ -10,4 +10,5 @@ pub mod outlier;
 pub mod pool;
 pub mod priority;
 pub mod resources;
+pub mod tls;
 pub mod xxhash;

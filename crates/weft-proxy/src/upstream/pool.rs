@@ -18,6 +18,7 @@ use super::cluster::ClusterStats;
 use super::connector::{ConnectError, Connector};
 use super::endpoints::Host;
 use super::resources::{Count, Held, Resources};
+use super::tls::AlpnFallback;
 use crate::http::body::Body;
 use crate::model::cluster::H2Settings;
 use hyper::body::Incoming;
@@ -194,6 +195,21 @@ enum Wake {
     Closed,
 }
 
+/// Which connections requests may share: those to one address and, on clusters whose SNI
+/// is each request's host (`auto_sni`), under one host, as Envoy keys its pools by the
+/// transport socket options too.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub addr: SocketAddr,
+    pub host: Option<Arc<str>>,
+}
+
+impl From<SocketAddr> for PoolKey {
+    fn from(addr: SocketAddr) -> Self {
+        PoolKey { addr, host: None }
+    }
+}
+
 /// One host's HTTP/1.1 connections in this pool.
 #[derive(Default)]
 struct H1Host {
@@ -210,14 +226,14 @@ pub struct Pool {
     max_duration: Option<Duration>,
     max_requests: Option<u32>,
     h2_settings: H2Settings,
-    h1: Mutex<HashMap<SocketAddr, H1Host>>,
-    h2: Mutex<HashMap<SocketAddr, (http2::SendRequest<Body>, Drain)>>,
+    h1: Mutex<HashMap<PoolKey, H1Host>>,
+    h2: Mutex<HashMap<PoolKey, (http2::SendRequest<Body>, Drain)>>,
 }
 
 /// An HTTP/1.1 connection lent out for one request; [`Pool::give_back`] returns it.
 pub struct Lease {
     pool: Arc<Pool>,
-    addr: SocketAddr,
+    key: PoolKey,
     sender: http1::SendRequest<Body>,
     served: u32,
     drain: Drain,
@@ -249,11 +265,11 @@ impl Pool {
     /// Sends over HTTP/1.1; the lease goes back to the pool when the response is consumed.
     pub async fn send_h1(
         self: &Arc<Self>,
-        addr: SocketAddr,
+        key: PoolKey,
         mut req: http::Request<Body>,
         attach: &Attach<'_>,
     ) -> Result<Sent, UpstreamError> {
-        while let Some(mut lease) = self.take_idle(addr) {
+        while let Some(mut lease) = self.take_idle(&key) {
             // A connection whose previous response just ended may need a moment to become
             // ready; one that closed meanwhile fails here and the next is tried.
             if lease.sender.ready().await.is_err() {
@@ -281,11 +297,11 @@ impl Pool {
         // No ready connection: the request is pending until it has one.
         let pending = Pending::new(attach)?;
         let lease = loop {
-            match self.connect_or_wait(addr, attach).await? {
+            match self.connect_or_wait(&key, attach).await? {
                 Wake::Ready(idle) => {
                     let mut lease = Lease {
                         pool: self.clone(),
-                        addr,
+                        key: key.clone(),
                         sender: idle.sender,
                         served: idle.served,
                         drain: idle.drain,
@@ -319,12 +335,12 @@ impl Pool {
     /// host), else waits for one of this pool's connections to be handed back or to close.
     async fn connect_or_wait(
         self: &Arc<Self>,
-        addr: SocketAddr,
+        key: &PoolKey,
         attach: &Attach<'_>,
     ) -> Result<Wake, UpstreamError> {
         let rx = {
             let mut h1 = self.h1.lock();
-            let host = h1.entry(addr).or_default();
+            let host = h1.entry(key.clone()).or_default();
             let can = attach.resources.default.connections.can_create();
             if !can {
                 attach.stats.upstream_cx_overflow.inc();
@@ -341,7 +357,7 @@ impl Pool {
         match rx {
             Some(rx) => Ok(rx.await.unwrap_or(Wake::Closed)),
             None => {
-                let (sender, drain) = Box::pin(self.open_h1(addr)).await?;
+                let (sender, drain) = Box::pin(self.open_h1(key)).await?;
                 Ok(Wake::Ready(IdleH1 {
                     sender,
                     since: Instant::now(),
@@ -352,9 +368,9 @@ impl Pool {
         }
     }
 
-    fn take_idle(self: &Arc<Self>, addr: SocketAddr) -> Option<Lease> {
+    fn take_idle(self: &Arc<Self>, key: &PoolKey) -> Option<Lease> {
         let mut h1 = self.h1.lock();
-        let list = &mut h1.get_mut(&addr)?.idle;
+        let list = &mut h1.get_mut(key)?.idle;
         let now = Instant::now();
         while let Some(c) = list.pop() {
             let fresh = self
@@ -363,7 +379,7 @@ impl Pool {
             if fresh && !c.sender.is_closed() && !c.drain.load(Ordering::Relaxed) {
                 return Some(Lease {
                     pool: self.clone(),
-                    addr,
+                    key: key.clone(),
                     sender: c.sender,
                     served: c.served,
                     drain: c.drain,
@@ -373,11 +389,11 @@ impl Pool {
         None
     }
 
-    /// A connection of this pool to `addr` closed (or never opened): one waiting request may
+    /// A connection of this pool to `key` closed (or never opened): one waiting request may
     /// now open another.
-    fn closed(&self, addr: SocketAddr) {
+    fn closed(&self, key: &PoolKey) {
         let mut h1 = self.h1.lock();
-        let Some(host) = h1.get_mut(&addr) else {
+        let Some(host) = h1.get_mut(key) else {
             return;
         };
         host.open = host.open.saturating_sub(1);
@@ -392,10 +408,13 @@ impl Pool {
     // hyper moves around) small. The caller has counted it in `open`.
     async fn open_h1(
         self: &Arc<Self>,
-        addr: SocketAddr,
+        key: &PoolKey,
     ) -> Result<(http1::SendRequest<Body>, Drain), UpstreamError> {
         let opened = async {
-            let io = self.connector.connect(addr).await?;
+            let io = self
+                .connector
+                .connect(key.addr, AlpnFallback::Http1, key.host.as_deref())
+                .await?;
             http1::Builder::new()
                 .handshake(io)
                 .await
@@ -406,6 +425,7 @@ impl Pool {
                 let pool = self.clone();
                 let drain = Drain::default();
                 let expiry = self.expiry(drain.clone());
+                let key = key.clone();
                 tokio::spawn(async move {
                     let conn = conn.with_upgrades();
                     tokio::pin!(conn);
@@ -415,19 +435,19 @@ impl Pool {
                             // Idle ones close now; a busy one when its request is done.
                             pool.h1
                                 .lock()
-                                .entry(addr)
+                                .entry(key.clone())
                                 .or_default()
                                 .idle
                                 .retain(|c| !c.drain.load(Ordering::Relaxed));
                             let _ = conn.await;
                         }
                     }
-                    pool.closed(addr);
+                    pool.closed(&key);
                 });
                 Ok((sender, drain))
             }
             Err(e) => {
-                self.closed(addr);
+                self.closed(key);
                 Err(e)
             }
         }
@@ -450,9 +470,12 @@ impl Pool {
 
     async fn open_h2(
         self: &Arc<Self>,
-        addr: SocketAddr,
+        key: &PoolKey,
     ) -> Result<(http2::SendRequest<Body>, Drain), UpstreamError> {
-        let io = self.connector.connect(addr).await?;
+        let io = self
+            .connector
+            .connect(key.addr, AlpnFallback::Http2, key.host.as_deref())
+            .await?;
         let mut b = http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
             .initial_stream_window_size(self.h2_settings.initial_stream_window_size)
@@ -466,6 +489,7 @@ impl Pool {
         let drain = Drain::default();
         let expiry = self.expiry(drain.clone());
         let pool = self.clone();
+        let key = key.clone();
         tokio::spawn(async move {
             tokio::pin!(conn);
             tokio::select! {
@@ -474,8 +498,8 @@ impl Pool {
                     // New streams go to a new connection; this one ends with its last.
                     {
                         let mut h2 = pool.h2.lock();
-                        if h2.get(&addr).is_some_and(|(_, d)| d.load(Ordering::Relaxed)) {
-                            h2.remove(&addr);
+                        if h2.get(&key).is_some_and(|(_, d)| d.load(Ordering::Relaxed)) {
+                            h2.remove(&key);
                         }
                     }
                     let _ = conn.await;
@@ -490,7 +514,7 @@ impl Pool {
     pub fn give_back(lease: Lease) {
         let Lease {
             pool,
-            addr,
+            key,
             sender,
             served,
             drain,
@@ -508,7 +532,7 @@ impl Pool {
             drain,
         };
         let mut h1 = pool.h1.lock();
-        let host = h1.entry(addr).or_default();
+        let host = h1.entry(key).or_default();
         while let Some(w) = host.waiters.pop_front() {
             match w.send(Wake::Ready(idle)) {
                 Ok(()) => return,
@@ -523,18 +547,18 @@ impl Pool {
     /// pending meanwhile).
     pub async fn send_h2(
         self: &Arc<Self>,
-        addr: SocketAddr,
+        key: PoolKey,
         req: http::Request<Body>,
         attach: &Attach<'_>,
     ) -> Result<Sent, UpstreamError> {
         let existing = {
             let mut h2 = self.h2.lock();
-            match h2.get(&addr) {
+            match h2.get(&key) {
                 Some((s, drain)) if !s.is_closed() && !drain.load(Ordering::Relaxed) => {
                     Some(s.clone())
                 }
                 Some(_) => {
-                    h2.remove(&addr);
+                    h2.remove(&key);
                     None
                 }
                 None => None,
@@ -549,8 +573,8 @@ impl Pool {
                     // the host always opens one, as Envoy's does.
                     attach.stats.upstream_cx_overflow.inc();
                 }
-                let (sender, drain) = Box::pin(self.open_h2(addr)).await?;
-                self.h2.lock().insert(addr, (sender.clone(), drain));
+                let (sender, drain) = Box::pin(self.open_h2(&key)).await?;
+                self.h2.lock().insert(key, (sender.clone(), drain));
                 drop(pending);
                 sender
             }

@@ -1,11 +1,15 @@
-//! DestinationRule `tls` end to end with real Envoy 1.40: an ingress gateway of `weft
-//! control` takes its secrets from Weft's agent (`weft_proxy::agent`, on the bootstrap's
-//! `sds-grpc` socket, as Envoy takes them from istio-agent) — its own certificate issued by
-//! `weft control`'s CA for the agent's join token, or read from file-mounted certificates —
-//! and originates TLS as each rule says — ISTIO_MUTUAL with its workload certificate to a backend that checks the
-//! gateway's SPIFFE ID, SIMPLE to a backend known by a DNS name and trusted through a
-//! `caCertificates` file, MUTUAL with a `clientCertificate` file — while a backend whose
-//! certificate names another service account than the registry's is refused.
+//! DestinationRule `tls` end to end, Envoy 1.40 beside `weft proxy`: an ingress gateway of
+//! `weft control` takes its secrets from Weft's agent (`weft_proxy::agent`, on the
+//! bootstrap's `sds-grpc` socket, as Envoy takes them from istio-agent) — its own
+//! certificate issued by `weft control`'s CA for the agent's join token, or read from
+//! file-mounted certificates — and originates TLS as each rule says: ISTIO_MUTUAL with its
+//! workload certificate to a backend that checks the gateway's SPIFFE ID, SIMPLE to a
+//! backend known by a DNS name and trusted through a `caCertificates` file, MUTUAL with a
+//! `clientCertificate` file; a backend whose certificate names another service account than
+//! the registry's is refused. Each proxy's observations must be equal.
+//!
+//! Run both proxies: `cargo test -p weft --test proxy_upstream_tls`
+//! Only Envoy (checks the scenario): `WEFT_CONFORMANCE_ONLY=envoy cargo test …`
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -20,7 +24,7 @@ use weft_identity::{Ca, Credentials, Peers, SpiffeId, TrustBundle};
 use weft_proxy::agent::ca_client::CaSource;
 use weft_proxy::agent::{AgentOptions, secrets};
 use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_sds};
-use weft_testkit::{HttpRequest, ProxyBinary, client};
+use weft_testkit::{HttpRequest, ProxyBinary, client, conformance};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -113,16 +117,35 @@ enum Own {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_originates_tls_with_a_certificate_from_the_ca() -> anyhow::Result<()> {
-    originates_tls(Own::FromCa).await
+async fn tls_origination_with_a_certificate_from_the_ca() -> anyhow::Result<()> {
+    on_each_proxy(Own::FromCa).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_originates_tls_with_file_mounted_certificates() -> anyhow::Result<()> {
-    originates_tls(Own::FromFiles).await
+async fn tls_origination_with_file_mounted_certificates() -> anyhow::Result<()> {
+    on_each_proxy(Own::FromFiles).await
 }
 
-async fn originates_tls(own: Own) -> anyhow::Result<()> {
+/// Runs the scenario on each proxy and compares what they showed.
+async fn on_each_proxy(own: Own) -> anyhow::Result<()> {
+    let only = std::env::var("WEFT_CONFORMANCE_ONLY").ok();
+    let peers = conformance::peers(only.as_deref(), Path::new(env!("CARGO_BIN_EXE_weft")))?;
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    for binary in &peers {
+        let transcript = originates_tls(binary, own).await?;
+        println!("---- {} ----\n{}", binary.kind, transcript.join("\n"));
+        seen.push((binary.kind.to_string(), transcript));
+    }
+    if let [(a, first), rest @ ..] = seen.as_slice() {
+        for (b, other) in rest {
+            assert_eq!(first, other, "{a} and {b} differ");
+        }
+    }
+    Ok(())
+}
+
+async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<String>> {
+    let mut transcript = Vec::new();
     let tmp = tempfile::tempdir()?;
     let (config, certs, files, ca_dir) = (
         tmp.path().join("config"),
@@ -312,7 +335,7 @@ spec:
         labels: "{ istio: ingressgateway }".into(),
     };
     let bootstrap = with_sds(&istio_bootstrap(&node, running.xds_address.port()), &socket);
-    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap).await?;
+    let proxy = AdsProxy::start(binary, &bootstrap).await?;
     let id = node.id();
     let types = [
         weft_xds::type_url::CLUSTER,
@@ -352,21 +375,26 @@ spec:
     assert_eq!(
         (status, body.as_str()),
         (200, gateway_id.to_string().as_str()),
-        "ISTIO_MUTUAL presents the gateway's workload certificate"
+        "ISTIO_MUTUAL presents the gateway's workload certificate\n{}",
+        proxy.log_tail()
     );
+    transcript.push(format!("ISTIO_MUTUAL: {status} {body}"));
     let (status, body) = ask("bank.example.com", ok).await;
     assert_eq!((status, body.as_str()), (200, "anonymous"), "SIMPLE");
+    transcript.push(format!("SIMPLE: {status} {body}"));
     let (status, body) = ask("ledger.example.com", ok).await;
     assert_eq!(
         (status, body.as_str()),
         (200, partner_id.to_string().as_str()),
         "MUTUAL presents the clientCertificate file"
     );
-    // A server of another identity is refused, and Envoy counts why: the SAN check.
+    transcript.push(format!("MUTUAL: {status} {body}"));
+    // A server of another identity is refused, and the proxy counts why: the SAN check.
     let (status, body) = ask("impostor.example.com", |_, _| true).await;
     assert_eq!(status, 503, "{body}");
+    transcript.push(format!("impostor: {status} {body}"));
     let stats =
-        weft_testkit::admin::get(envoy.admin(), "/stats?filter=impostor.*ssl.fail_verify_san")
+        weft_testkit::admin::get(proxy.admin(), "/stats?filter=impostor.*ssl.fail_verify_san")
             .await?;
     let stats =
         weft_testkit::admin::exposition::text_stats(&weft_testkit::admin::body_text(&stats));
@@ -376,6 +404,10 @@ spec:
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     assert!(refused > 0, "{stats:?}");
+    transcript.push(format!(
+        "impostor ssl.fail_verify_san counted: {}",
+        refused > 0
+    ));
 
     // The agent served each secret the clusters name, and Envoy took them.
     let sds = agent.server.status();
@@ -385,12 +417,16 @@ spec:
         .and_then(|n| n.types.get(weft_xds::type_url::SECRET))
         .expect("Envoy asked the agent for secrets");
     assert!(secrets.last_nack.is_none(), "{:?}", secrets.last_nack);
+    transcript.push(format!(
+        "agent: secrets ACKed, none NACKed: {}",
+        secrets.acks > 0 && secrets.last_nack.is_none()
+    ));
 
-    drop(envoy);
+    drop(proxy);
     for s in servers {
         s.abort();
     }
     serving.abort();
     agent_task.abort();
-    Ok(())
+    Ok(transcript)
 }
