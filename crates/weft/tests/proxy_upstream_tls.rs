@@ -5,8 +5,11 @@
 //! file-mounted certificates — and originates TLS as each rule says: ISTIO_MUTUAL with its
 //! workload certificate to a backend that checks the gateway's SPIFFE ID, SIMPLE to a
 //! backend known by a DNS name and trusted through a `caCertificates` file, MUTUAL with a
-//! `clientCertificate` file; a backend whose certificate names another service account than
-//! the registry's is refused. Each proxy's observations must be equal.
+//! `clientCertificate` file, auto SNI with the request's host as the SAN checked, and
+//! `insecureSkipVerify`; a backend whose certificate names another service account than the
+//! registry's, or another host, is refused. The proxy starts before its agent and waits
+//! for its secrets. The backends report the client's identity, SNI and ALPN, and each
+//! proxy's observations must be equal.
 //!
 //! Run both proxies: `cargo test -p weft --test proxy_upstream_tls`
 //! Only Envoy (checks the scenario): `WEFT_CONFORMANCE_ONLY=envoy cargo test …`
@@ -38,8 +41,12 @@ fn workload(ca: &Ca, ns: &str, sa: &str) -> (SpiffeId, String, String) {
     (id, issued.chain_pem, key)
 }
 
+/// What every backend offers as ALPN, so the protocol a proxy offers shows.
+const BACKEND_ALPN: &[&[u8]] = &[b"istio", b"http/1.1", b"h2"];
+
 /// Serves TLS on `listener` until aborted: each request is answered 200 with the SPIFFE
-/// IDs the client's certificate names (`anonymous` without one).
+/// IDs the client's certificate names (`anonymous` without one), the SNI it sent and the
+/// ALPN protocol agreed.
 fn backend(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -51,9 +58,12 @@ fn backend(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::task::JoinHan
                 let Ok(Ok(mut tls)) = tokio::time::timeout(WAIT, acceptor.accept(tcp)).await else {
                     return;
                 };
-                let peer = tls
-                    .get_ref()
-                    .1
+                let session = tls.get_ref().1;
+                let sni = session.server_name().unwrap_or("-").to_string();
+                let alpn = session
+                    .alpn_protocol()
+                    .map_or("-".to_string(), |p| String::from_utf8_lossy(p).into_owned());
+                let peer = session
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .map(|c| {
@@ -64,6 +74,7 @@ fn backend(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::task::JoinHan
                             .join(",")
                     })
                     .unwrap_or_else(|| "anonymous".into());
+                let peer = format!("{peer} sni={sni} alpn={alpn}");
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
                 while !head.ends_with(b"\r\n\r\n") {
@@ -144,6 +155,19 @@ async fn on_each_proxy(own: Own) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cluster.<service's cluster>.ssl.fail_verify_san`, as the proxy counts it.
+async fn fail_verify_san(proxy: &AdsProxy, service: &str) -> anyhow::Result<u64> {
+    let path = format!("/stats?filter={service}.*ssl.fail_verify_san");
+    let stats = weft_testkit::admin::get(proxy.admin(), &path).await?;
+    let stats =
+        weft_testkit::admin::exposition::text_stats(&weft_testkit::admin::body_text(&stats));
+    Ok(stats
+        .iter()
+        .find(|(k, _)| k.ends_with("ssl.fail_verify_san"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0))
+}
+
 async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<String>> {
     let mut transcript = Vec::new();
     let tmp = tempfile::tempdir()?;
@@ -184,20 +208,32 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
     let impostor = TcpListener::bind("127.0.0.1:0").await?;
     let bank = TcpListener::bind("127.0.0.1:0").await?;
     let ledger = TcpListener::bind("127.0.0.1:0").await?;
-    let ports =
-        [&reviews, &impostor, &bank, &ledger].map(|l| l.local_addr().expect("bound").port());
+    let shop = TcpListener::bind("127.0.0.1:0").await?;
+    let legacy = TcpListener::bind("127.0.0.1:0").await?;
+    let vault = TcpListener::bind("127.0.0.1:0").await?;
+    let ports = [&reviews, &impostor, &bank, &ledger, &shop, &legacy, &vault]
+        .map(|l| l.local_addr().expect("bound").port());
     let mutual = |peer: &SpiffeId| -> anyhow::Result<TlsAcceptor> {
         Ok(TlsAcceptor::from(server_config(
             &bundle,
             reviews_creds.clone(),
             Peers::OneOf(vec![peer.clone()]),
-            &[],
+            BACKEND_ALPN,
         )?))
     };
     let (bank_chain, bank_key) = {
         let (issued, key) = ca.serving(&["bank.internal"], WORKLOAD_TTL, SystemTime::now())?;
         (issued.chain_pem, key)
     };
+    let serving = |ca: &Ca, name: &str| -> anyhow::Result<TlsAcceptor> {
+        let (issued, key) = ca.serving(&[name], WORKLOAD_TTL, SystemTime::now())?;
+        Ok(TlsAcceptor::from(serving_config(
+            Credentials::from_pem(&issued.chain_pem, &key)?,
+            BACKEND_ALPN,
+        )?))
+    };
+    // A server no configured root vouches for, reached with `insecureSkipVerify`.
+    let stranger = Ca::generate("elsewhere.local")?;
     let (_, ledger_chain, ledger_key) = workload(&ca, "default", "ledger");
     let ledger_creds = Credentials::from_pem(&ledger_chain, &ledger_key)?;
     let servers = [
@@ -207,7 +243,7 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
             bank,
             TlsAcceptor::from(serving_config(
                 Credentials::from_pem(&bank_chain, &bank_key)?,
-                &[],
+                BACKEND_ALPN,
             )?),
         ),
         backend(
@@ -215,19 +251,27 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
             TlsAcceptor::from(server_config(
                 &bundle,
                 ledger_creds,
-                Peers::OneOf(vec![partner_id.clone()]),
-                &[],
+                Peers::TrustDomain("cluster.local".into()),
+                BACKEND_ALPN,
             )?),
         ),
+        backend(shop, serving(&ca, "shop.example.com")?),
+        backend(legacy, serving(&stranger, "legacy.internal")?),
+        backend(vault, mutual(&gateway_id)?),
     ];
 
     let http_port = weft_testkit::ports::free_port()?;
+    let tcp_port = weft_testkit::ports::free_port()?;
     let f = |name: &str| files.join(name).display().to_string();
     let mesh = [
         service("reviews", ports[0], "bookinfo-reviews"),
         service("impostor", ports[1], "impostor"),
         service("bank", ports[2], "bank"),
         service("ledger", ports[3], "ledger"),
+        service("shop", ports[4], "shop"),
+        service("legacy", ports[5], "legacy"),
+        // A TCP service behind the gateway's TCP server: `tcp_proxy` over ISTIO_MUTUAL.
+        service("vault", ports[6], "bookinfo-reviews").replace("name: http, port: 80", "name: tcp, port: 9000"),
         format!(
             r#"
 apiVersion: networking.istio.io/v1
@@ -238,6 +282,18 @@ spec:
   servers:
   - port: {{ number: {http_port}, name: http, protocol: HTTP }}
     hosts: ["*.example.com"]
+  - port: {{ number: {tcp_port}, name: tcp, protocol: TCP }}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{ name: vault, namespace: default }}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/edge]
+  tcp:
+  - match: [{{ port: {tcp_port} }}]
+    route: [{{ destination: {{ host: vault, port: {{ number: 9000 }} }} }}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -252,6 +308,10 @@ spec:
     route: [{{ destination: {{ host: impostor }} }}]
   - match: [{{ authority: {{ prefix: bank. }} }}]
     route: [{{ destination: {{ host: bank }} }}]
+  - match: [{{ authority: {{ prefix: shop. }} }}]
+    route: [{{ destination: {{ host: shop }} }}]
+  - match: [{{ authority: {{ prefix: legacy. }} }}]
+    route: [{{ destination: {{ host: legacy }} }}]
   - route: [{{ destination: {{ host: ledger }} }}]
 ---
 apiVersion: networking.istio.io/v1
@@ -268,6 +328,22 @@ spec:
   host: bank
   trafficPolicy:
     tls: {{ mode: SIMPLE, caCertificates: {ca}, sni: bank.internal, subjectAltNames: [bank.internal] }}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: shop, namespace: default }}
+spec:
+  host: shop
+  trafficPolicy:
+    tls: {{ mode: SIMPLE, caCertificates: {ca} }}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: legacy, namespace: default }}
+spec:
+  host: legacy
+  trafficPolicy:
+    tls: {{ mode: SIMPLE, insecureSkipVerify: true }}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -316,6 +392,35 @@ spec:
         }
     };
     let socket = tmp.path().join("sds/socket");
+    let node = IstioNode {
+        kind: "router",
+        pod: "ingress-0".into(),
+        namespace: "istio-system".into(),
+        ip: "127.0.0.1".into(),
+        labels: "{ istio: ingressgateway }".into(),
+    };
+    let bootstrap = with_sds(&istio_bootstrap(&node, running.xds_address.port()), &socket);
+    let id = node.id();
+
+    // The proxy starts before its agent: clusters that wait for `default` and `ROOTCA`
+    // without limit (`initial_fetch_timeout: 0s`) keep it from serving.
+    let mut proxy = AdsProxy::start(binary, &bootstrap).await?;
+    running
+        .server
+        .wait_for("the gateway to ACK its clusters", WAIT, |s| {
+            acked_all(s, &id, &[weft_xds::type_url::CLUSTER])
+        })
+        .await?;
+    let (ready, _) = proxy.ready().await?;
+    assert_ne!(ready, 200, "no secrets yet, so not ready");
+    let dump = weft_testkit::admin::get(proxy.admin(), "/config_dump").await?;
+    let dump = weft_testkit::admin::body_text(&dump);
+    let waits_for_default = dump.contains("dynamic_warming_secrets")
+        && (dump.contains(r#""name":"default""#) || dump.contains(r#""name": "default""#));
+    transcript.push(format!(
+        "before the agent: /ready {ready}, waits for secret default: {waits_for_default}"
+    ));
+
     let (agent, agent_run) = weft_proxy::agent::start(
         AgentOptions {
             socket: socket.clone(),
@@ -326,17 +431,6 @@ spec:
         std::future::pending(),
     )?;
     let agent_task = tokio::spawn(agent_run);
-
-    let node = IstioNode {
-        kind: "router",
-        pod: "ingress-0".into(),
-        namespace: "istio-system".into(),
-        ip: "127.0.0.1".into(),
-        labels: "{ istio: ingressgateway }".into(),
-    };
-    let bootstrap = with_sds(&istio_bootstrap(&node, running.xds_address.port()), &socket);
-    let proxy = AdsProxy::start(binary, &bootstrap).await?;
-    let id = node.id();
     let types = [
         weft_xds::type_url::CLUSTER,
         weft_xds::type_url::CLUSTER_LOAD_ASSIGNMENT,
@@ -349,6 +443,7 @@ spec:
             acked_all(s, &id, &types)
         })
         .await?;
+    proxy.wait_ready().await?;
 
     // The listener and the warmed clusters arrive a moment after the ACK: ask until the
     // answer is the one expected (bounded), and report the last one.
@@ -374,40 +469,97 @@ spec:
     let (status, body) = ask("reviews.example.com", ok).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, gateway_id.to_string().as_str()),
-        "ISTIO_MUTUAL presents the gateway's workload certificate\n{}",
+        (
+            200,
+            format!(
+                "{gateway_id} sni=outbound_.80_._.reviews.default.svc.cluster.local alpn=istio"
+            )
+            .as_str()
+        ),
+        "ISTIO_MUTUAL presents the gateway's workload certificate, with Istio's SNI and \
+         ALPN\n{}",
         proxy.log_tail()
     );
     transcript.push(format!("ISTIO_MUTUAL: {status} {body}"));
     let (status, body) = ask("bank.example.com", ok).await;
-    assert_eq!((status, body.as_str()), (200, "anonymous"), "SIMPLE");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "anonymous sni=bank.internal alpn=http/1.1"),
+        "SIMPLE: the rule's SNI, and HTTP/1.1 offered by the pool"
+    );
     transcript.push(format!("SIMPLE: {status} {body}"));
     let (status, body) = ask("ledger.example.com", ok).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, partner_id.to_string().as_str()),
-        "MUTUAL presents the clientCertificate file"
+        (
+            200,
+            format!("{partner_id} sni=ledger.example.com alpn=http/1.1").as_str()
+        ),
+        "MUTUAL presents the clientCertificate file; no `sni`, so the request's host"
     );
     transcript.push(format!("MUTUAL: {status} {body}"));
+    // The files behind `file-cert:` change: the agent pushes the new certificate and the
+    // next connection presents it, with no restart and no push from the control plane.
+    let (rotated_id, chain, key) = workload(&ca, "default", "partner-rotated");
+    write(&files, "client-key.pem", &key);
+    write(&files, "client.pem", &chain);
+    let rotated = |_: u16, body: &str| body.contains("partner-rotated");
+    let (status, body) = ask("ledger.example.com", rotated).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            format!("{rotated_id} sni=ledger.example.com alpn=http/1.1").as_str()
+        ),
+        "a rotated clientCertificate reaches new connections"
+    );
+    transcript.push(format!("MUTUAL after rotation: {status} {body}"));
+    let (status, body) = ask("shop.example.com", ok).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "anonymous sni=shop.example.com alpn=http/1.1"),
+        "SIMPLE without sni or subjectAltNames: auto SNI, and the host is the SAN checked"
+    );
+    transcript.push(format!("auto SNI: {status} {body}"));
+    let (status, body) = ask("shop.other.example.com", |_, _| true).await;
+    assert_eq!(status, 503, "a host the certificate does not name: {body}");
+    transcript.push(format!(
+        "auto SAN validation, another host: {status} {body}"
+    ));
+    let (status, body) = ask("legacy.example.com", ok).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "anonymous sni=legacy.example.com alpn=http/1.1"),
+        "insecureSkipVerify accepts a chain no root vouches for"
+    );
+    transcript.push(format!("insecureSkipVerify: {status} {body}"));
+    let tcp = client::send(
+        weft_testkit::ports::loopback(tcp_port),
+        &HttpRequest::get("vault", "/"),
+    )
+    .await?;
+    let body = String::from_utf8_lossy(&tcp.body).into_owned();
+    assert_eq!(
+        body,
+        format!("{gateway_id} sni=outbound_.9000_._.vault.default.svc.cluster.local alpn=istio"),
+        "tcp_proxy originates ISTIO_MUTUAL too"
+    );
+    transcript.push(format!(
+        "tcp_proxy ISTIO_MUTUAL: {} {body}",
+        tcp.status.as_u16()
+    ));
     // A server of another identity is refused, and the proxy counts why: the SAN check.
     let (status, body) = ask("impostor.example.com", |_, _| true).await;
     assert_eq!(status, 503, "{body}");
     transcript.push(format!("impostor: {status} {body}"));
-    let stats =
-        weft_testkit::admin::get(proxy.admin(), "/stats?filter=impostor.*ssl.fail_verify_san")
-            .await?;
-    let stats =
-        weft_testkit::admin::exposition::text_stats(&weft_testkit::admin::body_text(&stats));
-    let refused: u64 = stats
-        .iter()
-        .find(|(k, _)| k.ends_with("ssl.fail_verify_san"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    assert!(refused > 0, "{stats:?}");
-    transcript.push(format!(
-        "impostor ssl.fail_verify_san counted: {}",
-        refused > 0
-    ));
+    for service in ["impostor", "shop"] {
+        let refused = fail_verify_san(&proxy, service).await?;
+        assert!(refused > 0, "{service}: no SAN failure counted");
+        transcript.push(format!(
+            "{service} ssl.fail_verify_san counted: {}",
+            refused > 0
+        ));
+    }
 
     // The agent served each secret the clusters name, and Envoy took them.
     let sds = agent.server.status();
