@@ -11,6 +11,7 @@ use crate::model::cluster::Discovery;
 use crate::model::tls::SecretSource;
 use crate::sds::SdsClients;
 use crate::stats::{Kind, Registry, Sample};
+use crate::upstream::tls::AlpnFallback;
 use crate::xds::Handler;
 use crate::{admin, listener, worker};
 use arc_swap::ArcSwap;
@@ -454,15 +455,39 @@ async fn start_admin(server: &Arc<Server>) -> Result<tokio::task::JoinHandle<()>
     Ok(tokio::spawn(admin::serve(listener, server.clone())))
 }
 
-/// Where a config source's static cluster is dialled: its Unix socket, or its first host.
-pub(crate) fn grpc_target(server: &Server, cluster: &str) -> Option<Target> {
+/// Where a config source's static cluster is dialled: its Unix socket, or its first host,
+/// through TLS when the cluster's transport socket says so (its secrets must be there:
+/// static ones are, by the time config sources start).
+pub(crate) fn grpc_target(server: &Server, cluster: &str) -> Result<Target, String> {
     let snapshot = server.shared.load();
-    let c = snapshot.clusters.get(cluster)?;
+    let c = snapshot
+        .clusters
+        .get(cluster)
+        .ok_or_else(|| format!("no cluster '{cluster}'"))?;
     if let Discovery::Pipe(path) = &c.config.discovery {
-        return Some(Target::Unix(path.clone()));
+        return Ok(Target::Unix(path.clone()));
     }
-    let addr = c.endpoints.load().hosts.first().map(|h| h.addr)?;
-    Some(Target::Http(format!("http://{addr}")))
+    let addr = c
+        .endpoints
+        .load()
+        .hosts
+        .first()
+        .map(|h| h.addr)
+        .ok_or_else(|| format!("the cluster '{cluster}' has no endpoint"))?;
+    match &c.connector.tls {
+        None => Ok(Target::Http(format!("http://{addr}"))),
+        Some(slot) => {
+            let tls = slot
+                .ready()
+                .map_err(|e| format!("the cluster '{cluster}' cannot open TLS connections: {e}"))?;
+            let (server_name, config) = tls.dial(addr, AlpnFallback::Http2);
+            Ok(Target::Tls {
+                addr,
+                server_name,
+                config,
+            })
+        }
+    }
 }
 
 fn start_xds(
@@ -472,8 +497,7 @@ fn start_xds(
     use envoy_types::pb::envoy::config::core::v3::api_config_source::ApiType;
     let cluster = bootstrap_check::ads_source(ads, &server.bootstrap)
         .map_err(|e| StartError::Xds(e.to_string()))?;
-    let target = grpc_target(server, &cluster)
-        .ok_or_else(|| StartError::Xds(format!("the ADS cluster '{cluster}' has no endpoint")))?;
+    let target = grpc_target(server, &cluster).map_err(StartError::Xds)?;
     let mode = if ads.api_type == ApiType::DeltaGrpc as i32 {
         Mode::Delta
     } else {

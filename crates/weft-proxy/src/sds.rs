@@ -34,9 +34,12 @@ impl SdsClients {
                 client.subscribe(type_url::SECRET, names.clone());
                 continue;
             }
-            let Some(target) = grpc_target(server, cluster) else {
-                tracing::warn!(%cluster, "the SDS cluster has no endpoint");
-                continue;
+            let target = match grpc_target(server, cluster) {
+                Ok(t) => t,
+                Err(error) => {
+                    tracing::warn!(%cluster, %error, "cannot reach the SDS cluster");
+                    continue;
+                }
             };
             let node = server.bootstrap.node.clone().unwrap_or_default();
             let config = ClientConfig::secrets(target, node, Mode::StateOfTheWorld);

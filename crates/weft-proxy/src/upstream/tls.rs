@@ -81,6 +81,20 @@ impl ClientTls {
         })
     }
 
+    /// What a connection to `addr` that the proxy makes itself (a gRPC config source)
+    /// uses: the server name to send and the configuration offering `alpn`.
+    pub fn dial(
+        &self,
+        addr: SocketAddr,
+        alpn: AlpnFallback,
+    ) -> (ServerName<'static>, Arc<ClientConfig>) {
+        let name = self
+            .sni
+            .clone()
+            .unwrap_or(ServerName::IpAddress(addr.ip().into()));
+        (name, self.configs[alpn as usize].clone())
+    }
+
     /// The configuration for one connection: `san_host` also has to be named by the
     /// server's certificate.
     fn config(

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use tokio::sync::watch;
+use tokio_rustls::rustls::pki_types::ServerName;
 use tonic::transport::{Channel, Endpoint};
 
 pub use backoff::{Backoff, ENVOY_BASE, ENVOY_MAX};
@@ -57,13 +58,21 @@ pub struct Update<'a> {
     pub removed: &'a BTreeSet<String>,
 }
 
-/// Where the server listens (plaintext gRPC either way).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the server listens, and how to reach it.
+#[derive(Clone, Debug)]
 pub enum Target {
-    /// `http://IP:PORT`.
+    /// `http://IP:PORT`: plaintext gRPC.
     Http(String),
-    /// A Unix socket (an Envoy `pipe` address).
+    /// A Unix socket (an Envoy `pipe` address): plaintext gRPC.
     Unix(PathBuf),
+    /// gRPC over TLS to `addr`, as the caller's client configuration says (it offers
+    /// `h2`, and checks the server as the cluster's TLS context does); `server_name` is the
+    /// SNI, or the address when none is sent.
+    Tls {
+        addr: std::net::SocketAddr,
+        server_name: ServerName<'static>,
+        config: Arc<tokio_rustls::rustls::ClientConfig>,
+    },
 }
 
 impl From<String> for Target {
@@ -83,6 +92,9 @@ impl fmt::Display for Target {
         match self {
             Self::Http(uri) => f.write_str(uri),
             Self::Unix(path) => write!(f, "unix:{}", path.display()),
+            Self::Tls {
+                addr, server_name, ..
+            } => write!(f, "tls:{addr} ({})", server_name.to_str()),
         }
     }
 }
@@ -202,6 +214,7 @@ impl XdsClient {
         let uri = match &config.target {
             Target::Http(uri) => uri.clone(),
             Target::Unix(_) => "http://localhost".to_string(),
+            Target::Tls { addr, .. } => format!("http://{addr}"),
         };
         let endpoint = Endpoint::from_shared(uri)
             .map_err(|source| ClientError::Endpoint {
@@ -298,6 +311,24 @@ async fn connect(endpoint: &Endpoint, target: &Target) -> Result<Channel, tonic:
                 async move {
                     let stream = tokio::net::UnixStream::connect(path).await?;
                     Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            });
+            endpoint.connect_with_connector(dial).await
+        }
+        Target::Tls {
+            addr,
+            server_name,
+            config,
+        } => {
+            let (addr, server_name, config) = (*addr, server_name.clone(), config.clone());
+            let dial = tower::service_fn(move |_: http::Uri| {
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let server_name = server_name.clone();
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(addr).await?;
+                    tcp.set_nodelay(true)?;
+                    let tls = connector.connect(server_name, tcp).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
                 }
             });
             endpoint.connect_with_connector(dial).await

@@ -80,7 +80,9 @@ pub(super) async fn run<P: Protocol>(driver: &mut Driver, channel: Channel) -> S
     let mut inbound = tokio::select! {
         r = P::open(&mut client, UnboundedReceiverStream::new(rx)) => match r {
             Ok(inbound) => inbound,
-            Err(status) => return StreamEnd::failed(format!("open stream: {status}"), false),
+            Err(status) => {
+                return StreamEnd::failed(format!("open stream: {}", said(&status)), false);
+            }
         },
         _ = stop_requested(&mut driver.shutdown) => return StreamEnd::shutdown(),
     };
@@ -96,7 +98,7 @@ pub(super) async fn run<P: Protocol>(driver: &mut Driver, channel: Channel) -> S
                     }
                 }
                 Ok(None) => return StreamEnd::failed("server closed the stream", got_response),
-                Err(status) => return StreamEnd::failed(status.to_string(), got_response),
+                Err(status) => return StreamEnd::failed(said(&status), got_response),
             },
             changed = driver.desired.changed() => {
                 if changed.is_err() {
@@ -108,4 +110,11 @@ pub(super) async fn run<P: Protocol>(driver: &mut Driver, channel: Channel) -> S
             _ = stop_requested(&mut driver.shutdown) => return StreamEnd::shutdown(),
         }
     }
+}
+
+/// A server's gRPC status as the log shows it: the code's number (what Envoy logs) and name,
+/// then the server's message as sent.
+fn said(status: &tonic::Status) -> String {
+    let code = status.code();
+    format!("{} ({code:?}): {}", code as i32, status.message())
 }

@@ -1,9 +1,9 @@
-//! Real Envoy fetching its configuration from `weft control` over TLS (Istio's 15012): it
-//! trusts the mesh root the control plane made in its CA directory, checks the
-//! certificate's name as Istio's proxies check istiod's, presents its workload
+//! Envoy 1.40 and `weft proxy` fetching their configuration from `weft control` over TLS
+//! (Istio's 15012): each trusts the mesh root the control plane made in its CA directory,
+//! checks the certificate's name as Istio's proxies check istiod's, presents its workload
 //! certificate, and ACKs every type. A proxy without a certificate, or whose certificate
 //! is of another namespace than the node it claims to be, is refused, as istiod refuses
-//! them.
+//! them, and logs the control plane's answer.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 use weft_control::control::{Options, start};
 use weft_identity::ca::ROOT_CERT_FILE;
 use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_xds_tls};
-use weft_testkit::proxy::ProxyBinary;
+use weft_testkit::conformance;
+use weft_testkit::proxy::{ProxyBinary, ProxyKind};
 use weft_xds::server::ServerStatus;
 use weft_xds::type_url;
 
@@ -95,7 +96,15 @@ fn all_acked(s: &ServerStatus) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_acks_everything_fetched_over_tls() -> anyhow::Result<()> {
+async fn each_proxy_acks_everything_fetched_over_tls() -> anyhow::Result<()> {
+    let only = std::env::var("WEFT_CONFORMANCE_ONLY").ok();
+    for binary in conformance::peers(only.as_deref(), Path::new(env!("CARGO_BIN_EXE_weft")))? {
+        fetches_over_tls(&binary).await?;
+    }
+    Ok(())
+}
+
+async fn fetches_over_tls(binary: &ProxyBinary) -> anyhow::Result<()> {
     let config = tempfile::tempdir()?;
     std::fs::write(config.path().join("mesh.yaml"), MESH)?;
     let ca_dir = tempfile::tempdir()?;
@@ -115,24 +124,32 @@ async fn envoy_acks_everything_fetched_over_tls() -> anyhow::Result<()> {
     // Refused: no certificate, then the certificate of another namespace. Envoy logs the
     // control plane's answer.
     let stranger = workload_files(ca_dir.path(), files.path(), "other", "default")?;
-    for (client, answer) in [
-        // gRPC status and message as Envoy logs them (the message percent-encoded).
-        (
-            None,
+    // gRPC status and message as each proxy logs them: Envoy percent-encodes the message.
+    let (no_certificate, other_namespace) = match binary.kind {
+        ProxyKind::Envoy => (
             "closed: 16, xDS%20over%20TLS%20needs%20a%20client%20certificate",
-        ),
-        (
-            Some((stranger.0.as_path(), stranger.1.as_path())),
             "closed: 7, no%20identities%20(spiffe://cluster.local/ns/other/sa/default)%20matched%20default/default",
         ),
+        ProxyKind::Weft => (
+            "16 (Unauthenticated): xDS over TLS needs a client certificate",
+            "7 (PermissionDenied): no identities (spiffe://cluster.local/ns/other/sa/default) matched default/default",
+        ),
+    };
+    for (client, answer) in [
+        (None, no_certificate),
+        (
+            Some((stranger.0.as_path(), stranger.1.as_path())),
+            other_namespace,
+        ),
     ] {
-        let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(tls, &root, client)).await?;
+        let proxy = AdsProxy::start(binary, &bootstrap(tls, &root, client)).await?;
         let deadline = tokio::time::Instant::now() + WAIT;
-        while !envoy.log_tail().contains(answer) {
+        while !proxy.log_tail().contains(answer) {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "Envoy was not told {answer:?}:\n{}",
-                envoy.log_tail()
+                "{} was not told {answer:?}:\n{}",
+                binary.kind,
+                proxy.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -141,25 +158,13 @@ async fn envoy_acks_everything_fetched_over_tls() -> anyhow::Result<()> {
 
     let own = workload_files(ca_dir.path(), files.path(), "default", "default")?;
     let client = Some((own.0.as_path(), own.1.as_path()));
-    let envoy = AdsProxy::start(&ProxyBinary::envoy()?, &bootstrap(tls, &root, client)).await?;
+    let proxy = AdsProxy::start(binary, &bootstrap(tls, &root, client)).await?;
     running
         .server
-        .wait_for("Envoy to ACK every type over TLS", WAIT, all_acked)
+        .wait_for("the proxy to ACK every type over TLS", WAIT, all_acked)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", envoy.log_tail()))?;
-    drop(envoy);
+        .map_err(|e| anyhow::anyhow!("{} {e}\n{}", binary.kind, proxy.log_tail()))?;
+    drop(proxy);
     serving.abort();
     Ok(())
-}
-
-#[tokio::test]
-async fn tls_without_a_ca_directory_is_refused_at_start() {
-    let config = tempfile::tempdir().unwrap();
-    let mut options = Options::new(config.path(), "127.0.0.1:0".parse().unwrap());
-    options.xds_tls_address = Some("127.0.0.1:0".parse().unwrap());
-    let err = match start(&options).await {
-        Ok(_) => panic!("started without a CA"),
-        Err(e) => e.to_string(),
-    };
-    assert!(err.contains("--ca-dir"), "{err}");
 }
