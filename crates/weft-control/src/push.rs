@@ -208,6 +208,9 @@ struct Connected {
     versions: BTreeMap<&'static str, (u64, String)>,
     /// Its group's share of what it was last sent (its own part is in the snapshot).
     group: Option<Arc<GroupOut>>,
+    /// Its stream's client certificate proved the namespace it claims, so it may read that
+    /// namespace's credentials (`kubernetes://` secrets).
+    verified: bool,
 }
 
 impl Connected {
@@ -598,6 +601,23 @@ impl ControlPlane {
                 snapshot.insert_named(name, body);
             }
         }
+        if c.verified {
+            let served = view.credentials.of_namespace(&c.proxy.namespace);
+            let d = served.map_or(0, |s| s.digest);
+            let version = match c.versions.get(type_url::SECRET) {
+                Some((old, v)) if *old == d => v.clone(),
+                _ => {
+                    changed = true;
+                    let v = push.to_string();
+                    c.versions.insert(type_url::SECRET, (d, v.clone()));
+                    v
+                }
+            };
+            snapshot.set_type_version(type_url::SECRET, version);
+            for (name, body) in served.into_iter().flat_map(|s| &s.secrets) {
+                snapshot.insert_named(name.clone(), body.clone());
+            }
+        }
         c.group = Some(group);
         if changed {
             c.tx.send_replace(Some(Arc::new(snapshot)));
@@ -785,8 +805,11 @@ impl SnapshotSource for Source {
                 tx: watch::Sender::new(None),
                 versions: BTreeMap::new(),
                 group: None,
+                verified: false,
             });
         entry.proxy = proxy.clone();
+        // `authorize` above has checked a confidential peer's identity against the node.
+        entry.verified = peer.confidential;
         entry.streams.insert(stream_id);
         entry.gone_since = None;
         let rx = entry.tx.subscribe();
@@ -953,6 +976,70 @@ mod tests {
             "clusters recomputed"
         );
         assert!(has_endpoint(&cp, "10.1.0.2"));
+    }
+
+    /// Credentials go only to proxies whose certificate proved their namespace, only their
+    /// namespace's, and a changed Secret pushes them again.
+    #[test]
+    fn credentials_are_served_to_verified_proxies_of_their_namespace() {
+        let cp = ControlPlane::new(
+            MeshSettings::default(),
+            Debounce::default(),
+            Duration::from_secs(10),
+        );
+        let secrets = |cert: &str| {
+            load(&format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{ name: partner, namespace: shop }}\n\
+                 stringData: {{ cert: {cert}, key: k, cacert: ca }}\n---\n\
+                 apiVersion: v1\nkind: Secret\nmetadata: {{ name: other, namespace: bank }}\n\
+                 stringData: {{ cert: c, key: k }}\n"
+            ))
+        };
+        cp.set_config(vec![secrets("c1")], vec![], None);
+        cp.push_all();
+        let node = |id: &str| Node {
+            id: format!("router~10.1.0.9~{id}.shop~shop.svc.cluster.local"),
+            metadata: Some(crate::node::metadata(
+                "shop",
+                &BTreeMap::new(),
+                "default",
+                &["10.1.0.9".parse().unwrap()],
+            )),
+            ..Default::default()
+        };
+        let source = Source(cp.clone());
+        let plain = source
+            .connect(&node("plain"), 1, &weft_xds::server::Peer::default())
+            .expect("connects");
+        let verified_peer = weft_xds::server::Peer {
+            confidential: true,
+            identities: vec!["spiffe://cluster.local/ns/shop/sa/default".into()],
+        };
+        let verified = source
+            .connect(&node("verified"), 2, &verified_peer)
+            .expect("connects");
+        let secret_names = |rx: &weft_xds::server::SnapshotReceiver| -> Vec<String> {
+            let snapshot = rx.borrow().clone().expect("a snapshot");
+            snapshot
+                .iter(type_url::SECRET)
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        assert!(secret_names(&plain).is_empty(), "nothing over plaintext");
+        assert_eq!(
+            secret_names(&verified),
+            ["kubernetes://partner", "kubernetes://partner-cacert"],
+            "its own namespace's, not bank's"
+        );
+        let version = |rx: &weft_xds::server::SnapshotReceiver| {
+            rx.borrow()
+                .clone()
+                .map(|s| s.type_version(type_url::SECRET).to_string())
+        };
+        let before = version(&verified);
+        cp.set_config(vec![secrets("c2")], vec![], None);
+        cp.push_all();
+        assert_ne!(version(&verified), before, "a changed Secret is pushed");
     }
 
     #[test]

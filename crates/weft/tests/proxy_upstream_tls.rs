@@ -26,7 +26,7 @@ use weft_identity::tls::{server_config, serving_config, spiffe_ids};
 use weft_identity::{Ca, Credentials, Peers, SpiffeId, TrustBundle};
 use weft_proxy::agent::ca_client::CaSource;
 use weft_proxy::agent::{AgentOptions, secrets};
-use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_sds};
+use weft_testkit::ads::{AdsProxy, IstioNode, acked_all, istio_bootstrap, with_sds, with_xds_tls};
 use weft_testkit::{HttpRequest, ProxyBinary, client, conformance};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -92,6 +92,14 @@ fn backend(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::task::JoinHan
             });
         }
     })
+}
+
+/// `pem` as the body of a YAML block scalar.
+fn indent(pem: &str) -> String {
+    pem.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -195,9 +203,9 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
     }
     // Files the SIMPLE and MUTUAL rules name.
     write(&files, "ca.pem", ca.cert_pem());
-    let (partner_id, chain, key) = workload(&ca, "default", "partner");
-    write(&files, "client.pem", &chain);
-    write(&files, "client-key.pem", &key);
+    let (partner_id, partner_chain, partner_key) = workload(&ca, "default", "partner");
+    write(&files, "client.pem", &partner_chain);
+    write(&files, "client-key.pem", &partner_key);
 
     // Backends: reviews (mutual TLS, accepts the gateway), bank (server-only TLS under a
     // DNS name), ledger (mutual TLS, accepts the partner certificate), impostor (presents
@@ -211,8 +219,11 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
     let shop = TcpListener::bind("127.0.0.1:0").await?;
     let legacy = TcpListener::bind("127.0.0.1:0").await?;
     let vault = TcpListener::bind("127.0.0.1:0").await?;
-    let ports = [&reviews, &impostor, &bank, &ledger, &shop, &legacy, &vault]
-        .map(|l| l.local_addr().expect("bound").port());
+    let archive = TcpListener::bind("127.0.0.1:0").await?;
+    let ports = [
+        &reviews, &impostor, &bank, &ledger, &shop, &legacy, &vault, &archive,
+    ]
+    .map(|l| l.local_addr().expect("bound").port());
     let mutual = |peer: &SpiffeId| -> anyhow::Result<TlsAcceptor> {
         Ok(TlsAcceptor::from(server_config(
             &bundle,
@@ -258,6 +269,15 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
         backend(shop, serving(&ca, "shop.example.com")?),
         backend(legacy, serving(&stranger, "legacy.internal")?),
         backend(vault, mutual(&gateway_id)?),
+        backend(archive, {
+            let (_, chain, key) = workload(&ca, "default", "archive");
+            TlsAcceptor::from(server_config(
+                &bundle,
+                Credentials::from_pem(&chain, &key)?,
+                Peers::TrustDomain("cluster.local".into()),
+                BACKEND_ALPN,
+            )?)
+        }),
     ];
 
     let http_port = weft_testkit::ports::free_port()?;
@@ -272,6 +292,27 @@ async fn originates_tls(binary: &ProxyBinary, own: Own) -> anyhow::Result<Vec<St
         service("legacy", ports[5], "legacy"),
         // A TCP service behind the gateway's TCP server: `tcp_proxy` over ISTIO_MUTUAL.
         service("vault", ports[6], "bookinfo-reviews").replace("name: http, port: 80", "name: tcp, port: 9000"),
+        service("archive", ports[7], "archive"),
+        // The gateway's namespace holds the credential its rule for `archive` names; it is
+        // served over ADS to the gateway alone, on the TLS port.
+        format!(
+            "
+apiVersion: v1
+kind: Secret
+metadata: {{ name: partner-credential, namespace: istio-system }}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+{}
+  tls.key: |
+{}
+  ca.crt: |
+{}
+---",
+            indent(&partner_chain),
+            indent(&partner_key),
+            indent(ca.cert_pem())
+        ),
         format!(
             r#"
 apiVersion: networking.istio.io/v1
@@ -312,6 +353,8 @@ spec:
     route: [{{ destination: {{ host: shop }} }}]
   - match: [{{ authority: {{ prefix: legacy. }} }}]
     route: [{{ destination: {{ host: legacy }} }}]
+  - match: [{{ authority: {{ prefix: archive. }} }}]
+    route: [{{ destination: {{ host: archive }} }}]
   - route: [{{ destination: {{ host: ledger }} }}]
 ---
 apiVersion: networking.istio.io/v1
@@ -336,6 +379,17 @@ spec:
   host: shop
   trafficPolicy:
     tls: {{ mode: SIMPLE, caCertificates: {ca} }}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{ name: archive, namespace: default }}
+spec:
+  host: archive
+  trafficPolicy:
+    tls:
+      mode: MUTUAL
+      credentialName: partner-credential
+      subjectAltNames: [spiffe://cluster.local/ns/default/sa/archive]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -399,7 +453,22 @@ spec:
         ip: "127.0.0.1".into(),
         labels: "{ istio: ingressgateway }".into(),
     };
-    let bootstrap = with_sds(&istio_bootstrap(&node, running.xds_address.port()), &socket);
+    // The gateway fetches its configuration over TLS (15012) with its workload
+    // certificate, which is what lets it read its namespace's credentials.
+    let xds_client = tmp.path().join("xds-client");
+    std::fs::create_dir_all(&xds_client)?;
+    let (_, chain, key) = workload(&ca, "istio-system", "default");
+    write(&xds_client, "chain.pem", &chain);
+    write(&xds_client, "key.pem", &key);
+    let bootstrap = with_sds(
+        &with_xds_tls(
+            &istio_bootstrap(&node, running.xds_tls_address.expect("TLS port").port()),
+            &ca_dir.join("root-cert.pem"),
+            "istiod.istio-system.svc",
+            Some((&xds_client.join("chain.pem"), &xds_client.join("key.pem"))),
+        ),
+        &socket,
+    );
     let id = node.id();
 
     // The proxy starts before its agent: clusters that wait for `default` and `ROOTCA`
@@ -533,6 +602,16 @@ spec:
         "insecureSkipVerify accepts a chain no root vouches for"
     );
     transcript.push(format!("insecureSkipVerify: {status} {body}"));
+    let (status, body) = ask("archive.example.com", ok).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            format!("{partner_id} sni=archive.example.com alpn=http/1.1").as_str()
+        ),
+        "credentialName: the certificate and CA of a Kubernetes Secret, over ADS"
+    );
+    transcript.push(format!("credentialName: {status} {body}"));
     let tcp = client::send(
         weft_testkit::ports::loopback(tcp_port),
         &HttpRequest::get("vault", "/"),

@@ -4,6 +4,7 @@
 //! ALPN) exist only in istio-proxy builds and would be NACKed by Envoy and Weft alike.
 
 mod cluster;
+pub mod credentials;
 mod delegate;
 mod dependencies;
 mod endpoints;

@@ -147,6 +147,8 @@ pub struct MeshView {
     pub(crate) digests: super::dependencies::Digests,
     /// Endpoint assignments computed from this view, for the next group that asks.
     pub(crate) eds_memo: EdsMemo,
+    /// The Kubernetes Secrets `credentialName` can name, as SDS secrets per namespace.
+    pub credentials: super::credentials::Credentials,
 }
 
 /// ClusterLoadAssignments computed from one view, by cluster name, subset labels and
@@ -260,6 +262,7 @@ impl MeshView {
                 .map(|dr| vec![resolve_host(&dr.spec.host, &dr.namespace, domain)]),
         );
         view.reads_accounts = view.destination_rules.iter().any(|dr| sets_tls(&dr.spec));
+        view.credentials = super::credentials::Credentials::of(resources);
         view.digests = super::dependencies::Digests::of(&view);
         view
     }

@@ -106,10 +106,10 @@ pub fn describe(policy: &Policy) -> Vec<String> {
         out.push(json("tls", t));
         if !t.credential_name.is_empty() {
             out.push(format!(
-                "tls credentialName {:?} is not served yet: weft control does not read \
-                 Kubernetes Secrets, so Envoy holds the cluster until they arrive (it never \
-                 falls back to plaintext); a sidecar rule without a workloadSelector sends \
-                 plaintext, as istiod does",
+                "tls credentialName {:?}: the Secret of the proxy's namespace, served over ADS \
+                 only on the TLS port (15012) to a proxy whose certificate proves that \
+                 namespace; a sidecar rule without a workloadSelector sends plaintext, as \
+                 istiod does",
                 t.credential_name
             ));
         }
