@@ -883,10 +883,10 @@ mod tests {
         ))
     }
 
-    /// A sidecar of namespace `shop` connects; keep the receiver to stay connected.
-    fn connect_client(cp: &Arc<ControlPlane>) -> weft_xds::server::SnapshotReceiver {
-        let node = Node {
-            id: "sidecar~10.1.0.9~client-0.shop~shop.svc.cluster.local".into(),
+    /// A proxy of `kind` (`sidecar`, `router`) and pod `pod` in namespace `shop`.
+    fn shop_node(kind: &str, pod: &str) -> Node {
+        Node {
+            id: format!("{kind}~10.1.0.9~{pod}.shop~shop.svc.cluster.local"),
             metadata: Some(crate::node::metadata(
                 "shop",
                 &BTreeMap::new(),
@@ -894,9 +894,17 @@ mod tests {
                 &["10.1.0.9".parse().unwrap()],
             )),
             ..Default::default()
-        };
+        }
+    }
+
+    /// A sidecar of namespace `shop` connects; keep the receiver to stay connected.
+    fn connect_client(cp: &Arc<ControlPlane>) -> weft_xds::server::SnapshotReceiver {
         Source(cp.clone())
-            .connect(&node, 1, &weft_xds::server::Peer::default())
+            .connect(
+                &shop_node("sidecar", "client-0"),
+                1,
+                &weft_xds::server::Peer::default(),
+            )
             .expect("connects")
     }
 
@@ -997,16 +1005,7 @@ mod tests {
         };
         cp.set_config(vec![secrets("c1")], vec![], None);
         cp.push_all();
-        let node = |id: &str| Node {
-            id: format!("router~10.1.0.9~{id}.shop~shop.svc.cluster.local"),
-            metadata: Some(crate::node::metadata(
-                "shop",
-                &BTreeMap::new(),
-                "default",
-                &["10.1.0.9".parse().unwrap()],
-            )),
-            ..Default::default()
-        };
+        let node = |pod: &str| shop_node("router", pod);
         let source = Source(cp.clone());
         let plain = source
             .connect(&node("plain"), 1, &weft_xds::server::Peer::default())
