@@ -519,36 +519,80 @@ fn complaints<M: Message + prost::Name>(
     out
 }
 
-/// weft-proxy does not speak TLS to upstreams yet, and refuses a cluster with a TLS
-/// transport socket by name. A DestinationRule's `tls` is therefore set aside here — the
-/// socket, which must decode as an `UpstreamTlsContext`, and the auto SNI options that go
-/// with it — and the rest of the cluster must be accepted as any other.
-fn without_tls(c: &PbCluster, findings: &mut Vec<String>) -> PbCluster {
+/// A DestinationRule's `caCrl` is a file the proxy reads when it converts the cluster (as
+/// Envoy does, refusing the cluster when it is missing), and the generated paths name no
+/// file here. The CRL is therefore set aside — the socket must still decode as an
+/// `UpstreamTlsContext` — and the rest of the TLS context must be accepted as any other.
+fn without_crl(c: &PbCluster, findings: &mut Vec<String>) -> PbCluster {
     use envoy_types::pb::envoy::config::core::v3::transport_socket::ConfigType;
     use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
-    use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
-    const OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::common_tls_context::ValidationContextType;
     let mut c = c.clone();
-    let Some(socket) = c.transport_socket.take() else {
+    let Some(socket) = c.transport_socket.as_mut() else {
         return c;
     };
-    match socket.config_type {
-        Some(ConfigType::TypedConfig(any))
-            if socket.name == "envoy.transport_sockets.tls"
-                && any.type_url.ends_with("UpstreamTlsContext")
-                && UpstreamTlsContext::decode(any.value.as_slice()).is_ok() => {}
-        other => findings.push(format!(
-            "cluster '{}': transport socket {} is not an UpstreamTlsContext: {other:?}",
-            c.name, socket.name
-        )),
+    let Some(ConfigType::TypedConfig(any)) = socket.config_type.as_mut() else {
+        return c;
+    };
+    let context = match UpstreamTlsContext::decode(any.value.as_slice()) {
+        Ok(ctx) if socket.name == "envoy.transport_sockets.tls" => ctx,
+        other => {
+            findings.push(format!(
+                "cluster '{}': transport socket {} is not an UpstreamTlsContext: {other:?}",
+                c.name, socket.name
+            ));
+            return c;
+        }
+    };
+    let mut context = context;
+    if let Some(common) = context.common_tls_context.as_mut() {
+        match common.validation_context_type.as_mut() {
+            Some(ValidationContextType::ValidationContext(v)) => v.crl = None,
+            Some(ValidationContextType::CombinedValidationContext(v)) => {
+                if let Some(d) = v.default_validation_context.as_mut() {
+                    d.crl = None;
+                }
+            }
+            _ => {}
+        }
     }
-    if let Some(any) = c.typed_extension_protocol_options.get_mut(OPTIONS)
-        && let Ok(mut options) = HttpProtocolOptions::decode(any.value.as_slice())
-    {
-        options.upstream_http_protocol_options = None;
-        any.value = options.encode_to_vec();
-    }
+    any.value = context.encode_to_vec();
     c
+}
+
+/// The static `sds-grpc` cluster of the bootstrap istio-agent writes: a Unix socket.
+fn sds_grpc() -> PbCluster {
+    use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+        ClusterDiscoveryType, DiscoveryType,
+    };
+    use envoy_types::pb::envoy::config::core::v3::{Address, Pipe, address};
+    use envoy_types::pb::envoy::config::endpoint::v3::{
+        Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint::HostIdentifier,
+    };
+    PbCluster {
+        name: "sds-grpc".into(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
+        load_assignment: Some(ClusterLoadAssignment {
+            cluster_name: "sds-grpc".into(),
+            endpoints: vec![LocalityLbEndpoints {
+                lb_endpoints: vec![LbEndpoint {
+                    host_identifier: Some(HostIdentifier::Endpoint(Endpoint {
+                        address: Some(Address {
+                            address: Some(address::Address::Pipe(Pipe {
+                                path: "./var/run/secrets/workload-spiffe-uds/socket".into(),
+                                mode: 0,
+                            })),
+                        }),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// Judges one resource; returns it for the store when weft-proxy accepts it, else records
@@ -592,10 +636,7 @@ fn check(proxy: &Proxy, g: &Generated, findings: &mut Vec<String>) {
         .collect();
 
     // One by one, as `weft-proxy validate` would judge them; what passes goes to the store.
-    let clusters: Vec<PbCluster> = clusters
-        .iter()
-        .map(|c| without_tls(c, findings))
-        .collect();
+    let clusters: Vec<PbCluster> = clusters.iter().map(|c| without_crl(c, findings)).collect();
     let clusters: Vec<PbCluster> = clusters
         .iter()
         .filter_map(|c| {
@@ -659,6 +700,11 @@ fn check(proxy: &Proxy, g: &Generated, findings: &mut Vec<String>) {
             findings.push(format!("store rejected {what}: {e}"));
         }
     };
+    // An Istio bootstrap's secret agent, which the TLS clusters take their secrets from.
+    apply(
+        "the bootstrap's sds-grpc",
+        store.apply_clusters(vec![sds_grpc()], &[], "", true),
+    );
     apply("clusters", store.apply_clusters(clusters, &[], "1", false));
     apply("endpoints", store.apply_endpoints(assignments, &[], "1"));
     if !grpc {
@@ -1162,8 +1208,18 @@ impl Gen<'_> {
             ("privateKey", self.maybe(file)),
             ("caCertificates", self.maybe(file)),
             ("caCrl", self.maybe(file)),
-            ("credentialName", self.maybe(|g| json!(g.pick(&["cert", "kubernetes://other"])))),
-            ("subjectAltNames", self.maybe(|g| g.list1(2, |g| json!(g.pick(&["a.example", "spiffe://cluster.local/ns/a/sa/b"]))))),
+            (
+                "credentialName",
+                self.maybe(|g| json!(g.pick(&["cert", "kubernetes://other"]))),
+            ),
+            (
+                "subjectAltNames",
+                self.maybe(|g| {
+                    g.list1(2, |g| {
+                        json!(g.pick(&["a.example", "spiffe://cluster.local/ns/a/sa/b"]))
+                    })
+                }),
+            ),
             ("sni", self.maybe(|_| json!("sni.example"))),
             ("insecureSkipVerify", self.maybe(|g| json!(g.chance()))),
         ])
