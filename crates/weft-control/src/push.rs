@@ -293,6 +293,9 @@ pub struct ProxyConfig {
     pub versions: BTreeMap<String, String>,
     /// Whether a stream of the proxy is open (it lingers for the grace period after).
     pub connected: bool,
+    /// The secrets it is served (its namespace's credentials), as served: debug pages show
+    /// only their names, kinds and dates.
+    pub secrets: Vec<(String, envoy_types::pb::google::protobuf::Any)>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -432,6 +435,17 @@ impl ControlPlane {
                 .map(|(t, (_, v))| (t.to_string(), v.clone()))
                 .collect(),
             connected: !c.streams.is_empty(),
+            secrets: c
+                .tx
+                .borrow()
+                .as_ref()
+                .map(|snapshot| {
+                    snapshot
+                        .iter(type_url::SECRET)
+                        .map(|(name, e)| (name.clone(), e.body()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

@@ -105,9 +105,25 @@ fn endpoints(dump: &ConfigDump) -> String {
     table(&["CLUSTER", "ENDPOINTS", "ADDRESSES"], &rows)
 }
 
-/// The control plane serves no secrets (SDS) yet, so there is never a row.
-fn secrets() -> String {
-    table(&["RESOURCE NAME", "TYPE", "STATUS"], &[])
+/// The credentials the control plane serves the proxy (its namespace's Kubernetes Secrets
+/// named by `credentialName`, on the TLS port only); the workload's own certificate comes
+/// from its agent, not from here.
+fn secrets(dump: &ConfigDump) -> String {
+    let rows: Vec<Vec<String>> = dump
+        .secrets()
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.kind.clone(),
+                s.not_after.map_or_else(
+                    || dash(""),
+                    |t| weft_proxy::admin::config_dump::rfc3339(t as f64),
+                ),
+            ]
+        })
+        .collect();
+    table(&["RESOURCE NAME", "TYPE", "NOT AFTER"], &rows)
 }
 
 fn short(kind: ConfigKind, dump: &ConfigDump) -> String {
@@ -116,7 +132,7 @@ fn short(kind: ConfigKind, dump: &ConfigDump) -> String {
         ConfigKind::Listeners => listeners(dump),
         ConfigKind::Routes => routes(dump),
         ConfigKind::Endpoints => endpoints(dump),
-        ConfigKind::Secrets => secrets(),
+        ConfigKind::Secrets => secrets(dump),
         ConfigKind::All => [
             clusters(dump),
             listeners(dump),
@@ -133,7 +149,7 @@ fn json(kind: ConfigKind, dump: &ConfigDump) -> Result<String, serde_json::Error
         ConfigKind::Listeners => serde_json::to_value(dump.listeners())?,
         ConfigKind::Routes => serde_json::to_value(dump.routes())?,
         ConfigKind::Endpoints => serde_json::to_value(dump.endpoints())?,
-        ConfigKind::Secrets => serde_json::Value::Array(Vec::new()),
+        ConfigKind::Secrets => serde_json::to_value(dump.secrets())?,
         ConfigKind::All => serde_json::to_value(dump)?,
     };
     Ok(serde_json::to_string_pretty(&value)? + "\n")

@@ -65,6 +65,50 @@ pub enum Config {
         version_info: String,
         dynamic_endpoint_configs: Vec<Dumped<EndpointsSummary>>,
     },
+    /// Never the secrets themselves: names, kinds and validity, as `istioctl proxy-config
+    /// secret` shows them.
+    #[serde(rename = "type.googleapis.com/envoy.admin.v3.SecretsConfigDump")]
+    Secrets {
+        version_info: String,
+        dynamic_active_secrets: Vec<SecretSummary>,
+    },
+}
+
+/// A served secret without its material.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretSummary {
+    pub name: String,
+    /// `Cert Chain` or `CA`, istioctl's words.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When its (first) certificate expires, in seconds since the Unix epoch; `None` when
+    /// it does not parse.
+    pub not_after: Option<u64>,
+}
+
+fn secret_summary(name: &str, any: &Any) -> SecretSummary {
+    use envoy_types::pb::envoy::config::core::v3::data_source::Specifier;
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{Secret, secret};
+    let decoded = Secret::decode(any.value.as_slice()).ok();
+    let (kind, pem) = match decoded.and_then(|s| s.r#type) {
+        Some(secret::Type::TlsCertificate(t)) => ("Cert Chain", t.certificate_chain),
+        Some(secret::Type::ValidationContext(v)) => ("CA", v.trusted_ca),
+        _ => ("Other", None),
+    };
+    let pem = pem.and_then(|d| match d.specifier {
+        Some(Specifier::InlineBytes(b)) => String::from_utf8(b).ok(),
+        Some(Specifier::InlineString(s)) => Some(s),
+        _ => None,
+    });
+    SecretSummary {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        not_after: pem
+            .and_then(|p| weft_identity::ca::not_after(&p).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs()),
+    }
 }
 
 /// One resource.
@@ -312,11 +356,32 @@ pub fn render(config: &ProxyConfig) -> ConfigDump {
                 dynamic_endpoint_configs: dump(&g.endpoints, &endpoints, endpoints_summary),
                 version_info: endpoints,
             },
+            Config::Secrets {
+                dynamic_active_secrets: config
+                    .secrets
+                    .iter()
+                    .map(|(name, any)| secret_summary(name, any))
+                    .collect(),
+                version_info: version(type_url::SECRET),
+            },
         ],
     }
 }
 
 impl ConfigDump {
+    pub fn secrets(&self) -> &[SecretSummary] {
+        self.configs
+            .iter()
+            .find_map(|c| match c {
+                Config::Secrets {
+                    dynamic_active_secrets,
+                    ..
+                } => Some(dynamic_active_secrets.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
     pub fn clusters(&self) -> &[Dumped<ClusterSummary>] {
         self.configs
             .iter()
@@ -366,5 +431,70 @@ impl ConfigDump {
                 _ => None,
             })
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A served credential shows its name, kind and expiry, and nothing of its key.
+    #[test]
+    fn secrets_are_summarized_without_their_material() {
+        let ca = weft_identity::Ca::generate("cluster.local").expect("a CA");
+        let (issued, key) = ca
+            .serving(
+                &["partner.example"],
+                weft_identity::ca::WORKLOAD_TTL,
+                std::time::SystemTime::now(),
+            )
+            .expect("issued");
+        let resources = {
+            let yaml = format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{ name: partner, namespace: shop }}\n\
+                 stringData:\n  cert: {:?}\n  key: {:?}\n  cacert: {:?}\n",
+                issued.chain_pem,
+                key,
+                ca.cert_pem()
+            );
+            let mut loader = weft_config::Loader::new();
+            loader.load_str("secrets.yaml", &yaml);
+            let result = loader.finish();
+            assert!(!result.has_errors(), "{:?}", result.findings);
+            result
+                .resources
+                .into_iter()
+                .map(|l| l.resource)
+                .collect::<Vec<_>>()
+        };
+        let refs: Vec<&weft_config::Resource> = resources.iter().collect();
+        let served = crate::translate::credentials::Credentials::of(&refs);
+        let summaries: Vec<SecretSummary> = served
+            .of_namespace("shop")
+            .expect("shop's")
+            .secrets
+            .iter()
+            .map(|(n, a)| secret_summary(n, a))
+            .collect();
+        let kinds: Vec<(&str, &str)> = summaries
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("kubernetes://partner", "Cert Chain"),
+                ("kubernetes://partner-cacert", "CA")
+            ]
+        );
+        let expiry = weft_identity::ca::not_after(&issued.chain_pem)
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(summaries[0].not_after, Some(expiry));
+        let json = serde_json::to_string(&summaries).unwrap();
+        let key_body = key.lines().nth(1).expect("a key line");
+        assert!(!json.contains(key_body), "no key material in {json}");
     }
 }
