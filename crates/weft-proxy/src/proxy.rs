@@ -345,11 +345,14 @@ async fn run_main(
                 if store.has_overdue() {
                     store.publish();
                 }
-                if followed != Some(store.generation()) {
-                    followed = Some(store.generation());
+                let generation = store.generation();
+                if followed != Some(generation) {
                     let wanted = store.wanted_secrets();
                     drop(store);
-                    server.sds.follow(&server, &wanted.agents);
+                    // An agent that cannot be dialled yet is tried again on the next tick.
+                    if server.sds.follow(&server, &wanted.agents) {
+                        followed = Some(generation);
+                    }
                     store = server.store.lock();
                 }
                 if let Some(x) = server.xds.get()

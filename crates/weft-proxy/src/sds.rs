@@ -21,13 +21,16 @@ use crate::proxy::{Server, grpc_target};
 #[derive(Default)]
 pub struct SdsClients {
     clients: Mutex<BTreeMap<String, XdsClient>>,
+    /// Why each agent that could not be dialled could not, logged once until it changes.
+    failing: Mutex<BTreeMap<String, String>>,
 }
 
 impl SdsClients {
     /// Asks each agent for exactly what `wanted` names from it (by cluster), starting
-    /// clients as needed. A cluster that cannot be dialled is logged and retried on the
-    /// next call.
-    pub fn follow(&self, server: &Server, wanted: &BTreeMap<String, BTreeSet<String>>) {
+    /// clients as needed. A cluster that cannot be dialled yet is logged, and `false` says
+    /// to call again.
+    pub fn follow(&self, server: &Server, wanted: &BTreeMap<String, BTreeSet<String>>) -> bool {
+        let mut all_started = true;
         let mut clients = self.clients.lock();
         for (cluster, names) in wanted {
             if let Some(client) = clients.get(cluster) {
@@ -37,7 +40,12 @@ impl SdsClients {
             let target = match grpc_target(server, cluster) {
                 Ok(t) => t,
                 Err(error) => {
-                    tracing::warn!(%cluster, %error, "cannot reach the SDS cluster");
+                    if self.failing.lock().insert(cluster.clone(), error.clone())
+                        != Some(error.clone())
+                    {
+                        tracing::warn!(%cluster, %error, "cannot reach the SDS cluster");
+                    }
+                    all_started = false;
                     continue;
                 }
             };
@@ -49,10 +57,14 @@ impl SdsClients {
             });
             match XdsClient::spawn(config, handler) {
                 Ok(client) => {
+                    self.failing.lock().remove(cluster);
                     client.subscribe(type_url::SECRET, names.clone());
                     clients.insert(cluster.clone(), client);
                 }
-                Err(e) => tracing::warn!(%cluster, error = %e, "cannot start the SDS client"),
+                Err(e) => {
+                    tracing::warn!(%cluster, error = %e, "cannot start the SDS client");
+                    all_started = false;
+                }
             }
         }
         // An agent no secret is wanted from any more is asked for nothing, as Envoy's
@@ -62,6 +74,7 @@ impl SdsClients {
                 client.subscribe(type_url::SECRET, BTreeSet::new());
             }
         }
+        all_started
     }
 
     pub fn shutdown(&self) {
