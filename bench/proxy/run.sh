@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (never a test): Weft's proxy against nginx, haproxy and Envoy 1.40 in one run,
-# same backend, same machine, one worker each. For (a) one hop and (b) two hops with
-# HTTP/2 cleartext between the hops it measures max throughput (wrk, closed loop), latency
+# same backend, same machine, one worker each. For (a) one hop, (b) two hops with
+# HTTP/2 cleartext between the hops and (c) one hop that originates TLS to the backend
+# (its certificate verified, as an Istio sidecar does for mTLS) it measures max throughput (wrk, closed loop), latency
 # at a fixed open-loop rate (weft-loadgen, from each request's due time) in two placements
 # (proxy on its own core; everything on the load core), proxy CPU seconds per 1000
 # requests and peak RSS; then prints a table with Weft's ratio to each peer and writes
@@ -20,7 +21,7 @@ WRK_CONNECTIONS="${WRK_CONNECTIONS:-64}"
 LOAD_CPU="${LOAD_CPU:-0}"               # wrk, weft-loadgen, the backend; all in "shared core"
 PROXY_CPU="${PROXY_CPU:-1}"             # every proxy process (both hops in (b)), "own core"
 PARTICIPANTS="${PARTICIPANTS:-direct nginx haproxy envoy weft}"
-TOPOLOGIES="${TOPOLOGIES:-one-hop two-hop}"
+TOPOLOGIES="${TOPOLOGIES:-one-hop two-hop tls}"
 # Priority of everything the run starts: as root, -10 by default so other work on a
 # shared machine does not steal the pinned cores mid-measurement (0 turns it off).
 if [ "$(id -u)" -eq 0 ]; then NICE="${NICE:--10}"; else NICE="${NICE:-0}"; fi
@@ -104,24 +105,72 @@ bench_started=$SECONDS
 proxy_lifetime=$((3 * (WARMUP + DURATION) + 90))
 scenario_count=$(($(wc -w <<<"$PARTICIPANTS") * $(wc -w <<<"$TOPOLOGIES")))
 
-backend_addr_file="$OUT/backend.addr"
-taskset -c "$LOAD_CPU" "$loadgen" backend --addr-file "$backend_addr_file" \
-  --max-seconds $((scenario_count * proxy_lifetime + 120)) 2>"$OUT/backend.log" &
-backend_pid=$!
-owned+=("$backend_pid")
-for _ in $(seq 100); do
-  [ -s "$backend_addr_file" ] && break
-  sleep 0.05
-done
-if [ ! -s "$backend_addr_file" ]; then
-  log "backend did not start: $(cat "$OUT/backend.log")"
-  exit 1
-fi
-backend_port=$(cut -d: -f2 "$backend_addr_file")
+# start_backend NAME ARGS...: a weft-loadgen backend on LOAD_CPU, writing its address to
+# $OUT/NAME.addr and its stderr to $OUT/NAME.log; sets started_pid and started_port.
+start_backend() {
+  local name=$1 addr_file="$OUT/$1.addr"
+  shift
+  taskset -c "$LOAD_CPU" "$loadgen" backend --addr-file "$addr_file" \
+    --max-seconds $((scenario_count * proxy_lifetime + 120)) "$@" 2>"$OUT/$name.log" &
+  started_pid=$!
+  owned+=("$started_pid")
+  for _ in $(seq 100); do
+    [ -s "$addr_file" ] && break
+    sleep 0.05
+  done
+  if [ ! -s "$addr_file" ]; then
+    log "$name did not start: $(cat "$OUT/$name.log")"
+    exit 1
+  fi
+  started_port=$(cut -d: -f2 "$addr_file")
+}
+
+# The scenario's backend: backend_pid and backend_port are set per scenario to the plain
+# backend or, for the tls topology, the TLS one.
+start_backend backend
+plain_backend_pid=$started_pid
+plain_backend_port=$started_port
+backend_pid=$plain_backend_pid
+backend_port=$plain_backend_port
 # The kernel's spelling of LOAD_CPU, to check placements against.
 load_cpus=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "/proc/$backend_pid/status")
 "$loadgen" probe --url "http://127.0.0.1:$backend_port/" --body hello --attempts 20 --watch-pid "$backend_pid"
 log "backend (weft-loadgen backend, 1 thread, CPU $LOAD_CPU) on 127.0.0.1:$backend_port"
+
+# Topology tls: a second backend serving HTTP/1.1 inside TLS with a certificate for
+# backend.bench.internal (DNS SAN; ECDSA P-256) from a CA made for this run. The proxies
+# trust that CA only and check the name; the client side (probe, generator) checks the same.
+tls_name=backend.bench.internal
+tls_dir="$OUT/certs" # no subdirectories: the report reads those as topologies
+ca_file="$tls_dir/ca.pem"
+client_tls=()        # the probe's and the generator's TLS arguments, for an https:// URL
+tls_backend_pid=""
+tls_log_from=""      # during a tls scenario: the TLS backend's log length at its start
+case " $TOPOLOGIES " in
+*" tls "*)
+  mkdir -p "$tls_dir"
+  if ! {
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout "$tls_dir/ca.key" -out "$ca_file" -days 2 -subj "/CN=weft bench CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$tls_dir/backend.key" -out "$tls_dir/backend.csr" -subj "/CN=$tls_name" &&
+      printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=DNS:$tls_name" >"$tls_dir/backend.ext" &&
+      openssl x509 -req -in "$tls_dir/backend.csr" -CA "$ca_file" -CAkey "$tls_dir/ca.key" \
+        -CAcreateserial -out "$tls_dir/backend.pem" -days 2 -extfile "$tls_dir/backend.ext"
+  } >"$tls_dir/openssl.log" 2>&1; then
+    log "could not make the TLS certificates: $(tail -n 3 "$tls_dir/openssl.log" | tr '\n' ' ')"
+    exit 1
+  fi
+  start_backend backend-tls --tls-cert "$tls_dir/backend.pem" --tls-key "$tls_dir/backend.key"
+  tls_backend_pid=$started_pid
+  tls_backend_port=$started_port
+  "$loadgen" probe --url "https://127.0.0.1:$tls_backend_port/" --ca-file "$ca_file" \
+    --server-name "$tls_name" --body hello --attempts 20 --watch-pid "$tls_backend_pid"
+  log "TLS backend (weft-loadgen backend, 1 thread, CPU $LOAD_CPU) on 127.0.0.1:$tls_backend_port, certificate for $tls_name"
+  ;;
+esac
 
 # --- starting and stopping proxies ---------------------------------------------------
 
@@ -161,11 +210,11 @@ render() { # TEMPLATE OUTFILE KEY=VALUE...
   sed "${script[@]}" "$root/bench/proxy/configs/$template" >"$target"
 }
 
-start_nginx() { # TAG LISTEN UPSTREAM LISTEN_OPTS PASS
+start_nginx() { # TAG LISTEN UPSTREAM LISTEN_OPTS PASS [UPSTREAM_TLS]
   local tag=$1 cfgdir="$dir/$1"
   mkdir -p "$cfgdir"
   render nginx.conf "$cfgdir/nginx.conf" DIR="$cfgdir" LISTEN_PORT="$2" UPSTREAM_PORT="$3" \
-    LISTEN_OPTS="$4" PASS="$5"
+    LISTEN_OPTS="$4" PASS="$5" UPSTREAM_TLS="${6:-}"
   start_proc "$tag" nginx -p "$cfgdir" -e "$cfgdir/error.log" -c "$cfgdir/nginx.conf"
 }
 
@@ -179,7 +228,7 @@ start_haproxy() { # TAG LISTEN UPSTREAM BIND_OPTS SERVER_OPTS
 start_bootstrap() { # KIND(envoy|weft) TAG TEMPLATE LISTEN UPSTREAM
   local kind=$1 tag=$2
   local config="$dir/$tag.yaml" admin_file="$dir/$tag.admin"
-  render "$3" "$config" LISTEN_PORT="$4" UPSTREAM_PORT="$5"
+  render "$3" "$config" LISTEN_PORT="$4" UPSTREAM_PORT="$5" CA_FILE="$ca_file"
   if [ "$kind" = envoy ]; then
     start_proc "$tag" "$envoy_bin" -c "$config" --concurrency 1 -l warning \
       --use-dynamic-base-id --admin-address-path "$admin_file" || return 1
@@ -205,14 +254,29 @@ start_bootstrap() { # KIND(envoy|weft) TAG TEMPLATE LISTEN UPSTREAM
   fi
 }
 
-# start_topology NAME TOPOLOGY: starts the proxies and sets `entry_port`.
+# The upstream TLS settings of nginx and haproxy for topology tls (see the README): trust
+# the run's CA only, check the name, send it as SNI, resume sessions, TLS 1.2 as Envoy's
+# and weft proxy's client default is.
+nginx_upstream_tls() {
+  echo "proxy_ssl_trusted_certificate $ca_file; proxy_ssl_verify on; proxy_ssl_verify_depth 1;" \
+    "proxy_ssl_name $tls_name; proxy_ssl_server_name on; proxy_ssl_session_reuse on;" \
+    "proxy_ssl_protocols TLSv1.2;"
+}
+haproxy_upstream_tls() {
+  echo " ssl verify required ca-file $ca_file sni str($tls_name) verifyhost $tls_name ssl-max-ver TLSv1.2"
+}
+
+# start_topology NAME TOPOLOGY: starts the proxies and sets `entry_url`, where the client
+# sends its requests (plain HTTP to the first proxy; for direct, the backend itself).
 start_topology() {
   local name=$1 topology=$2 ports
   mapfile -t ports < <("$loadgen" free-ports 2)
-  entry_port=${ports[0]}
+  local entry_port=${ports[0]}
   local middle=${ports[1]}
+  entry_url="http://127.0.0.1:$entry_port/"
   case "$name:$topology" in
-  direct:one-hop) entry_port=$backend_port ;;
+  direct:one-hop) entry_url="http://127.0.0.1:$backend_port/" ;;
+  direct:tls) entry_url="https://127.0.0.1:$backend_port/" ;;
   direct:*) echo "no proxy: same as direct one-hop" >"$dir/failure"; return 1 ;;
   nginx:one-hop) start_nginx nginx "$entry_port" "$backend_port" "" "proxy_pass http://next_hop" ;;
   nginx:two-hop)
@@ -230,6 +294,14 @@ start_topology() {
   envoy:two-hop | weft:two-hop)
     start_bootstrap "$name" "$name-server" envoy-server-h2.yaml "$middle" "$backend_port" &&
       start_bootstrap "$name" "$name-client" envoy-client-h2.yaml "$entry_port" "$middle"
+    ;;
+  nginx:tls)
+    start_nginx nginx "$entry_port" "$backend_port" "" "proxy_pass https://next_hop" \
+      "$(nginx_upstream_tls)"
+    ;;
+  haproxy:tls) start_haproxy haproxy "$entry_port" "$backend_port" "" "$(haproxy_upstream_tls)" ;;
+  envoy:tls | weft:tls)
+    start_bootstrap "$name" "$name" envoy-one-hop-tls.yaml "$entry_port" "$backend_port"
     ;;
   *) echo "unknown participant or topology" >"$dir/failure"; return 1 ;;
   esac
@@ -300,7 +372,29 @@ backend_home() {
   fi
 }
 
+# tls_handshakes: what the TLS backend logged during this scenario (one line per
+# handshake, see weft-loadgen's backend) into $dir/backend-tls.log, summed up in
+# $dir/tls-handshakes.txt and the progress log: how many connections the proxy opened to
+# the backend, how many resumed a session, and which TLS version and cipher suite.
+tls_handshakes() {
+  [ -n "$tls_log_from" ] || return 0
+  # Each handshake line carries the running totals: "tls handshake N resumed M ...".
+  local totals='/^tls handshake [0-9]/ { n = $3; m = $5 } END { print n + 0, m + 0 }'
+  local before after
+  read -r -a before < <(head -n "$tls_log_from" "$OUT/backend-tls.log" | awk "$totals")
+  tail -n +"$((tls_log_from + 1))" "$OUT/backend-tls.log" >"$dir/backend-tls.log" || true
+  tls_log_from=""
+  read -r -a after < <(awk "$totals" "$OUT/backend-tls.log")
+  local full=$((after[0] - before[0])) resumed=$((after[1] - before[1])) failed kinds
+  failed=$(grep -c '^tls handshake from' "$dir/backend-tls.log" || true)
+  kinds=$(sed -n 's/^tls handshake [0-9].* \(version .*\)$/\1/p' "$dir/backend-tls.log" | sort | uniq -c |
+    sed 's/^ *//' | paste -sd ';' -)
+  echo "handshakes $full resumed $resumed failed $failed; $kinds" >"$dir/tls-handshakes.txt"
+  log "$scenario: TLS to the backend: $(cat "$dir/tls-handshakes.txt")"
+}
+
 stop_scenario() {
+  tls_handshakes
   backend_home
   stop_pids "${scenario_owned[@]}"
   scenario_owned=()
@@ -325,7 +419,7 @@ not_available() { # REASON: records why this scenario has no numbers and moves o
 open_loop() { # URL NAME: the open-loop phase into $dir/NAME.json, the same in both placements
   local usage_args=() pid
   for pid in "${proxy_pids[@]}"; do usage_args+=(--usage-pid "$pid"); done
-  taskset -c "$LOAD_CPU" "$loadgen" open-loop --url "$1" --rate "$RATE" \
+  taskset -c "$LOAD_CPU" "$loadgen" open-loop --url "$1" "${client_tls[@]}" --rate "$RATE" \
     --connections "$OPEN_CONNECTIONS" --warmup "$WARMUP" --duration "$DURATION" \
     "${usage_args[@]}" --bench-pid "$backend_pid" --out "$dir/$2.json" 2>"$dir/$2.err"
 }
@@ -336,6 +430,19 @@ run_scenario() { # PARTICIPANT TOPOLOGY
   dir="$OUT/$topology/$name"
   mkdir -p "$dir"
   rm -f "$dir/failure"
+  # The scenario's backend; the TLS one's log is cut at this point for tls_handshakes.
+  client_tls=()
+  tls_log_from=""
+  if [ "$topology" = tls ]; then
+    backend_pid=$tls_backend_pid
+    backend_port=$tls_backend_port
+    tls_log_from=$(wc -l <"$OUT/backend-tls.log")
+    # Only direct's client talks TLS itself; the proxies are reached over plain HTTP.
+    if [ "$name" = direct ]; then client_tls=(--ca-file "$ca_file" --server-name "$tls_name"); fi
+  else
+    backend_pid=$plain_backend_pid
+    backend_port=$plain_backend_port
+  fi
   if [ "$name" = weft ] && [ -n "$weft_unavailable" ]; then
     not_available "$weft_unavailable"
     return 0
@@ -344,10 +451,11 @@ run_scenario() { # PARTICIPANT TOPOLOGY
     not_available "$(cat "$dir/failure" 2>/dev/null || echo "did not start")"
     return 0
   fi
-  local url="http://127.0.0.1:$entry_port/"
+  local url=$entry_url
   # The chain must really answer before it is measured (hop 1 may also be up before
   # hop 2 listens; the bounded retries cover that).
-  if ! "$loadgen" probe --url "$url" --body hello --attempts 50 --interval-ms 100 2>"$dir/probe.err"; then
+  if ! "$loadgen" probe --url "$url" "${client_tls[@]}" --body hello --attempts 50 --interval-ms 100 \
+    2>"$dir/probe.err"; then
     not_available "no '200 hello' through the chain: $(head -n 1 "$dir/probe.err")"
     return 0
   fi
@@ -409,7 +517,7 @@ run_scenario() { # PARTICIPANT TOPOLOGY
 
 for topology in $TOPOLOGIES; do
   for name in $PARTICIPANTS; do
-    if [ "$name" = direct ] && [ "$topology" != one-hop ]; then
+    if [ "$name" = direct ] && [ "$topology" = two-hop ]; then
       continue # no proxy to put on two hops; (a)'s direct row is the reference
     fi
     run_scenario "$name" "$topology"

@@ -34,7 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve `200 <body>` over HTTP/1.1 on one thread until --max-seconds pass.
+    /// Serve `200 <body>` over HTTP/1.1 on one thread until --max-seconds pass (inside TLS
+    /// with --tls-cert and --tls-key).
     Backend {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
@@ -45,6 +46,12 @@ enum Command {
         body: String,
         #[arg(long, default_value_t = 900)]
         max_seconds: u64,
+        /// Serve TLS with this PEM certificate chain (leaf first); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Print COUNT distinct free loopback TCP ports, one per line.
     FreePorts { count: usize },
@@ -63,6 +70,13 @@ enum Command {
         /// Give up as soon as this process has exited.
         #[arg(long)]
         watch_pid: Option<u32>,
+        /// For https:// URLs: the PEM CA certificates the server's chain must lead to.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// For https:// URLs: the DNS name to send as SNI and to verify the server's
+        /// certificate against (default: the URL's host).
+        #[arg(long)]
+        server_name: Option<String>,
     },
     /// Fixed-rate load; latency from each request's due time. Prints a JSON report.
     OpenLoop {
@@ -91,6 +105,13 @@ enum Command {
         bench_pids: Vec<u32>,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// For https:// URLs: the PEM CA certificates the server's chain must lead to.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// For https:// URLs: the DNS name to send as SNI and to verify the server's
+        /// certificate against (default: the URL's host).
+        #[arg(long)]
+        server_name: Option<String>,
     },
     /// CPU seconds and peak RSS of processes and their descendants, as JSON.
     Usage {
@@ -137,11 +158,16 @@ fn main() -> Result<()> {
             addr_file,
             body,
             max_seconds,
+            tls_cert,
+            tls_key,
         } => runtime.block_on(backend::run(backend::BackendArgs {
             listen,
             addr_file,
             body,
             max_seconds,
+            tls: tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| backend::TlsFiles { cert, key }),
         })),
         Command::FreePorts { count } => {
             for port in ports::free_ports(count)? {
@@ -156,6 +182,8 @@ fn main() -> Result<()> {
             attempts,
             interval_ms,
             watch_pid,
+            ca_file,
+            server_name,
         } => runtime.block_on(probe::run(probe::ProbeArgs {
             url,
             expect_status: status,
@@ -163,6 +191,10 @@ fn main() -> Result<()> {
             attempts,
             interval: Duration::from_millis(interval_ms),
             watch_pid,
+            tls: client::TlsOptions {
+                ca_file,
+                server_name,
+            },
         })),
         Command::OpenLoop {
             url,
@@ -175,6 +207,8 @@ fn main() -> Result<()> {
             usage_pids,
             bench_pids,
             out,
+            ca_file,
+            server_name,
         } => {
             let report = runtime.block_on(open_loop::run(open_loop::OpenLoopArgs {
                 url,
@@ -186,6 +220,10 @@ fn main() -> Result<()> {
                 drain: seconds(drain, "drain")?,
                 usage_pids,
                 bench_pids,
+                tls: client::TlsOptions {
+                    ca_file,
+                    server_name,
+                },
             }))?;
             write_or_print(&serde_json::to_string_pretty(&report)?, out)
         }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 
-use crate::client::{self, Sender, Target};
+use crate::client::{self, Sender, Target, TlsOptions};
 use crate::histogram::{Histogram, Summary};
 use crate::pacer::{self, Schedule, Scheduled};
 use crate::usage::{self, Usage};
@@ -32,6 +32,8 @@ pub struct OpenLoopArgs {
     /// The benchmark's other processes (the backend): with this process itself they are
     /// subtracted from the machine's busy time to show load from elsewhere.
     pub bench_pids: Vec<u32>,
+    /// How to verify an https:// URL's server.
+    pub tls: TlsOptions,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -173,7 +175,7 @@ pub async fn run(args: OpenLoopArgs) -> Result<OpenLoopReport> {
     if !args.rate.is_finite() || args.rate <= 0.0 || args.connections == 0 {
         return Err(anyhow!("rate and connections must be positive"));
     }
-    let target = Target::parse(&args.url).await?;
+    let target = Target::parse(&args.url, &args.tls).await?;
     let mut senders = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         senders.push(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use tokio::time::timeout;
 
-use crate::client::{self, Target};
+use crate::client::{self, Target, TlsOptions};
 
 pub struct ProbeArgs {
     pub url: String,
@@ -17,10 +17,11 @@ pub struct ProbeArgs {
     pub attempts: u32,
     pub interval: Duration,
     pub watch_pid: Option<u32>,
+    pub tls: TlsOptions,
 }
 
 pub async fn run(args: ProbeArgs) -> Result<()> {
-    let target = Target::parse(&args.url).await?;
+    let target = Target::parse(&args.url, &args.tls).await?;
     let mut last = String::from("no attempt made");
     for attempt in 0..args.attempts.max(1) {
         if attempt > 0 {

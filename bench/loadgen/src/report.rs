@@ -290,7 +290,14 @@ pub fn collect(dir: &Path, meta: BTreeMap<String, String>) -> Result<Results> {
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    names.sort();
+    // The known topologies in the order the README lists them, then any other by name.
+    names.sort_by_key(|name| {
+        let known = ["one-hop", "two-hop", "tls"];
+        (
+            known.iter().position(|k| k == name).unwrap_or(known.len()),
+            name.clone(),
+        )
+    });
     for name in names {
         let mut participants = Vec::new();
         for entry in fs::read_dir(dir.join(&name))? {

@@ -163,6 +163,9 @@ fn title(name: &str) -> String {
             "(b) two hops: client -> proxy -> (HTTP/2 cleartext) -> proxy -> backend (HTTP/1.1)"
                 .into()
         }
+        "tls" => "(c) TLS upstream: wrk/loadgen -> proxy -> (HTTP/1.1 in TLS, backend's \
+                  certificate verified) -> backend; direct: wrk/loadgen -> backend over TLS"
+            .into(),
         other => other.to_string(),
     }
 }
