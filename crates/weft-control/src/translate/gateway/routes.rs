@@ -142,10 +142,16 @@ fn collapse(hosts: BTreeMap<String, PendingHost>, port: u16) -> Vec<VirtualHost>
     names.sort_by(|a, b| host_order(a, b));
     let mut hosts = hosts;
     let mut out: Vec<(Vec<Source>, bool, VirtualHost)> = Vec::new();
+    // Envoy compares domains without case and refuses a table that repeats one: of hosts
+    // differing only in case, the first in order serves.
+    let mut used = std::collections::BTreeSet::new();
     for name in names {
         let Some(p) = hosts.remove(&name) else {
             continue;
         };
+        if !used.insert(name.to_ascii_lowercase()) {
+            continue;
+        }
         if let Some((_, _, vh)) = out
             .iter_mut()
             .find(|(sources, tls, _)| *sources == p.sources && *tls == p.require_tls)

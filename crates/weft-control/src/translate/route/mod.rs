@@ -441,9 +441,11 @@ pub fn port_routes(proxy: &Proxy, view: &MeshView, port: u16) -> RouteConfigurat
         if hosts.contains_key(&name) {
             continue;
         }
+        // Envoy compares domains without case (and refuses a table that repeats one), so a
+        // host differing from an earlier one only in case adds nothing.
         let domains: Vec<String> = domains(proxy, svc, port, false)
             .into_iter()
-            .filter(|d| used.insert(d.clone()))
+            .filter(|d| used.insert(d.to_ascii_lowercase()))
             .collect();
         hosts.insert(
             name.clone(),

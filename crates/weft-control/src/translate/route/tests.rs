@@ -122,3 +122,33 @@ fn cors_policies_go_to_the_cors_filter_even_on_redirects() {
     );
     assert!(matches!(r[3].action, Some(route::Action::Redirect(_))));
 }
+
+/// Two ServiceEntries whose hosts differ only in case: Envoy compares domains without case
+/// and refuses a route table that repeats one, so the second adds no domain (a fuzz find).
+#[test]
+fn hosts_differing_only_in_case_share_no_domain() {
+    let mesh = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: lower, namespace: default }
+spec:
+  hosts: [nobody.example.com]
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: upper, namespace: default }
+spec:
+  hosts: [nobody.examplE.com]
+  resolution: DNS
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+"#;
+    let g = sidecar(&proxy("default", &[]), &view(mesh));
+    let rc: RouteConfiguration = decode(&g.routes, "80");
+    let mut seen = std::collections::BTreeSet::new();
+    for d in rc.virtual_hosts.iter().flat_map(|vh| &vh.domains) {
+        assert!(seen.insert(d.to_ascii_lowercase()), "{d} repeated: {rc:?}");
+    }
+    assert!(seen.contains("nobody.example.com"));
+}
