@@ -447,6 +447,10 @@ pub fn port_routes(proxy: &Proxy, view: &MeshView, port: u16) -> RouteConfigurat
             .into_iter()
             .filter(|d| used.insert(d.to_ascii_lowercase()))
             .collect();
+        // Every name it had already belongs to another: Envoy would send it nothing.
+        if domains.is_empty() {
+            continue;
+        }
         hosts.insert(
             name.clone(),
             VirtualHost {

@@ -146,6 +146,10 @@ spec:
 "#;
     let g = sidecar(&proxy("default", &[]), &view(mesh));
     let rc: RouteConfiguration = decode(&g.routes, "80");
+    assert!(
+        rc.virtual_hosts.iter().all(|vh| !vh.domains.is_empty()),
+        "a virtual host without domains is refused: {rc:?}"
+    );
     let mut seen = std::collections::BTreeSet::new();
     for d in rc.virtual_hosts.iter().flat_map(|vh| &vh.domains) {
         assert!(seen.insert(d.to_ascii_lowercase()), "{d} repeated: {rc:?}");
