@@ -214,6 +214,26 @@ struct Connected {
 }
 
 impl Connected {
+    /// The version `type_url` is sent under: the one it last had while its content digest
+    /// stays `digest`, else this push's (and `changed` is set).
+    fn version(
+        &mut self,
+        type_url: &'static str,
+        digest: u64,
+        push: u64,
+        changed: &mut bool,
+    ) -> String {
+        match self.versions.get(type_url) {
+            Some((old, v)) if *old == digest => v.clone(),
+            _ => {
+                *changed = true;
+                let v = push.to_string();
+                self.versions.insert(type_url, (digest, v.clone()));
+                v
+            }
+        }
+    }
+
     fn generated(&self) -> Generated {
         let mut g = self
             .group
@@ -599,16 +619,7 @@ impl ControlPlane {
             let mut h = DefaultHasher::new();
             shared_digest.hash(&mut h);
             own_digest.hash(&mut h);
-            let d = h.finish();
-            let version = match c.versions.get(type_url) {
-                Some((old, v)) if *old == d => v.clone(),
-                _ => {
-                    changed = true;
-                    let v = push.to_string();
-                    c.versions.insert(type_url, (d, v.clone()));
-                    v
-                }
-            };
+            let version = c.version(type_url, h.finish(), push, &mut changed);
             snapshot.set_type_version(*type_url, version);
             snapshot.add_layer(*type_url, layer.clone());
             for (name, body) in own_entries {
@@ -617,16 +628,8 @@ impl ControlPlane {
         }
         if c.verified {
             let served = view.credentials.of_namespace(&c.proxy.namespace);
-            let d = served.map_or(0, |s| s.digest);
-            let version = match c.versions.get(type_url::SECRET) {
-                Some((old, v)) if *old == d => v.clone(),
-                _ => {
-                    changed = true;
-                    let v = push.to_string();
-                    c.versions.insert(type_url::SECRET, (d, v.clone()));
-                    v
-                }
-            };
+            let digest = served.map_or(0, |s| s.digest);
+            let version = c.version(type_url::SECRET, digest, push, &mut changed);
             snapshot.set_type_version(type_url::SECRET, version);
             for (name, body) in served.into_iter().flat_map(|s| &s.secrets) {
                 snapshot.insert_named(name.clone(), body.clone());

@@ -1279,28 +1279,28 @@ fn prepare_try(
         p.headers
             .insert(X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(attempt));
     }
-    let rewritten_host: Option<HeaderValue> = match (&levels.weighted, &f.host_rewrite) {
-        (
-            Some(WeightedTarget {
-                host_rewrite: Some(h),
-                ..
-            }),
-            _,
-        ) => Some(h.clone()),
-        (_, HostRewrite::Keep) => None,
-        (_, HostRewrite::Literal(h)) => Some(h.clone()),
-        (_, HostRewrite::Auto) => picked
-            .host
-            .as_ref()
-            .and_then(|h| h.hostname.as_deref())
-            .and_then(|h| HeaderValue::from_str(h).ok()),
-        (_, HostRewrite::Header(name)) => p.headers.get(name).cloned(),
-    };
-    let auto_rewrite = levels
-        .weighted
-        .as_ref()
-        .is_none_or(|w| w.host_rewrite.is_none())
-        && matches!(f.host_rewrite, HostRewrite::Auto);
+    // The new host, and whether it is `auto_host_rewrite`'s (which `auto_sni` looks past).
+    let (rewritten_host, auto_rewrite): (Option<HeaderValue>, bool) =
+        match (&levels.weighted, &f.host_rewrite) {
+            (
+                Some(WeightedTarget {
+                    host_rewrite: Some(h),
+                    ..
+                }),
+                _,
+            ) => (Some(h.clone()), false),
+            (_, HostRewrite::Keep) => (None, false),
+            (_, HostRewrite::Literal(h)) => (Some(h.clone()), false),
+            (_, HostRewrite::Auto) => (
+                picked
+                    .host
+                    .as_ref()
+                    .and_then(|h| h.hostname.as_deref())
+                    .and_then(|h| HeaderValue::from_str(h).ok()),
+                true,
+            ),
+            (_, HostRewrite::Header(name)) => (p.headers.get(name).cloned(), false),
+        };
     let mut before_auto_rewrite = None;
     if let Some(h) = rewritten_host {
         let orig = p.headers.get(header::HOST).cloned().or_else(|| {

@@ -76,12 +76,14 @@ impl Connector {
         host: Option<&str>,
     ) -> Result<Counted, ConnectError> {
         self.stats.upstream_cx_total.inc();
-        let tls = match self.tls.as_ref().map(|t| (t, t.ready())) {
-            Some((slot, Ok(current))) => Some((slot, current)),
-            Some((_, Err(e))) => {
-                self.stats.upstream_cx_connect_fail.inc();
-                return Err(e);
-            }
+        let tls = match &self.tls {
+            Some(slot) => match slot.ready() {
+                Ok(current) => Some((slot, current)),
+                Err(e) => {
+                    self.stats.upstream_cx_connect_fail.inc();
+                    return Err(e);
+                }
+            },
             None => None,
         };
         let slot = Held::take(&self.resources, Count::Connection);

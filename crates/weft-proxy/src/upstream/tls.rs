@@ -88,11 +88,15 @@ impl ClientTls {
         addr: SocketAddr,
         alpn: AlpnFallback,
     ) -> (ServerName<'static>, Arc<ClientConfig>) {
-        let name = self
-            .sni
+        (self.server_name(addr), self.configs[alpn as usize].clone())
+    }
+
+    /// The context's SNI; without one the peer's address stands in, and rustls then sends
+    /// no SNI at all, which is what Envoy does when `sni` is empty.
+    fn server_name(&self, addr: SocketAddr) -> ServerName<'static> {
+        self.sni
             .clone()
-            .unwrap_or(ServerName::IpAddress(addr.ip().into()));
-        (name, self.configs[alpn as usize].clone())
+            .unwrap_or(ServerName::IpAddress(addr.ip().into()))
     }
 
     /// The configuration for one connection: `san_host` also has to be named by the
@@ -157,10 +161,6 @@ impl TlsSlot {
         self.current.store(tls);
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.current.load().is_some()
-    }
-
     /// Fails early when the secrets are not there, before a TCP connection is made.
     pub fn ready(&self) -> Result<Arc<ClientTls>, ConnectError> {
         self.current.load_full().ok_or(ConnectError::NotReady)
@@ -177,14 +177,13 @@ impl TlsSlot {
         alpn: AlpnFallback,
         host: Option<&str>,
     ) -> Result<TlsStream<TcpStream>, ConnectError> {
-        let auto = host
+        let name = match host
             .filter(|h| h.parse::<std::net::IpAddr>().is_err())
-            .and_then(|h| ServerName::try_from(h.to_string()).ok());
-        // Without an SNI the peer's address stands in: rustls then sends no SNI at all,
-        // which is what Envoy does when `sni` is empty.
-        let name = auto
-            .or_else(|| tls.sni.clone())
-            .unwrap_or(ServerName::IpAddress(addr.ip().into()));
+            .and_then(|h| ServerName::try_from(h.to_string()).ok())
+        {
+            Some(auto) => auto,
+            None => tls.server_name(addr),
+        };
         let san_host: Option<Arc<str>> = host.filter(|_| self.auto_san).map(Arc::from);
         let config = tls
             .config(alpn, san_host.as_ref())
@@ -212,20 +211,14 @@ impl TlsSlot {
                     _ => {}
                 }
                 self.stats.connection_error.inc();
-                Err(ConnectError::Tls(tls_failure_text(&e)))
+                // In the words of the library that failed it: Envoy's carry BoringSSL's
+                // names, which no other TLS library shares.
+                let reason = match rustls_error {
+                    Some(r) => r.to_string(),
+                    None => super::connector::os_error_text(&e),
+                };
+                Err(ConnectError::Tls(format!("TLS error: {reason}")))
             }
         }
-    }
-}
-
-/// The reason a handshake failed, in the words of the library that failed it: Envoy's
-/// carry BoringSSL's names, which no other TLS library shares.
-fn tls_failure_text(e: &std::io::Error) -> String {
-    match e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        Some(r) => format!("TLS error: {r}"),
-        None => format!("TLS error: {}", super::connector::os_error_text(e)),
     }
 }
